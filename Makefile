@@ -1,0 +1,33 @@
+# The two commands: `make run` (the product, with demo data) and `make test` (the whole suite).
+# Both create and use the virtual environment in .venv.
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: install run test lint bench faults clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Web on 127.0.0.1:8000, a Celery worker, Celery beat and the WhatsApp emulator, on SQLite and
+# the filesystem broker unless DATABASE_URL / REDIS_URL say otherwise.
+run: install
+	mkdir -p var/broker/processed
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
+	DEBUG=$${DEBUG:-1} PATH=$(BIN):$$PATH $(BIN)/honcho -f Procfile.dev start
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 staticfiles

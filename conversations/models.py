@@ -1,0 +1,351 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from channels_app.models import Channel, MessageTemplate
+
+# WhatsApp: a free-form reply is allowed only within 24 hours of the customer's last message.
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
+
+
+class Contact(models.Model):
+    """A customer on one kind of channel, keyed by their WhatsApp ID (or BSUID when hidden)."""
+
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=Channel.Kind.choices, default=Channel.Kind.WHATSAPP
+    )
+    # NULL rather than "" for an absent id, so the partial unique constraints skip it.
+    wa_id = models.CharField(_("WhatsApp ID"), max_length=32, null=True, blank=True)  # noqa: DJ001
+    bsuid = models.CharField(  # noqa: DJ001
+        _("business-scoped user ID"), max_length=64, null=True, blank=True
+    )
+    profile_name = models.CharField(_("profile name"), max_length=255, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, help_text=_("E.164"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "wa_id"], condition=Q(wa_id__isnull=False), name="contact_wa_id"
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "bsuid"], condition=Q(bsuid__isnull=False), name="contact_bsuid"
+            ),
+            models.CheckConstraint(
+                condition=Q(wa_id__isnull=False) | Q(bsuid__isnull=False),
+                name="contact_has_an_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.profile_name or self.phone or self.wa_id or self.bsuid or "?"
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    color = models.CharField(_("colour"), max_length=7, default="#64748b")
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Topic(models.Model):
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        PENDING = "pending", _("Pending")
+        RESOLVED = "resolved", _("Resolved")
+
+    class Resolution(models.TextChoices):
+        AGENT = "agent", _("By an agent")
+        AUTO_NEW = "auto_new", _("Auto-resolved from New")
+        AUTO_PENDING = "auto_pending", _("Auto-resolved from Pending")
+
+    OPEN = (Status.NEW, Status.PENDING)
+
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("channel")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("contact")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.NEW
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+        verbose_name=_("assignee"),
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    topics = models.ManyToManyField(Topic, blank=True, related_name="conversations")
+
+    opened_at = models.DateTimeField(_("opened"))
+    # Drives the 24-hour window: Meta's timestamp of the customer's latest message.
+    last_customer_message_at = models.DateTimeField(_("last customer message"), null=True)
+    # A message in or out, or a status change. Drives the inbox order and auto-resolve.
+    last_activity_at = models.DateTimeField(_("last activity"))
+    first_response_at = models.DateTimeField(_("first agent reply"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolution = models.CharField(
+        _("resolution"), max_length=16, choices=Resolution.choices, blank=True
+    )
+    # Denormalised preview for the inbox list, so a page needs no per-row message query.
+    last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        constraints = [
+            # At most one open conversation per contact and channel: concurrent inbound webhooks
+            # for a new contact cannot open two.
+            models.UniqueConstraint(
+                fields=["channel", "contact"],
+                condition=Q(status__in=["new", "pending"]),
+                name="one_open_conversation_per_contact",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="resolved") | Q(assignee__isnull=True),
+                name="resolved_conversation_is_unassigned",
+            ),
+        ]
+        indexes = [
+            # The inbox: one queue of one or more channels, newest activity first (keyset).
+            models.Index(
+                fields=["channel", "status", "-last_activity_at", "-id"], name="conv_inbox"
+            ),
+            models.Index(fields=["status", "-last_activity_at", "-id"], name="conv_inbox_all"),
+            models.Index(
+                fields=["assignee", "status", "-last_activity_at", "-id"], name="conv_inbox_mine"
+            ),
+            # Auto-resolve scans only open conversations by age (conversations.autoresolve).
+            models.Index(
+                fields=["channel", "status", "last_activity_at"],
+                condition=Q(status__in=["new", "pending"]),
+                name="conv_open_by_activity",
+            ),
+            # A contact's earlier conversations, shown as history.
+            models.Index(fields=["contact", "-opened_at"], name="conv_contact_history"),
+            # Reports: conversations opened / resolved in a range on a channel.
+            models.Index(fields=["channel", "opened_at"], name="conv_opened"),
+            models.Index(fields=["channel", "resolved_at"], name="conv_resolved"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.contact} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    def window_closes_at(self) -> datetime | None:
+        if self.last_customer_message_at is None:
+            return None
+        return self.last_customer_message_at + CUSTOMER_SERVICE_WINDOW
+
+    def is_window_open(self, at: datetime, *, margin: timedelta | None = None) -> bool:
+        """True while a free-form reply is allowed at ``at`` (minus a safety margin)."""
+        closes = self.window_closes_at()
+        if closes is None:
+            return False
+        return at < closes - (margin or timedelta(0))
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("From the customer")
+        OUTBOUND = "out", _("To the customer")
+
+    class Type(models.TextChoices):
+        TEXT = "text", _("Text")
+        IMAGE = "image", _("Image")
+        VIDEO = "video", _("Video")
+        AUDIO = "audio", _("Audio")
+        DOCUMENT = "document", _("Document")
+        STICKER = "sticker", _("Sticker")
+        LOCATION = "location", _("Location")
+        CONTACTS = "contacts", _("Contact card")
+        INTERACTIVE = "interactive", _("Interactive reply")
+        BUTTON = "button", _("Button reply")
+        REACTION = "reaction", _("Reaction")
+        ORDER = "order", _("Order")
+        SYSTEM = "system", _("System")
+        TEMPLATE = "template", _("Template")
+        UNSUPPORTED = "unsupported", _("Unsupported")
+
+    class Delivery(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+
+    # Provider callbacks may arrive out of order: a state only ever moves to a higher rank.
+    DELIVERY_RANK = {
+        Delivery.RECEIVED: 0,
+        Delivery.QUEUED: 1,
+        Delivery.SENDING: 2,
+        Delivery.SENT: 3,
+        Delivery.FAILED: 4,
+        Delivery.DELIVERED: 5,
+        Delivery.READ: 6,
+    }
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    # Denormalised from the conversation: provider ids are unique per channel.
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
+    type = models.CharField(_("type"), max_length=16, choices=Type.choices, default=Type.TEXT)
+    body = models.TextField(_("text"), blank=True)
+    # Type-specific details: media id/mime/caption, location, contact cards, template parameters.
+    payload = models.JSONField(_("details"), default=dict, blank=True)
+    # NULL until the provider accepted it; the unique constraint skips NULLs.
+    provider_message_id = models.CharField(  # noqa: DJ001
+        _("provider message ID"), max_length=128, null=True, blank=True
+    )
+    reply_to_provider_id = models.CharField(max_length=128, blank=True)
+    delivery = models.CharField(
+        _("delivery"), max_length=16, choices=Delivery.choices, default=Delivery.RECEIVED
+    )
+    failure_code = models.IntegerField(_("error code"), null=True, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sent_messages",
+    )
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # True for a template that had to be used because the 24-hour window was closed (reports).
+    sent_outside_window = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(_("created"))
+    # Inbound: Meta's timestamp. Outbound: when the provider accepted it.
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"],
+                condition=Q(provider_message_id__isnull=False),
+                name="message_provider_id_unique_per_channel",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="msg_thread"),
+            # The outbound sweep looks for replies stuck in queued.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(delivery__in=["queued", "sending"]),
+                name="msg_outbound_pending",
+            ),
+            # Reports: messages in and out on a channel in a date range.
+            models.Index(fields=["channel", "created_at"], name="msg_channel_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()}: {self.body[:40]}"
+
+    @classmethod
+    def rank(cls, state: str) -> int:
+        return cls.DELIVERY_RANK.get(state, 0)
+
+
+class Note(models.Model):
+    """An internal note on a conversation; never sent to the customer."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    body = models.TextField(_("note"))
+    created_at = models.DateTimeField(_("created"))
+
+    class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        indexes = [models.Index(fields=["conversation", "created_at"], name="note_thread")]
+
+    def __str__(self) -> str:
+        return self.body[:40]
+
+
+class Event(models.Model):
+    """The append-only history of a conversation: who changed what, when. Actor NULL = system."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", _("Opened")
+        STATUS_CHANGED = "status_changed", _("Status changed")
+        AUTO_RESOLVED = "auto_resolved", _("Auto-resolved")
+        ASSIGNED = "assigned", _("Assigned")
+        UNASSIGNED = "unassigned", _("Unassigned")
+        TAG_ADDED = "tag_added", _("Tag added")
+        TAG_REMOVED = "tag_removed", _("Tag removed")
+        TOPIC_ADDED = "topic_added", _("Topic added")
+        TOPIC_REMOVED = "topic_removed", _("Topic removed")
+        NOTE_ADDED = "note_added", _("Note added")
+        REPLY_FAILED = "reply_failed", _("Reply failed")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"))
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="event_thread"),
+            models.Index(fields=["kind", "created_at"], name="event_kind_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor or 'system'}"

@@ -1,0 +1,67 @@
+"""Fixtures shared by the whole suite: the persona cast, a fast password hasher, tmp media."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.db import connection
+
+from channels_app.access import Role
+from tests.factories import AdminUserFactory, ChannelFactory, GrantFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.SECURE_SSL_REDIRECT = False
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def on_postgres():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture
+def cast(db):
+    """The standard personas on one channel, each holding their role a different way.
+
+    admin (superuser), supervisor (direct grant), contributor (direct grant), viewer (direct
+    grant), team_contributor (via a team), all_users_viewer (via the channel's All Users switch
+    on a second channel), and outsider (no access at all).
+    """
+    channel = ChannelFactory(display_name="Acme Support")
+    other_channel = ChannelFactory(display_name="Other Brand")
+    admin = AdminUserFactory(username="ada_admin")
+    supervisor = UserFactory(username="sam_supervisor")
+    contributor = UserFactory(username="carla_contributor")
+    viewer = UserFactory(username="vic_viewer")
+    team_contributor = UserFactory(username="tom_team")
+    outsider = UserFactory(username="olga_outsider")
+    GrantFactory(channel=channel, user=supervisor, role=Role.SUPERVISOR)
+    GrantFactory(channel=channel, user=contributor, role=Role.CONTRIBUTOR)
+    GrantFactory(channel=channel, user=viewer, role=Role.VIEWER)
+    team = TeamFactory(name="Night shift", members=[team_contributor])
+    GrantFactory(channel=channel, user=None, team=team, role=Role.CONTRIBUTOR)
+    return SimpleNamespace(
+        channel=channel,
+        other_channel=other_channel,
+        admin=admin,
+        supervisor=supervisor,
+        contributor=contributor,
+        viewer=viewer,
+        team_contributor=team_contributor,
+        team=team,
+        outsider=outsider,
+    )
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    return f"database backend: {settings.DATABASES['default']['ENGINE']}"

@@ -1,0 +1,162 @@
+"""Every factory of the test suite, in one module."""
+
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from channels_app.access import Role
+from channels_app.models import AccessGrant, Channel, MessageTemplate, Team
+from conversations.models import Contact, Conversation, Event, Message, Note, Tag, Topic
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"agent{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct-horse-battery")
+    is_staff = False
+
+
+class AdminUserFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"admin{n}")
+    is_staff = True
+    is_superuser = True
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Channel
+
+    display_name = factory.Sequence(lambda n: f"Support line {n}")
+    phone_number_id = factory.Sequence(lambda n: f"1098765432{n:05d}")
+    waba_id = "104455667788990"
+    display_phone_number = factory.Sequence(lambda n: f"+1 555-010-{n % 10000:04d}")
+    verified_name = "Acme Outdoor Supply"
+    access_token = "test-token"
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.members.add(*extracted)
+
+
+class GrantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AccessGrant
+
+    channel = factory.SubFactory(ChannelFactory)
+    user = factory.SubFactory(UserFactory)
+    team = None
+    role = Role.CONTRIBUTOR
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MessageTemplate
+
+    channel = factory.SubFactory(ChannelFactory)
+    provider_id = factory.Sequence(lambda n: str(778899001122000 + n))
+    name = factory.Sequence(lambda n: f"order_update_{n}")
+    language = "en_US"
+    category = MessageTemplate.Category.UTILITY
+    status = MessageTemplate.Status.APPROVED
+    components = factory.LazyFunction(
+        lambda: [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} has an update."}]
+    )
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    wa_id = factory.Sequence(lambda n: f"1555555{n:04d}")
+    profile_name = factory.Faker("name")
+    phone = factory.LazyAttribute(lambda c: f"+{c.wa_id}")
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Topic {n}")
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Conversation
+
+    channel = factory.SubFactory(ChannelFactory)
+    contact = factory.SubFactory(ContactFactory)
+    status = Conversation.Status.NEW
+    opened_at = factory.LazyFunction(timezone.now)
+    last_customer_message_at = factory.LazyAttribute(lambda c: c.opened_at)
+    last_activity_at = factory.LazyAttribute(lambda c: c.opened_at)
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    conversation = factory.SubFactory(ConversationFactory)
+    channel = factory.LazyAttribute(lambda m: m.conversation.channel)
+    direction = Message.Direction.INBOUND
+    type = Message.Type.TEXT
+    body = factory.Faker("sentence")
+    provider_message_id = factory.Sequence(lambda n: f"wamid.TEST{n:012d}")
+    delivery = factory.LazyAttribute(
+        lambda m: Message.Delivery.RECEIVED
+        if m.direction == Message.Direction.INBOUND
+        else Message.Delivery.SENT
+    )
+    created_at = factory.LazyFunction(timezone.now)
+    sent_at = factory.LazyAttribute(lambda m: m.created_at)
+
+
+class NoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Note
+
+    conversation = factory.SubFactory(ConversationFactory)
+    author = factory.SubFactory(UserFactory)
+    body = factory.Faker("sentence")
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    conversation = factory.SubFactory(ConversationFactory)
+    kind = Event.Kind.STATUS_CHANGED
+    actor = None
+    data = factory.LazyFunction(dict)
+    created_at = factory.LazyFunction(timezone.now)
+
+
+def days_ago(days: float, *, now=None):
+    return (now or timezone.now()) - timedelta(days=days)

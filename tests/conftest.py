@@ -65,3 +65,13 @@ def pytest_report_header(config):
     from django.conf import settings
 
     return f"database backend: {settings.DATABASES['default']['ENGINE']}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _in_memory_broker():
+    """Unit tests publish tasks to an in-memory broker that nobody consumes; integration tests
+    that need the real broker and a worker start them explicitly."""
+    from config.celery import app
+
+    app.conf.update(broker_url="memory://", broker_transport_options={}, task_always_eager=False)
+    yield

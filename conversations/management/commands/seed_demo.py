@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 "access_token": "demo-access-token",
             },
         )
-        sales, _ = Channel.objects.get_or_create(
+        Channel.objects.get_or_create(
             phone_number_id="109876543210988",
             defaults={
                 "display_name": "Acme Sales (WhatsApp)",

@@ -1,0 +1,1 @@
+"""Admin for WhatsApp message templates (owned by the WhatsApp integration)."""

@@ -9,3 +9,16 @@ def dispatch_message(message_id: int) -> None:
     from conversations import outbound
 
     outbound.dispatch(message_id)
+
+
+@shared_task(name="conversations.tasks.autoresolve")
+def autoresolve() -> dict:
+    """Resolve every conversation past its channel's New/Pending limit (beat, every 15 minutes).
+
+    Idempotent: a second run at once skips on the advisory lock, a later one finds nothing due.
+    """
+    from django.utils import timezone
+
+    from conversations import autoresolve as service
+
+    return service.autoresolve(now=timezone.now()).as_dict()

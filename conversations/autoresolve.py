@@ -1,0 +1,412 @@
+"""Auto-resolve: move conversations that waited too long in New or Pending to Resolved.
+
+Each channel sets an age per queue (``Channel.auto_resolve_new_after`` and
+``auto_resolve_pending_after``; None switches that queue off). A conversation is due when its
+``last_activity_at`` is strictly older than ``now - age``: exactly at the limit it is not due yet.
+
+The job is set-based. Each batch is one short transaction that claims up to ``batch_size`` due
+rows with ``FOR NO KEY UPDATE ... SKIP LOCKED`` (rows an agent is changing right now are
+skipped and picked up by the next run), resolves them with one UPDATE that re-states the
+conditions, and writes one AUTO_RESOLVED Event per changed row with INSERT ... SELECT. Nothing
+loops over rows in Python. A session-level advisory lock makes an overlapping run (a slow run
+meeting the next beat tick) skip instead of competing. See docs/autoresolve.md and
+docs/concurrency.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from channels_app.models import Channel
+from conversations.models import Conversation, Event
+
+# Tuned with bench/autoresolve.py: large enough that 500,000 rows take well under a minute,
+# small enough that one batch holds its row locks for far less than 250 ms.
+DEFAULT_BATCH_SIZE = 500
+MAX_BATCH_SIZE = 50_000
+
+# pg_try_advisory_lock key, fixed so every process agrees on it ("autoresol" in ASCII).
+ADVISORY_LOCK_KEY = 0x6175746F7265736F
+
+QUEUES = (Conversation.Status.NEW.value, Conversation.Status.PENDING.value)
+RESOLUTION_FOR = {
+    Conversation.Status.NEW.value: Conversation.Resolution.AUTO_NEW.value,
+    Conversation.Status.PENDING.value: Conversation.Resolution.AUTO_PENDING.value,
+}
+
+# Only table names from model Meta are formatted into the SQL below; every value is a bound
+# parameter (hence the S608 suppressions).
+CONV = Conversation._meta.db_table
+CHAN = Channel._meta.db_table
+EVENT = Event._meta.db_table
+
+
+@dataclass
+class Batch:
+    """What one batch did. ``last_pair`` is the (channel id, queue) it ended in: every pair
+    before it is exhausted, so the next batch starts there."""
+
+    claimed: int
+    resolved: Counter
+    last_pair: tuple[int, str] | None
+
+
+@dataclass
+class Summary:
+    """What a run did: resolved counts per (channel id, queue) and how long it held locks."""
+
+    resolved: Counter = field(default_factory=Counter)
+    batches: int = 0
+    elapsed: float = 0.0
+    longest_batch: float = 0.0
+    # Another run held the advisory lock, so this one did nothing.
+    skipped: bool = False
+    # should_stop() asked to stop between batches (SIGTERM in the command).
+    stopped: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.resolved.values())
+
+    def as_dict(self) -> dict:
+        """A JSON-friendly form, for the Celery task result and the benchmark."""
+        return {
+            "total": self.total,
+            "batches": self.batches,
+            "elapsed_s": round(self.elapsed, 3),
+            "longest_batch_ms": round(self.longest_batch * 1000, 1),
+            "skipped": self.skipped,
+            "stopped": self.stopped,
+            "resolved": [
+                {"channel_id": ch, "queue": q, "count": n}
+                for (ch, q), n in sorted(self.resolved.items())
+            ],
+        }
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+# `pairs` lists every (channel, queue) with auto-resolve on, in a fixed order, from the batch
+# cursor on; the limits come from the channel table in the same statement, so a setting changed
+# mid-run applies from the next batch. For each pair the LATERAL subquery is a range scan of the
+# partial index conv_open_by_activity (channel_id, status, last_activity_at), oldest first; the
+# literal `status IN (...)` lets the planner prove the index's predicate. A plain join instead
+# lets the planner, which cannot estimate a cutoff that varies per channel, pick a full scan.
+# The cursor matters at scale: without it, batch k would revisit the index entries of every row
+# that batches 1..k-1 already resolved.
+_PG_PAIRS = f"""
+    SELECT ch.id AS channel_id, q.status, q.after
+      FROM {CHAN} ch
+     CROSS JOIN LATERAL (
+           VALUES ('new', ch.auto_resolve_new_after), ('pending', ch.auto_resolve_pending_after)
+           ) AS q (status, after)
+     WHERE q.after IS NOT NULL
+       AND (ch.id, q.status) >= (%(from_channel)s, %(from_queue)s) {{channel_filter}}
+     ORDER BY ch.id, q.status
+"""  # noqa: S608
+
+# One statement per batch: claim (row locks taken here, rows held by agents skipped), resolve
+# with the conditions re-stated against the row's current version, and write one Event per
+# changed row from RETURNING. The result is one row per pair touched: claimed and resolved.
+# NO KEY UPDATE is the lock the UPDATE takes anyway (no key column changes); unlike FOR UPDATE
+# it does not block the KEY SHARE lock that inserting a message or note for the conversation
+# takes for its foreign key, so webhooks never wait on a batch.
+_PG_BATCH = f"""
+WITH due AS (
+    SELECT c.id, c.status, c.assignee_id, p.after, p.channel_id
+      FROM ({_PG_PAIRS}) p
+     CROSS JOIN LATERAL (
+           SELECT c.id, c.status, c.assignee_id
+             FROM {CONV} c
+            WHERE c.channel_id = p.channel_id
+              AND c.status = p.status
+              AND c.status IN ('new', 'pending')
+              AND c.last_activity_at < %(now)s - p.after
+            ORDER BY c.last_activity_at
+            LIMIT %(limit)s
+              FOR NO KEY UPDATE OF c SKIP LOCKED
+           ) c
+     LIMIT %(limit)s
+),
+upd AS (
+    UPDATE {CONV} c
+       SET status = 'resolved',
+           assignee_id = NULL,
+           resolved_at = %(now)s,
+           last_activity_at = %(now)s,
+           resolution = CASE d.status WHEN 'new' THEN 'auto_new' ELSE 'auto_pending' END
+      FROM due d
+     WHERE c.id = d.id
+       AND c.status = d.status
+       AND c.last_activity_at < %(now)s - d.after
+    RETURNING c.id, d.status AS from_status, d.assignee_id, d.after
+),
+ins AS (
+    INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
+    SELECT id, 'auto_resolved', NULL,
+           jsonb_build_object(
+               'rule', from_status,
+               'from', from_status,
+               'to', 'resolved',
+               'after_seconds', EXTRACT(EPOCH FROM after)::bigint,
+               'assignee_id', assignee_id
+           ),
+           %(now)s
+      FROM upd
+)
+SELECT d.channel_id, d.status, count(*), count(u.id)
+  FROM due d
+  LEFT JOIN upd u ON u.id = d.id
+ GROUP BY d.channel_id, d.status
+"""  # noqa: S608
+
+_PG_COUNTS = f"""
+SELECT p.channel_id, p.status, count(*)
+  FROM ({_PG_PAIRS}) p
+  JOIN {CONV} c
+    ON c.channel_id = p.channel_id
+   AND c.status = p.status
+   AND c.status IN ('new', 'pending')
+   AND c.last_activity_at < %(now)s - p.after
+ GROUP BY p.channel_id, p.status
+"""  # noqa: S608
+
+
+def _pg_channel_filter(channel_id: int | None) -> str:
+    return "" if channel_id is None else "AND ch.id = %(channel_id)s"
+
+
+def _pg_batch(
+    *, now: datetime, batch_size: int, channel_id: int | None, start: tuple[int, str]
+) -> Batch:
+    sql = _PG_BATCH.format(channel_filter=_pg_channel_filter(channel_id))
+    params = {
+        "now": now,
+        "limit": batch_size,
+        "channel_id": channel_id,
+        "from_channel": start[0],
+        "from_queue": start[1],
+    }
+    with connection.cursor() as cursor:
+        # The job is idempotent, so a batch lost to a crash in the few milliseconds before its
+        # WAL reaches disk is simply redone by the next run; not waiting for that flush on each
+        # commit is a large part of the job's speed on slow disks. It affects this transaction
+        # only, never an agent's.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return Batch(
+        claimed=sum(row[2] for row in rows),
+        resolved=Counter({(ch, q): n for ch, q, _, n in rows if n}),
+        last_pair=max(((ch, q) for ch, q, _, _ in rows), default=None),
+    )
+
+
+# --- SQLite (and any backend without SKIP LOCKED) ------------------------------------------
+# SQLite stores durations as integer microseconds and datetimes as text, so the cutoffs are
+# computed in Python per channel and passed in; the channel table is tiny. SQLite serialises
+# writers, so the claim needs no row locks: the first statement of the batch is the INSERT,
+# which takes the write lock before it reads, and nobody can change a row until we commit.
+_GENERIC_CLAIM = f"""
+INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
+SELECT c.id, 'auto_resolved', NULL,
+       json_object('rule', %(queue)s, 'from', %(queue)s, 'to', 'resolved',
+                   'after_seconds', %(after_seconds)s, 'assignee_id', c.assignee_id),
+       %(now)s
+  FROM {CONV} c
+ WHERE c.channel_id = %(channel_id)s AND c.status = %(queue)s AND c.last_activity_at < %(cutoff)s
+ ORDER BY c.last_activity_at, c.id
+ LIMIT %(limit)s
+RETURNING conversation_id
+"""  # noqa: S608
+
+_GENERIC_RESOLVE = f"""
+UPDATE {CONV}
+   SET status = 'resolved', assignee_id = NULL, resolved_at = %(now)s,
+       last_activity_at = %(now)s, resolution = %(resolution)s
+ WHERE id IN (SELECT value FROM json_each(%(ids)s))
+   AND channel_id = %(channel_id)s AND status = %(queue)s AND last_activity_at < %(cutoff)s
+"""  # noqa: S608
+
+
+def _channel_limits(
+    channel_id: int | None, start: tuple[int, str] = (0, "")
+) -> list[tuple[int, str, int]]:
+    """(channel id, queue, limit in seconds) for every queue with auto-resolve on, in cursor
+    order, from ``start`` on."""
+    channels = Channel.objects.filter(pk__gte=start[0])
+    if channel_id is not None:
+        channels = channels.filter(pk=channel_id)
+    limits = []
+    for ch_id, new_after, pending_after in channels.order_by("pk").values_list(
+        "pk", "auto_resolve_new_after", "auto_resolve_pending_after"
+    ):
+        for queue, after in zip(QUEUES, (new_after, pending_after), strict=True):
+            if after is not None and (ch_id, queue) >= start:
+                limits.append((ch_id, queue, int(after.total_seconds())))
+    return limits
+
+
+def _generic_batch(*, now: datetime, batch_size: int, limits: list[tuple[int, str, int]]) -> Batch:
+    ops = connection.ops
+    db_now = ops.adapt_datetimefield_value(now)
+    batch = Batch(claimed=0, resolved=Counter(), last_pair=None)
+    with connection.cursor() as cursor:
+        for ch_id, queue, after_seconds in limits:
+            if batch.claimed >= batch_size:
+                break
+            params = {
+                "now": db_now,
+                "queue": queue,
+                "after_seconds": after_seconds,
+                "channel_id": ch_id,
+                "cutoff": ops.adapt_datetimefield_value(now - timedelta(seconds=after_seconds)),
+                "limit": batch_size - batch.claimed,
+            }
+            cursor.execute(_GENERIC_CLAIM, params)
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                continue
+            cursor.execute(
+                _GENERIC_RESOLVE,
+                {**params, "resolution": RESOLUTION_FOR[queue], "ids": json.dumps(ids)},
+            )
+            # Both statements ran under the one write lock, so they saw the same rows; a
+            # mismatch would leave an Event without its change, so roll the batch back.
+            if cursor.rowcount != len(ids):
+                raise RuntimeError(
+                    f"auto-resolve claimed {len(ids)} rows but resolved {cursor.rowcount}"
+                )
+            batch.claimed += len(ids)
+            batch.resolved[(ch_id, queue)] += len(ids)
+            batch.last_pair = (ch_id, queue)
+    return batch
+
+
+# --- Public API ----------------------------------------------------------------------------
+
+
+def autoresolve_batch(
+    *,
+    now: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    channel_id: int | None = None,
+    start: tuple[int, str] = (0, ""),
+) -> Batch:
+    """Resolve up to ``batch_size`` due conversations in one short transaction.
+
+    Each resolved conversation loses its assignee, gets ``resolved_at`` and
+    ``last_activity_at`` set to ``now`` (a status change is activity) and resolution
+    auto_new/auto_pending, and gets exactly one AUTO_RESOLVED Event (actor NULL = the system) in
+    the same transaction. On PostgreSQL the rows are claimed FOR NO KEY UPDATE SKIP LOCKED, so
+    rows an agent holds are left for the next run. (channel id, queue) pairs before ``start``
+    are not looked at; pass the previous batch's ``last_pair`` to continue a run.
+    """
+    if timezone.is_naive(now):
+        raise ValueError("now must be timezone-aware")
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            return _pg_batch(now=now, batch_size=batch_size, channel_id=channel_id, start=start)
+    # Read the settings before the transaction opens: on SQLite the batch's first statement must
+    # be its write, or a writer committing in between would make our upgrade fail as busy.
+    limits = _channel_limits(channel_id, start)
+    with transaction.atomic():
+        return _generic_batch(now=now, batch_size=batch_size, limits=limits)
+
+
+def due_counts(*, now: datetime, channel_id: int | None = None) -> Counter:
+    """How many conversations are due per (channel id, queue) at ``now``; changes nothing."""
+    if timezone.is_naive(now):
+        raise ValueError("now must be timezone-aware")
+    if connection.vendor == "postgresql":
+        sql = _PG_COUNTS.format(channel_filter=_pg_channel_filter(channel_id))
+        params = {"now": now, "channel_id": channel_id, "from_channel": 0, "from_queue": ""}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return Counter({(ch, q): n for ch, q, n in cursor.fetchall()})
+    counts: Counter = Counter()
+    for ch_id, queue, after_seconds in _channel_limits(channel_id):
+        n = Conversation.objects.filter(
+            channel_id=ch_id,
+            status=queue,
+            last_activity_at__lt=now - timedelta(seconds=after_seconds),
+        ).count()
+        if n:
+            counts[(ch_id, queue)] = n
+    return counts
+
+
+@contextmanager
+def _run_lock(exclusive: bool):
+    """Yield whether this run may proceed; on PostgreSQL hold a session advisory lock."""
+    if not exclusive or connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def autoresolve(
+    *,
+    now: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    channel_id: int | None = None,
+    exclusive: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[Summary], None] | None = None,
+) -> Summary:
+    """Resolve every conversation due at ``now``, batch by batch, and return a Summary.
+
+    Each batch is its own transaction (see ``autoresolve_batch``), so agents wait at most one
+    batch for a row the job holds, and a run stopped between batches leaves nothing half done.
+    ``exclusive`` takes a PostgreSQL advisory lock so that a run overlapping another one skips
+    (``Summary.skipped``); without it, overlapping runs still resolve each row once, because
+    SKIP LOCKED and the re-stated conditions keep them apart. ``should_stop`` is checked before
+    each batch; ``on_batch`` is called after each one (progress reporting).
+    """
+    summary = Summary()
+    started = time.perf_counter()
+    with _run_lock(exclusive) as acquired:
+        if not acquired:
+            summary.skipped = True
+            return summary
+        start: tuple[int, str] = (0, "")
+        while True:
+            if should_stop is not None and should_stop():
+                summary.stopped = True
+                break
+            batch_started = time.perf_counter()
+            batch = autoresolve_batch(
+                now=now, batch_size=batch_size, channel_id=channel_id, start=start
+            )
+            took = time.perf_counter() - batch_started
+            if not batch.claimed:
+                break
+            summary.batches += 1
+            summary.longest_batch = max(summary.longest_batch, took)
+            summary.resolved.update(batch.resolved)
+            summary.elapsed = time.perf_counter() - started
+            if on_batch is not None:
+                on_batch(summary)
+            # A short batch means every pair from the cursor on is exhausted; rows skipped as
+            # locked wait for the next run rather than being spun on here.
+            if batch.claimed < batch_size:
+                break
+            start = batch.last_pair
+    summary.elapsed = time.perf_counter() - started
+    return summary

@@ -220,6 +220,8 @@ class MessageTemplate(models.Model):
     """A WhatsApp message template ("HSM") of a channel's business account."""
 
     class Status(models.TextChoices):
+        # Written in the admin but not yet submitted to Meta for review.
+        DRAFT = "DRAFT", _("Draft (not submitted)")
         PENDING = "PENDING", _("Pending review")
         APPROVED = "APPROVED", _("Approved")
         REJECTED = "REJECTED", _("Rejected")

@@ -1,0 +1,436 @@
+"""Webhook authenticity and parsing: raw signed bytes in, plain typed events out.
+
+``verify_signature`` checks ``X-Hub-Signature-256`` over the exact request bytes. ``parse`` turns
+a body into a list of events (``InboundMessage``, ``StatusUpdate``, ``TemplateStatusUpdate``,
+``Ignored``) or raises ``MalformedPayload`` with a reason; it validates the whole body before
+returning anything, so a caller that stores the events never stores half a payload. Unknown keys
+are ignored and unknown message types become ``unsupported``, because Meta adds fields without
+notice. See docs/whatsapp.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+# Meta's inbound types with a body object of the same name (plus the ones handled specially).
+KNOWN_TYPES = (
+    "text",
+    *MEDIA_TYPES,
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "unsupported",
+)
+STATUSES = ("sent", "delivered", "read", "failed")
+
+# Column limits of the tables the events end up in: refuse rather than cut.
+MAX_ID = 128
+MAX_WA_ID = 32
+MAX_BSUID = 64
+MAX_NAME = 255
+MAX_TEXT = 65536
+# Unix seconds between 2001 and 2286: anything else is not a WhatsApp timestamp.
+MIN_TS, MAX_TS = 1_000_000_000, 9_999_999_999
+WA_ID_RE = re.compile(r"^\d{1,32}$")
+
+
+class MalformedPayload(ValueError):
+    """The body is not JSON or not the shape of a WhatsApp webhook; ``reason`` says where."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The ``X-Hub-Signature-256`` header value for ``body``."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
+    """True when ``header`` is the HMAC-SHA256 of the raw ``body`` under ``secret``."""
+    if not header or not secret or not header.startswith("sha256="):
+        return False
+    return hmac.compare_digest(sign(body, secret).encode(), header.strip().encode())
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    phone_number_id: str
+    waba_id: str
+    provider_message_id: str
+    wa_id: str | None
+    bsuid: str | None
+    profile_name: str
+    sent_at: datetime
+    type: str  # Meta's type; "unsupported" for anything unknown (original kept in payload)
+    body: str = ""
+    payload: dict = field(default_factory=dict)
+    reply_to_provider_id: str = ""
+    media_id: str = ""
+
+
+@dataclass(frozen=True)
+class StatusError:
+    code: int | None
+    title: str = ""
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    phone_number_id: str
+    provider_message_id: str
+    status: str
+    timestamp: datetime
+    recipient_id: str = ""
+    callback_data: str = ""
+    errors: tuple[StatusError, ...] = ()
+
+    @property
+    def error(self) -> StatusError | None:
+        return self.errors[0] if self.errors else None
+
+
+@dataclass(frozen=True)
+class TemplateStatusUpdate:
+    waba_id: str
+    template_id: str
+    name: str
+    language: str
+    event: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A change the desk does not act on (other webhook fields, out-of-band errors)."""
+
+    field: str
+    waba_id: str
+    why: str
+
+
+Event = InboundMessage | StatusUpdate | TemplateStatusUpdate | Ignored
+
+
+def parse(raw: bytes) -> list[Event]:
+    """All events of one webhook body, in payload order; raises MalformedPayload."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedPayload(f"body is not JSON: {str(exc)[:200]}") from exc
+    _check_storable(data, "$")
+    if not isinstance(data, dict):
+        raise MalformedPayload("body is not a JSON object")
+    if data.get("object") != "whatsapp_business_account":
+        raise MalformedPayload("object is not whatsapp_business_account")
+    entries = _list(data, "entry", "$")
+    events: list[Event] = []
+    for i, entry in enumerate(entries):
+        where = f"entry[{i}]"
+        if not isinstance(entry, dict):
+            raise MalformedPayload(f"{where} is not an object")
+        waba_id = _id(entry.get("id"), f"{where}.id", required=False)
+        for j, change in enumerate(_list(entry, "changes", where)):
+            events.extend(_parse_change(change, waba_id, f"{where}.changes[{j}]"))
+    return events
+
+
+def _parse_change(change: Any, waba_id: str, where: str) -> list[Event]:
+    if not isinstance(change, dict):
+        raise MalformedPayload(f"{where} is not an object")
+    name = change.get("field")
+    value = change.get("value")
+    if not isinstance(name, str) or not isinstance(value, dict):
+        raise MalformedPayload(f"{where} needs a field name and a value object")
+    if name == "message_template_status_update":
+        return [_parse_template_status(value, waba_id, f"{where}.value")]
+    if name != "messages":
+        return [Ignored(field=name[:64], waba_id=waba_id, why="field not handled")]
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        raise MalformedPayload(f"{where}.value.metadata is missing")
+    pnid = _id(metadata.get("phone_number_id"), f"{where}.value.metadata.phone_number_id")
+    contacts = value.get("contacts", [])
+    if not isinstance(contacts, list):
+        raise MalformedPayload(f"{where}.value.contacts is not a list")
+    names: dict[str, str] = {}
+    for k, contact in enumerate(contacts):
+        if not isinstance(contact, dict):
+            raise MalformedPayload(f"{where}.value.contacts[{k}] is not an object")
+        profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+        name_ = _text(profile.get("name"), f"{where}.value.contacts[{k}].profile.name", MAX_NAME)
+        for key in (contact.get("wa_id"), contact.get("user_id")):
+            if isinstance(key, str):
+                names[key] = name_
+    events: list[Event] = []
+    for k, message in enumerate(_list(value, "messages", f"{where}.value", required=False)):
+        events.append(_parse_message(message, pnid, waba_id, names, f"{where}.value.messages[{k}]"))
+    for k, status in enumerate(_list(value, "statuses", f"{where}.value", required=False)):
+        parsed = _parse_status(status, pnid, f"{where}.value.statuses[{k}]")
+        if parsed is not None:
+            events.append(parsed)
+    if "errors" in value:
+        events.append(Ignored(field="messages", waba_id=waba_id, why="out-of-band errors"))
+    return events
+
+
+def _parse_message(
+    message: Any, pnid: str, waba_id: str, names: dict[str, str], where: str
+) -> InboundMessage:
+    if not isinstance(message, dict):
+        raise MalformedPayload(f"{where} is not an object")
+    wamid = _id(message.get("id"), f"{where}.id")
+    wa_id = message.get("from")
+    if wa_id is not None and (not isinstance(wa_id, str) or not WA_ID_RE.match(wa_id)):
+        raise MalformedPayload(f"{where}.from is not a WhatsApp ID (digits)")
+    bsuid = message.get("user_id") or message.get("from_user_id")
+    if bsuid is not None:
+        bsuid = _text(bsuid, f"{where}.user_id", MAX_BSUID) or None
+    if not wa_id and not bsuid:
+        raise MalformedPayload(f"{where} has neither from nor user_id")
+    sent_at = _timestamp(message.get("timestamp"), f"{where}.timestamp")
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise MalformedPayload(f"{where}.type is missing")
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    reply_to = _id(context.get("id"), f"{where}.context.id", required=False)
+    body, payload, media_id = _body_and_payload(message, kind, where)
+    if context.get("forwarded") or context.get("frequently_forwarded"):
+        payload["forwarded"] = True
+    if isinstance(message.get("referral"), dict):
+        payload["referral"] = message["referral"]
+    return InboundMessage(
+        phone_number_id=pnid,
+        waba_id=waba_id,
+        provider_message_id=wamid,
+        wa_id=wa_id or None,
+        bsuid=bsuid,
+        profile_name=names.get(wa_id or "", names.get(bsuid or "", "")),
+        sent_at=sent_at,
+        type=kind if kind in KNOWN_TYPES else "unsupported",
+        body=body,
+        payload=payload,
+        reply_to_provider_id=reply_to,
+        media_id=media_id,
+    )
+
+
+def _body_and_payload(message: dict, kind: str, where: str) -> tuple[str, dict, str]:
+    """The readable text of a message and its type-specific details."""
+    obj = message.get(kind)
+    at = f"{where}.{kind}"
+    if kind == "text":
+        obj = _obj(obj, at)
+        return _text(obj.get("body"), f"{at}.body", MAX_TEXT, required=True), {}, ""
+    if kind in MEDIA_TYPES:
+        obj = _obj(obj, at)
+        media_id = _id(obj.get("id"), f"{at}.id")
+        payload = {"media_id": media_id}
+        for key in ("mime_type", "sha256", "filename", "caption"):
+            if key in obj:
+                payload[key] = _text(obj.get(key), f"{at}.{key}", MAX_TEXT)
+        for key in ("voice", "animated"):
+            if isinstance(obj.get(key), bool):
+                payload[key] = obj[key]
+        return payload.get("caption", ""), payload, media_id
+    if kind == "location":
+        obj = _obj(obj, at)
+        lat, lng = obj.get("latitude"), obj.get("longitude")
+        if not _is_number(lat) or not _is_number(lng) or abs(lat) > 90 or abs(lng) > 180:
+            raise MalformedPayload(f"{at} needs numeric latitude and longitude")
+        payload = {"latitude": lat, "longitude": lng}
+        for key in ("name", "address", "url"):
+            if key in obj:
+                payload[key] = _text(obj.get(key), f"{at}.{key}", MAX_TEXT)
+        body = " — ".join(p for p in (payload.get("name"), payload.get("address")) if p)
+        return body, payload, ""
+    if kind == "contacts":
+        cards = obj if isinstance(obj, list) else None
+        if cards is None or not all(isinstance(c, dict) for c in cards):
+            raise MalformedPayload(f"{at} is not a list of contact cards")
+        names = [
+            str(c["name"].get("formatted_name", ""))
+            for c in cards
+            if isinstance(c.get("name"), dict)
+        ]
+        return ", ".join(n for n in names if n), {"contacts": cards}, ""
+    if kind == "interactive":
+        obj = _obj(obj, at)
+        sub = obj.get("type")
+        if sub not in ("button_reply", "list_reply", "nfm_reply"):
+            return "", {"interactive": obj}, ""
+        reply = _obj(obj.get(sub), f"{at}.{sub}")
+        payload = {"interactive_type": sub}
+        for key in ("id", "title", "description", "name", "body", "response_json"):
+            if key in reply:
+                payload[key] = _text(reply.get(key), f"{at}.{sub}.{key}", MAX_TEXT)
+        body = payload.get("title") or payload.get("body") or ""
+        return body, payload, ""
+    if kind == "button":
+        obj = _obj(obj, at)
+        text = _text(obj.get("text"), f"{at}.text", MAX_TEXT)
+        return text, {"payload": _text(obj.get("payload"), f"{at}.payload", MAX_TEXT)}, ""
+    if kind == "reaction":
+        obj = _obj(obj, at)
+        target = _id(obj.get("message_id"), f"{at}.message_id")
+        emoji = _text(obj.get("emoji"), f"{at}.emoji", 64)
+        # An empty emoji is Meta's way of saying the reaction was removed.
+        return emoji, {"message_id": target, "emoji": emoji, "removed": not emoji}, ""
+    if kind == "order":
+        obj = _obj(obj, at)
+        return _text(obj.get("text"), f"{at}.text", MAX_TEXT), {"order": obj}, ""
+    if kind == "system":
+        obj = _obj(obj, at)
+        return _text(obj.get("body"), f"{at}.body", MAX_TEXT), {"system": obj}, ""
+    # unsupported / unknown / request_welcome / anything new: keep what Meta said about it.
+    payload: dict = {"original_type": kind}
+    if isinstance(message.get("errors"), list):
+        payload["errors"] = message["errors"]
+    if isinstance(message.get("unsupported"), dict):
+        payload["unsupported"] = message["unsupported"]
+    return "", payload, ""
+
+
+def _parse_status(status: Any, pnid: str, where: str) -> StatusUpdate | None:
+    if not isinstance(status, dict):
+        raise MalformedPayload(f"{where} is not an object")
+    wamid = _id(status.get("id"), f"{where}.id")
+    state = status.get("status")
+    if not isinstance(state, str):
+        raise MalformedPayload(f"{where}.status is missing")
+    timestamp = _timestamp(status.get("timestamp"), f"{where}.timestamp")
+    if state not in STATUSES:
+        return None  # "played", "deleted", future states: nothing to show for them
+    errors = []
+    raw_errors = status.get("errors", [])
+    if not isinstance(raw_errors, list):
+        raise MalformedPayload(f"{where}.errors is not a list")
+    for k, error in enumerate(raw_errors):
+        if not isinstance(error, dict):
+            raise MalformedPayload(f"{where}.errors[{k}] is not an object")
+        code = error.get("code")
+        data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        errors.append(
+            StatusError(
+                code=code if isinstance(code, int) and abs(code) < 2**31 else None,
+                title=_text(error.get("title") or error.get("message"), f"{where}.title", 500),
+                details=_text(data.get("details"), f"{where}.details", 500),
+            )
+        )
+    return StatusUpdate(
+        phone_number_id=pnid,
+        provider_message_id=wamid,
+        status=state,
+        timestamp=timestamp,
+        recipient_id=_text(status.get("recipient_id"), f"{where}.recipient_id", MAX_WA_ID),
+        callback_data=_text(status.get("biz_opaque_callback_data"), f"{where}.callback", 512),
+        errors=tuple(errors),
+    )
+
+
+def _parse_template_status(value: dict, waba_id: str, where: str) -> TemplateStatusUpdate:
+    event = value.get("event")
+    if not isinstance(event, str):
+        raise MalformedPayload(f"{where}.event is missing")
+    template_id = value.get("message_template_id")
+    # A JSON number in webhooks, a string everywhere else: store it as text.
+    if isinstance(template_id, bool) or not isinstance(template_id, int | str):
+        raise MalformedPayload(f"{where}.message_template_id is missing")
+    info = value.get("rejection_info") if isinstance(value.get("rejection_info"), dict) else {}
+    reason = value.get("reason")
+    reason = "" if reason in (None, "NONE") else _text(reason, f"{where}.reason", 100)
+    detail = _text(info.get("reason"), f"{where}.rejection_info.reason", 150)
+    return TemplateStatusUpdate(
+        waba_id=waba_id,
+        template_id=_id(str(template_id), f"{where}.message_template_id"),
+        name=_text(value.get("message_template_name"), f"{where}.name", 512),
+        language=_text(value.get("message_template_language"), f"{where}.language", 16),
+        event=event[:32],
+        reason=": ".join(p for p in (reason, detail) if p),
+    )
+
+
+# --- small validators ------------------------------------------------------------------------
+def _check_storable(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse what no database column can hold: NUL characters, lone surrogates, deep nesting."""
+    if depth > 64:
+        raise MalformedPayload(f"{where} is nested too deeply")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise MalformedPayload(f"{where} contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedPayload(f"{where} is not valid Unicode") from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key, where, depth + 1)
+            _check_storable(item, f"{where}.{key}"[:200], depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_storable(item, f"{where}[{i}]"[:200], depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise MalformedPayload(f"{where} is not a finite number")
+
+
+def _list(obj: dict, key: str, where: str, *, required: bool = True) -> list:
+    value = obj.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise MalformedPayload(f"{where}.{key} is not a list")
+    return value
+
+
+def _obj(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"{where} is not an object")
+    return value
+
+
+def _id(value: Any, where: str, *, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
+        raise MalformedPayload(f"{where} is not an id (a non-empty string of at most {MAX_ID})")
+    return value
+
+
+def _text(value: Any, where: str, limit: int, *, required: bool = False) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedPayload(f"{where} is not a string")
+    if len(value) > limit:
+        raise MalformedPayload(f"{where} is longer than {limit} characters")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _timestamp(value: Any, where: str) -> datetime:
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).isdigit():
+        raise MalformedPayload(f"{where} is not Unix seconds")
+    seconds = int(value)
+    if not MIN_TS <= seconds <= MAX_TS:
+        raise MalformedPayload(f"{where} is out of range")
+    return datetime.fromtimestamp(seconds, tz=UTC)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("reports/", include("conversations.report_urls")),
+    path("webhooks/whatsapp/", include("conversations.webhook_urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -1,14 +1,75 @@
 """Celery tasks: thin wrappers that take ids, call one service, and own retries."""
 
-from celery import shared_task
+import logging
+
+from celery import Task, shared_task
+from kombu.exceptions import OperationalError
+
+from channels_app.whatsapp.errors import RateLimited, ServiceUnavailable, TransportError
 
 
-@shared_task(name="conversations.tasks.dispatch_message")
-def dispatch_message(message_id: int) -> None:
-    """Send one queued outbound message to the provider (implemented with the WhatsApp client)."""
+class EnqueueOrSweep(Task):
+    """A task whose enqueueing never fails its caller: with the broker down the row stays
+    queued in the database and ``sweep_outbound`` enqueues it again once the broker is back."""
+
+    def apply_async(self, *args, **kwargs):
+        from kombu.exceptions import OperationalError
+
+        try:
+            return super().apply_async(*args, **kwargs)
+        except OperationalError as exc:
+            logging.getLogger(__name__).warning(
+                "broker unavailable, %s left for the sweep: %s", self.name, exc
+            )
+            return None
+
+
+@shared_task(
+    bind=True,
+    base=EnqueueOrSweep,
+    name="conversations.tasks.dispatch_message",
+    max_retries=None,  # bounded by Message.attempts (outbound.MAX_ATTEMPTS), not by Celery
+)
+def dispatch_message(self, message_id: int) -> str:
+    """Send one queued outbound message; transient errors come back after a jittered backoff.
+
+    Idempotent: a message that is no longer queued is skipped.
+    """
     from conversations import outbound
 
-    outbound.dispatch(message_id)
+    outcome = outbound.dispatch(message_id)
+    if outcome.retry_in is not None:
+        try:
+            raise self.retry(countdown=outcome.retry_in)
+        except OperationalError:
+            # The retry could not be published: the row is queued, the sweep picks it up.
+            return "left for the sweep"
+    return outcome.result
+
+
+@shared_task(name="conversations.tasks.sweep_outbound")
+def sweep_outbound() -> int:
+    """Re-enqueue replies stuck in queued or sending (beat, every minute); idempotent."""
+    from django.utils import timezone
+
+    from conversations import outbound
+
+    return outbound.sweep_outbound(now=timezone.now())
+
+
+@shared_task(
+    base=EnqueueOrSweep,
+    name="conversations.tasks.download_media",
+    autoretry_for=(TransportError, ServiceUnavailable, RateLimited),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def download_media(message_id: int) -> str:
+    """Fetch an inbound message's media from the provider into MEDIA_ROOT; idempotent."""
+    from conversations import media
+
+    return media.download_inbound_media(message_id)
 
 
 @shared_task(name="conversations.tasks.autoresolve")

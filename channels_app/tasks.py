@@ -1,0 +1,11 @@
+"""Celery tasks of channels_app: thin wrappers that call one service."""
+
+from celery import shared_task
+
+
+@shared_task(name="channels_app.tasks.sync_templates")
+def sync_templates() -> dict:
+    """Pull every channel's message templates and review status from the API (beat, hourly)."""
+    from channels_app import template_services
+
+    return template_services.sync_all_templates().as_dict()

@@ -1,0 +1,353 @@
+"""Outbound delivery: claim a queued reply, send it through the channel's client, record the result.
+
+A reply is written as ``queued`` by the inbox services and dispatched by a Celery task after
+commit. ``dispatch`` claims it with a conditional UPDATE (queued → sending), so two workers never
+both send it, calls the provider outside any transaction, and stores the wamid and ``sent``.
+Transient errors put it back to ``queued`` for a retry with backoff (the task schedules it);
+permanent ones, or the last allowed attempt, mark it ``failed`` with a reason the agent can read
+and an Event. ``apply_status`` moves the delivery state from the provider's callbacks, only ever
+upwards. ``sweep_outbound`` re-enqueues what a broker outage or a dead worker left behind.
+See docs/whatsapp.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from channels_app.models import Channel
+from channels_app.whatsapp.client import SendResult, WhatsAppClient
+from channels_app.whatsapp.errors import WhatsAppError, WindowClosed, error_for
+from conversations.models import Event, Message
+
+logger = logging.getLogger(__name__)
+
+# Attempts per message, counted in the row (not by Celery) so a sweep re-enqueue cannot reset it.
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 120.0
+# A reply nobody picked up within this long was lost on the way to the broker.
+STUCK_QUEUED_AFTER = timedelta(minutes=2)
+# A claim older than this belongs to a worker that died mid-send. The provider echoes our message
+# id in every status (biz_opaque_callback_data), so a send that did reach it has already been
+# reconciled to "sent" by then, and re-sending the rest cannot duplicate a delivered message.
+STUCK_SENDING_AFTER = timedelta(minutes=10)
+SWEEP_BATCH = 500
+
+STATUS_TO_DELIVERY = {
+    "sent": Message.Delivery.SENT,
+    "delivered": Message.Delivery.DELIVERED,
+    "read": Message.Delivery.READ,
+    "failed": Message.Delivery.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class DispatchOutcome:
+    """What one dispatch did: "sent", "failed", "retry" (after ``retry_in`` s) or "skipped"."""
+
+    result: str
+    retry_in: float | None = None
+    error: WhatsAppError | None = None
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: exponential, capped, with jitter against herds."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempt - 1, 0))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+
+
+def dispatch(message_id: int, *, now: datetime | None = None) -> DispatchOutcome:
+    """Send one queued outbound message, at most once at a time per message.
+
+    Claims the row (queued → sending, attempts + 1) with a conditional UPDATE; a row that is not
+    queued is skipped, which makes the task idempotent. A free-form reply whose 24-hour window
+    closed while it waited fails with "window closed" without calling the API. Must not run inside
+    a transaction: the provider is called between two short ones.
+    """
+    claimed = Message.objects.filter(
+        pk=message_id, direction=Message.Direction.OUTBOUND, delivery=Message.Delivery.QUEUED
+    ).update(delivery=Message.Delivery.SENDING, attempts=F("attempts") + 1)
+    if not claimed:
+        return DispatchOutcome("skipped")
+    message = Message.objects.select_related(
+        "conversation__contact", "channel", "template"
+    ).get(pk=message_id)
+    # The sweep needs the claim time to tell a dead worker from a slow one.
+    payload = {**(message.payload or {}), "dispatch": {"claimed_at": timezone.now().isoformat()}}
+    Message.objects.filter(pk=message_id, attempts=message.attempts).update(payload=payload)
+    now = now or timezone.now()
+
+    conversation = message.conversation
+    if message.type != Message.Type.TEMPLATE and not conversation.is_window_open(
+        now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN
+    ):
+        error = WindowClosed(code=131047)
+        mark_failed(message_id, error=error, now=now)
+        return DispatchOutcome("failed", error=error)
+
+    try:
+        result = _send(message)
+    except WhatsAppError as error:
+        if error.transient and message.attempts < MAX_ATTEMPTS:
+            Message.objects.filter(pk=message_id, delivery=Message.Delivery.SENDING).update(
+                delivery=Message.Delivery.QUEUED
+            )
+            delay = backoff(message.attempts)
+            logger.info(
+                "message %s: transient error %s, retry %s in %.1fs",
+                message_id,
+                error.code,
+                message.attempts + 1,
+                delay,
+            )
+            return DispatchOutcome("retry", retry_in=delay, error=error)
+        mark_failed(message_id, error=error, now=now)
+        return DispatchOutcome("failed", error=error)
+    record_accepted(message_id, result=result, now=timezone.now())
+    return DispatchOutcome("sent")
+
+
+def _send(message: Message) -> SendResult:
+    channel = message.channel
+    contact = message.conversation.contact
+    if not contact.wa_id:
+        raise WhatsAppError(
+            "contact has no WhatsApp number", details="The customer hides their phone number."
+        )
+    client = WhatsAppClient.for_channel(channel)
+    payload = message.payload or {}
+    callback = str(message.pk)  # echoed in every status: lets statuses find the row early
+    if message.type == Message.Type.TEMPLATE:
+        template = message.template
+        name = template.name if template else payload.get("template_name") or payload.get("name")
+        language = (
+            template.language if template else payload.get("language") or payload.get("lang")
+        )
+        return client.send_template(
+            channel.phone_number_id,
+            to=contact.wa_id,
+            name=str(name),
+            language=str(language),
+            components=template_components(payload),
+            callback_data=callback,
+        )
+    if message.type in ("image", "video", "audio", "document", "sticker"):
+        return client.send_media(
+            channel.phone_number_id,
+            to=contact.wa_id,
+            kind=message.type,
+            media_id=payload.get("media_id") or None,
+            link=None if payload.get("media_id") else payload.get("link"),
+            caption=message.body or None,
+            filename=payload.get("filename"),
+            callback_data=callback,
+        )
+    return client.send_text(
+        channel.phone_number_id,
+        to=contact.wa_id,
+        body=message.body,
+        reply_to=message.reply_to_provider_id or None,
+        callback_data=callback,
+    )
+
+
+def template_components(payload: dict) -> list:
+    """The send-time ``components`` of a template message from what the inbox stored.
+
+    Accepts API-shaped ``components``, or ``parameters`` (the body's values in order, or a
+    mapping of named parameters).
+    """
+    if isinstance(payload.get("components"), list):
+        return payload["components"]
+    params = payload.get("parameters") or payload.get("params") or []
+    if isinstance(params, dict):
+        values = [
+            {"type": "text", "parameter_name": str(k), "text": str(v)} for k, v in params.items()
+        ]
+    else:
+        values = [{"type": "text", "text": str(v)} for v in params]
+    return [{"type": "body", "parameters": values}] if values else []
+
+
+@transaction.atomic
+def record_accepted(message_id: int, *, result: SendResult, now: datetime) -> Message:
+    """Store the provider's wamid and ``sent``, unless a status callback already got further."""
+    message = Message.objects.select_for_update().get(pk=message_id)
+    fields = []
+    if not message.provider_message_id:
+        message.provider_message_id = result.wamid
+        fields.append("provider_message_id")
+    elif message.provider_message_id != result.wamid:
+        logger.warning("message %s: provider id changed; keeping the first", message_id)
+    if Message.rank(message.delivery) < Message.rank(Message.Delivery.SENT):
+        message.delivery = Message.Delivery.SENT
+        fields.append("delivery")
+    if message.sent_at is None:
+        message.sent_at = now
+        fields.append("sent_at")
+    if fields:
+        message.save(update_fields=fields)
+    return message
+
+
+@transaction.atomic
+def mark_failed(message_id: int, *, error: WhatsAppError, now: datetime) -> Message:
+    """Mark an outbound message failed with a readable reason and record REPLY_FAILED.
+
+    No-op when the message already reached a higher state (delivered or read prove delivery).
+    """
+    from conversations.services import record_event
+
+    message = Message.objects.select_for_update().select_related("conversation").get(
+        pk=message_id
+    )
+    if Message.rank(message.delivery) >= Message.rank(Message.Delivery.FAILED):
+        return message
+    message.delivery = Message.Delivery.FAILED
+    message.failure_code = error.code
+    message.failure_reason = str(error.user_message)[:500]
+    message.save(update_fields=["delivery", "failure_code", "failure_reason"])
+    record_event(
+        message.conversation,
+        kind=Event.Kind.REPLY_FAILED,
+        actor=None,
+        data={"message": message.pk, "code": error.code, "reason": message.failure_reason},
+        now=now,
+    )
+    return message
+
+
+@transaction.atomic
+def apply_status(
+    *,
+    channel: Channel,
+    provider_message_id: str,
+    status: str,
+    timestamp: datetime,
+    callback_data: str = "",
+    error_code: int | None = None,
+    error_title: str = "",
+    error_details: str = "",
+    now: datetime | None = None,
+) -> Message | None:
+    """Apply one provider status callback to our outbound message; None if it is not ours.
+
+    The delivery state only moves to a higher rank (``Message.DELIVERY_RANK``), so duplicates and
+    out-of-order callbacks change nothing; a ``failed`` writes REPLY_FAILED once. A status that
+    overtakes the send response finds the row through ``callback_data`` (our message id) and
+    stores the wamid itself; ``record_accepted`` then keeps the further state.
+    """
+    new_state = STATUS_TO_DELIVERY.get(status)
+    if new_state is None:
+        return None
+    outbound = Message.objects.select_for_update().filter(
+        channel=channel, direction=Message.Direction.OUTBOUND
+    )
+    message = outbound.filter(provider_message_id=provider_message_id).first()
+    fields: list[str] = []
+    if message is None and callback_data.isdigit():
+        message = outbound.filter(pk=int(callback_data), provider_message_id__isnull=True).first()
+        if message is not None:
+            message.provider_message_id = provider_message_id
+            fields.append("provider_message_id")
+    if message is None:
+        logger.info("status %s for an unknown message on channel %s", status, channel.pk)
+        return None
+    arrived = new_state in (Message.Delivery.DELIVERED, Message.Delivery.READ)
+    if new_state != Message.Delivery.FAILED and message.sent_at is None:
+        message.sent_at = timestamp
+        fields.append("sent_at")
+    if arrived and message.delivered_at is None:
+        message.delivered_at = timestamp
+        fields.append("delivered_at")
+    if new_state == Message.Delivery.READ and message.read_at is None:
+        message.read_at = timestamp
+        fields.append("read_at")
+    failed_now = False
+    if Message.rank(new_state) > Message.rank(message.delivery):
+        if message.delivery == Message.Delivery.FAILED:
+            # A later delivered/read proves the message arrived after all.
+            message.failure_code, message.failure_reason = None, ""
+            fields += ["failure_code", "failure_reason"]
+        message.delivery = new_state
+        fields.append("delivery")
+        if new_state == Message.Delivery.FAILED:
+            error = error_for(error_code, title=error_title, details=error_details)
+            message.failure_code = error_code
+            message.failure_reason = str(error.user_message)[:500]
+            fields += ["failure_code", "failure_reason"]
+            failed_now = True
+    if fields:
+        message.save(update_fields=fields)
+    if failed_now:
+        from conversations.services import record_event
+
+        record_event(
+            message.conversation,
+            kind=Event.Kind.REPLY_FAILED,
+            actor=None,
+            data={"message": message.pk, "code": error_code, "reason": message.failure_reason},
+            now=now or timezone.now(),
+        )
+    return message
+
+
+def stuck_messages(*, now: datetime) -> list[int]:
+    """Ids of outbound messages a sweep should dispatch again, releasing dead claims.
+
+    Never-attempted replies count as stuck after STUCK_QUEUED_AFTER; replies waiting for a retry
+    only once their backoff is long over; claims (sending) only after STUCK_SENDING_AFTER. A dead
+    claim is released with a conditional UPDATE on the attempt count it was seen with, so a
+    worker that claimed the row again in between keeps it.
+    """
+    base = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND, created_at__lt=now - STUCK_QUEUED_AFTER
+    )
+    fresh = list(
+        base.filter(delivery=Message.Delivery.QUEUED, attempts=0)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    retry_cutoff = now - timedelta(seconds=BACKOFF_CAP_S) - STUCK_QUEUED_AFTER
+    ids = list(fresh)
+    candidates = base.filter(
+        Q(delivery=Message.Delivery.QUEUED, attempts__gt=0)
+        | Q(delivery=Message.Delivery.SENDING)
+    ).values_list("pk", "delivery", "attempts", "payload")[:SWEEP_BATCH]
+    for pk, delivery, attempts, payload in candidates:
+        claimed = parse_datetime(str(((payload or {}).get("dispatch") or {}).get("claimed_at")))
+        if delivery == Message.Delivery.QUEUED:
+            if claimed is None or claimed < retry_cutoff:
+                ids.append(pk)
+        elif (claimed is None or claimed < now - STUCK_SENDING_AFTER) and (
+            Message.objects.filter(pk=pk, delivery=delivery, attempts=attempts).update(
+                delivery=Message.Delivery.QUEUED
+            )
+        ):
+            ids.append(pk)
+    return ids
+
+
+def sweep_outbound(*, now: datetime | None = None, enqueue=None) -> int:
+    """Re-enqueue every stuck outbound message; returns how many were enqueued.
+
+    Enqueueing twice is harmless: dispatch claims the row, so the second task skips it.
+    """
+    from conversations.tasks import dispatch_message
+
+    ids = stuck_messages(now=now or timezone.now())
+    send = enqueue or dispatch_message.delay
+    for message_id in ids:
+        send(message_id)
+    if ids:
+        logger.info("outbound sweep re-enqueued %s message(s)", len(ids))
+    return len(ids)

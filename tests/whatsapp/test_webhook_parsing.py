@@ -1,0 +1,116 @@
+"""The parser on the fixture payloads of every type, and the signature check."""
+
+import json
+
+import pytest
+
+from channels_app.whatsapp import webhooks
+from tests.whatsapp.conftest import fixture_bytes
+
+
+def test_signature_matches_the_reference_test_vector():
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    header = "sha256=dec6a680679a968e7e0319355b23599cbfc54502c0784668e9618baa0c633756"
+    assert webhooks.verify_signature(body, header, "test_app_secret")
+    assert webhooks.sign(body, "test_app_secret") == header
+
+
+@pytest.mark.parametrize(
+    "header", [None, "", "sha256=", "sha1=abc", "sha256=" + "0" * 64, "dec6a680679a968e"]
+)
+def test_missing_or_wrong_signature_is_refused(header):
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    assert not webhooks.verify_signature(body, header, "test_app_secret")
+
+
+def test_signature_is_over_raw_bytes_not_reserialised_json():
+    body = b'{"object": "whatsapp_business_account",  "entry": []}'
+    reserialised = json.dumps(json.loads(body)).encode()
+    assert not webhooks.verify_signature(body, webhooks.sign(reserialised, "s"), "s")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "body", "payload_subset"),
+    [
+        ("text_reply", "text", "Is my order 4471 shipped yet?", {}),
+        ("image", "image", "the dent, photo 1", {"media_id": "1043820517731956"}),
+        ("video", "video", "unboxing", {"mime_type": "video/mp4"}),
+        ("audio", "audio", "", {"voice": True}),
+        ("document", "document", "my invoice", {"filename": "INV-2209.pdf"}),
+        ("sticker", "sticker", "", {"animated": False}),
+        ("location", "location", "Pier 5 Store — 5 Bay St", {"latitude": 37.4847}),
+        ("contacts", "contacts", "Sam Lee", {}),
+        ("interactive_button_reply", "interactive", "Yes, move it", {"id": "resched_yes"}),
+        ("interactive_list_reply", "interactive", "Track an order", {"id": "topic_track"}),
+        ("interactive_nfm_reply", "interactive", "Sent", {"response_json": '{"size": "M"}'}),
+        ("button", "button", "Stop updates", {"payload": "STOP_SHIPPING_UPDATES"}),
+        ("reaction", "reaction", "\u2764\ufe0f", {"removed": False}),
+        ("order", "order", "two please", {}),
+        ("system", "system", "Dana changed their number", {}),
+        ("unsupported", "unsupported", "", {"unsupported": {"type": "poll"}}),
+        ("request_welcome", "unsupported", "", {"original_type": "request_welcome"}),
+    ],
+)
+def test_every_inbound_type_parses_into_one_message(name, kind, body, payload_subset):
+    [event] = webhooks.parse(fixture_bytes(name))
+    assert isinstance(event, webhooks.InboundMessage)
+    assert event.phone_number_id == "109876543210987"
+    assert event.wa_id == "15555550123"
+    assert event.profile_name == "Dana Reyes"
+    assert event.type == kind
+    assert event.body == body
+    assert payload_subset.items() <= event.payload.items()
+    assert event.sent_at.timestamp() > 1767225600
+
+
+def test_reply_context_names_the_quoted_message():
+    [event] = webhooks.parse(fixture_bytes("text_reply"))
+    assert (
+        event.reply_to_provider_id == "wamid.HBgLMTU1NTU1NTAxMjMVAgARGBI5QUQ3RjE0QjJFQzFFOUQ4NTIA"
+    )
+
+
+def test_failed_status_carries_the_error_code():
+    [event] = webhooks.parse(fixture_bytes("status_failed_131047"))
+    assert isinstance(event, webhooks.StatusUpdate)
+    assert (event.status, event.error.code) == ("failed", 131047)
+
+
+def test_template_status_update_keeps_the_id_as_text():
+    [event] = webhooks.parse(fixture_bytes("template_rejected"))
+    assert isinstance(event, webhooks.TemplateStatusUpdate)
+    assert event.template_id == "778899001122334"
+    assert event.reason.startswith("INVALID_FORMAT: Two variables")
+
+
+def test_other_fields_are_ignored_not_refused():
+    [event] = webhooks.parse(fixture_bytes("account_update"))
+    assert isinstance(event, webhooks.Ignored)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"object":"page","entry":[]}', "whatsapp_business_account"),
+        (b'{"object":"whatsapp_business_account"}', "entry is not a list"),
+        (
+            b'{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages"}]}]}',
+            "value object",
+        ),
+        (
+            b'{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages",'
+            b'"value":{"metadata":{"phone_number_id":"1"},"messages":[{"id":"w","from":"1",'
+            b'"timestamp":"x","type":"text","text":{"body":"a"}}]}}]}]}',
+            "Unix seconds",
+        ),
+        (b'{"object":"whatsapp_business_account","entry":[{"id":"1\\u0000"}]}', "NUL"),
+        (b'{"object":"whatsapp_business_account","entry":[{"id":"\\ud800"}]}', "Unicode"),
+        (b'{"object":"whatsapp_business_account","entry":[],"x":NaN}', "finite"),
+        (b"[" * 100000 + b"]" * 100000, "not JSON"),
+    ],
+)
+def test_malformed_bodies_raise_with_a_reason(body, reason):
+    with pytest.raises(webhooks.MalformedPayload, match=reason):
+        webhooks.parse(body)

@@ -116,8 +116,8 @@ RESET_SQL = """
 UPDATE conversations_conversation c
    SET status = CASE c.resolution WHEN 'auto_new' THEN 'new' ELSE 'pending' END,
        resolution = '', resolved_at = NULL,
-       last_activity_at = %(now)s::timestamptz
-                          - (abs(hashint4(c.id - 1 + 7919)) %% (90 * 86400)) * interval '1 second',
+       last_activity_at = %(now)s::timestamptz - (abs(hashint4((c.id - 1 + 7919)::int))
+                                                  %% (90 * 86400)) * interval '1 second',
        assignee_id = CASE WHEN (c.id - 1) %% 3 = 0 THEN ag.first + (c.id - 1) %% %(agents)s END
   FROM (SELECT min(id) AS first FROM auth_user WHERE username LIKE 'bench-agent-%%') ag
  WHERE c.resolution IN ('auto_new', 'auto_pending')

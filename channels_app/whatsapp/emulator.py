@@ -396,6 +396,10 @@ class Emulator:
         with self._lock:
             self._clock_offset += seconds
 
+    def reset_clock(self) -> None:
+        with self._lock:
+            self._clock_offset = 0.0
+
     # --- switches ----------------------------------------------------------------------------
     def fail_next_send(self, code: int, *, mode: str = "sync", count: int = 1) -> None:
         """The next ``count`` sends fail with Meta's ``code``: as the HTTP answer or as a status."""

@@ -51,8 +51,45 @@ def _app_secret(settings):
     settings.WHATSAPP_VERIFY_TOKEN = "test-verify-token"
 
 
+def _sqlite_dirty_reads(sender, connection, **kwargs):
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_cache_without_read_locks():
+    """SQLite's in-memory test database is shared between the test thread and the live server's
+    request threads in shared-cache mode, where a reader meeting a writer fails at once with
+    "table is locked" instead of waiting. Dirty reads take no read locks, so polling from the test
+    never collides with a webhook being stored. (PostgreSQL needs none of this.)
+    """
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_sqlite_dirty_reads)
+    for connection in connections.all():
+        if connection.connection is not None:
+            _sqlite_dirty_reads(None, connection)
+    yield
+    connection_created.disconnect(_sqlite_dirty_reads)
+
+
 @pytest.fixture(scope="session")
-def emulator_server(live_server):
+def _plain_http_live_server():
+    """The live server builds its middleware once, at start: it must start without the HTTPS
+    redirect that production settings turn on (the function-scoped settings fixture is too late).
+    """
+    from django.conf import settings
+
+    saved = settings.SECURE_SSL_REDIRECT
+    settings.SECURE_SSL_REDIRECT = False
+    yield
+    settings.SECURE_SSL_REDIRECT = saved
+
+
+@pytest.fixture(scope="session")
+def emulator_server(_plain_http_live_server, live_server):
     emulator = Emulator(
         EmulatorConfig(
             app_secret=APP_SECRET,
@@ -76,6 +113,7 @@ def emulator(emulator_server, settings):
     yield emulator_server
     emulator_server.idle(timeout=10)
     emulator_server.reset_switches()
+    emulator_server.reset_clock()
 
 
 @pytest.fixture
@@ -94,16 +132,33 @@ def wa_channel(emulator, db):
     return channel
 
 
+def queue_reply(conversation, body="Thanks, on its way.", **kwargs):
+    """An agent's reply as the inbox stores it: outbound, queued, not yet sent."""
+    from django.utils import timezone
+
+    from conversations.models import Message
+
+    return Message.objects.create(
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=Message.Direction.OUTBOUND,
+        type=kwargs.pop("type", Message.Type.TEXT),
+        body=body,
+        delivery=Message.Delivery.QUEUED,
+        provider_message_id=None,
+        created_at=kwargs.pop("created_at", None) or timezone.now(),
+        **kwargs,
+    )
+
+
 @pytest.fixture
 def eager_tasks():
     """Tasks enqueued by the code under test run at once, in this thread (retries included)."""
     from config.celery import app
 
     app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
-    app.conf.task_eager_propagates = False
 
 
 @pytest.fixture(autouse=True)

@@ -244,6 +244,7 @@ class EmulatorConfig:
     window_error_sync: bool = False
     media_url_ttl: int = 300  # Meta: a media URL expires after 5 minutes
     undeliverable_numbers: frozenset[str] = frozenset()
+    max_page_size: int = 1000  # tests lower it to exercise paging.next
 
 
 @dataclass
@@ -1055,7 +1056,7 @@ class Emulator:
                 ]
                 items.sort(key=lambda t: (t["name"], t["language"]))
                 limit = int(query["limit"]) if query.get("limit", "").isdigit() else 25
-                limit = max(1, min(limit, 1000))
+                limit = max(1, min(limit, self.config.max_page_size))
                 offset = _cursor(query.get("after"))
                 page = items[offset : offset + limit]
                 wanted = query.get("fields")

@@ -176,7 +176,8 @@ def error_from_body(body: object, *, http_status: int | None = None) -> WhatsApp
         subcode=subcode if isinstance(subcode, int) else None,
         message=str(error.get("message") or ""),
         title=str(error.get("error_user_title") or ""),
-        details=str(data.get("details") or error.get("error_user_msg") or ""),
+        # Meta's error_user_msg is written for people; details is for developers.
+        details=str(error.get("error_user_msg") or data.get("details") or ""),
         http_status=http_status,
         transient=transient if isinstance(transient, bool) else None,
         fbtrace_id=str(error.get("fbtrace_id") or ""),

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Registers the template admin before the URLconf is first loaded, in case channels_app/admin.py
+# (which imports it at its end) is not there yet; importing it twice is harmless.
+import channels_app.admin_templates  # noqa: F401
 from channels_app.whatsapp.emulator import Emulator, EmulatorConfig
 from channels_app.whatsapp.webhooks import sign
 

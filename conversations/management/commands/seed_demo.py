@@ -75,7 +75,36 @@ class Command(BaseCommand):
                     channel=support, user=user, defaults={"role": role}
                 )
 
+        seed_demo_templates(support)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  admin:  http://127.0.0.1:8000/admin/  admin / {DEMO_PASSWORD}")
         self.stdout.write(f"  agents: http://127.0.0.1:8000/inbox/  sofia (Supervisor), "
                           f"carlos (Contributor), vera (Viewer), nina (team) / {DEMO_PASSWORD}")
+
+
+# WhatsApp integration: approved templates, so an agent can write after the 24-hour window.
+# `whatsapp_emulator --seed-from-db` loads them into the emulator as approved too.
+DEMO_TEMPLATES = [
+    ("order_shipped", "Hi {{1}}, your order {{2}} is on its way.", [["Dana", "4471"]]),
+    ("follow_up", "Hi {{1}}, do you still need help with your request?", [["Dana"]]),
+]
+
+
+def seed_demo_templates(channel) -> None:
+    """Approved demo templates on the channel and every channel sharing its business account."""
+    from channels_app.models import MessageTemplate
+
+    for target in Channel.objects.filter(waba_id=channel.waba_id):
+        for name, text, example in DEMO_TEMPLATES:
+            MessageTemplate.objects.get_or_create(
+                channel=target,
+                name=name,
+                language="en_US",
+                defaults={
+                    "category": MessageTemplate.Category.UTILITY,
+                    "status": MessageTemplate.Status.APPROVED,
+                    "components": [
+                        {"type": "BODY", "text": text, "example": {"body_text": example}}
+                    ],
+                },
+            )

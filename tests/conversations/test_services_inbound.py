@@ -68,8 +68,12 @@ def test_next_message_joins_the_open_conversation_and_updates_the_profile_name()
     channel = ChannelFactory()
     first, _ = inbound(channel, "wamid.a")
     second, _ = inbound(
-        channel, "wamid.b", profile_name="Dana K.", sent_at=NOW + timedelta(minutes=2),
-        now=NOW + timedelta(minutes=2), body="Any news?",
+        channel,
+        "wamid.b",
+        profile_name="Dana K.",
+        sent_at=NOW + timedelta(minutes=2),
+        now=NOW + timedelta(minutes=2),
+        body="Any news?",
     )
     assert second.conversation_id == first.conversation_id
     assert Contact.objects.get().profile_name == "Dana K."
@@ -98,8 +102,10 @@ def test_inbound_on_pending_puts_it_back_in_new_keeping_the_assignee():
 @pytest.mark.django_db
 def test_inbound_after_resolved_opens_a_new_conversation_and_keeps_the_old_one():
     old = ConversationFactory(
-        status=Conversation.Status.RESOLVED, contact=ContactFactory(wa_id="4922"),
-        resolved_at=NOW - timedelta(days=1), resolution="agent",
+        status=Conversation.Status.RESOLVED,
+        contact=ContactFactory(wa_id="4922"),
+        resolved_at=NOW - timedelta(days=1),
+        resolution="agent",
     )
     message, _ = inbound(old.channel, "wamid.r", wa_id="4922")
     old.refresh_from_db()
@@ -115,7 +121,10 @@ def test_out_of_order_older_message_never_moves_the_window_backwards():
     channel = ChannelFactory()
     inbound(channel, "wamid.new", sent_at=NOW, body="newest")
     message, created = inbound(
-        channel, "wamid.old", sent_at=NOW - timedelta(hours=3), body="older",
+        channel,
+        "wamid.old",
+        sent_at=NOW - timedelta(hours=3),
+        body="older",
         now=NOW + timedelta(seconds=1),
     )
     conv = message.conversation
@@ -130,12 +139,24 @@ def test_out_of_order_older_message_never_moves_the_window_backwards():
 def test_contact_without_wa_id_is_keyed_by_bsuid():
     channel = ChannelFactory()
     first, _ = services.receive_inbound(
-        channel=channel, wa_id=None, bsuid="BSUID.1", provider_message_id="wamid.b1",
-        sent_at=NOW, type="text", body="hi", now=NOW,
+        channel=channel,
+        wa_id=None,
+        bsuid="BSUID.1",
+        provider_message_id="wamid.b1",
+        sent_at=NOW,
+        type="text",
+        body="hi",
+        now=NOW,
     )
     second, _ = services.receive_inbound(
-        channel=channel, wa_id=None, bsuid="BSUID.1", provider_message_id="wamid.b2",
-        sent_at=NOW, type="text", body="again", now=NOW,
+        channel=channel,
+        wa_id=None,
+        bsuid="BSUID.1",
+        provider_message_id="wamid.b2",
+        sent_at=NOW,
+        type="text",
+        body="again",
+        now=NOW,
     )
     assert first.conversation_id == second.conversation_id
     assert Contact.objects.get().bsuid == "BSUID.1"
@@ -157,7 +178,7 @@ def test_concurrent_first_messages_of_a_new_contact_open_one_conversation(on_pos
         try:
             barrier.wait(timeout=5)
             inbound(channel, wamid, wa_id="4933")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -184,7 +205,7 @@ def test_concurrent_redeliveries_store_the_message_once(on_postgres):
         try:
             barrier.wait(timeout=5)
             results.append(inbound(channel, "wamid.same", wa_id="4944")[1])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -1,0 +1,72 @@
+"""Admin for the conversation app: Tag and Topic are managed here; conversations are read-only.
+
+Permissions come from channels_app.access (is_admin), not from Django's per-model permissions,
+and no changelist runs a query per row.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from channels_app.access import is_admin
+from conversations.models import Conversation, Tag, Topic
+
+
+class DeskAdminPermissions:
+    """Everything in this admin is for desk admins (superusers or channel administrators)."""
+
+    def has_module_permission(self, request):
+        return is_admin(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_admin(request.user)
+
+    def has_add_permission(self, request):
+        return is_admin(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_admin(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_admin(request.user)
+
+
+@admin.register(Tag)
+class TagAdmin(DeskAdminPermissions, admin.ModelAdmin):
+    list_display = ["name", "color"]
+    search_fields = ["name"]
+
+
+@admin.register(Topic)
+class TopicAdmin(DeskAdminPermissions, admin.ModelAdmin):
+    list_display = ["name", "description"]
+    search_fields = ["name"]
+
+
+@admin.register(Conversation)
+class ConversationAdmin(DeskAdminPermissions, admin.ModelAdmin):
+    """Read-only: every change to a conversation goes through the services (and the inbox)."""
+
+    list_display = ["id", "channel", "contact", "status", "assignee", "last_activity_at"]
+    list_filter = ["status", "channel"]
+    list_select_related = ["channel", "contact", "assignee"]
+    search_fields = ["=id", "contact__profile_name", "contact__wa_id"]
+    # Counting millions of rows on every page load is what makes big changelists slow.
+    show_full_result_count = False
+    ordering = ["-last_activity_at", "-id"]
+    fields = [
+        "channel", "contact", "status", "assignee", "tags", "topics", "opened_at",
+        "last_customer_message_at", "last_activity_at", "first_response_at", "resolved_at",
+        "resolution", "last_message_preview",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+

@@ -1,0 +1,75 @@
+"""Presentation helpers for the agent pages (kept out of the models)."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext as _
+
+from conversations.models import Conversation, Event
+
+register = template.Library()
+
+
+def _status(value) -> str:
+    try:
+        return str(Conversation.Status(value).label)
+    except ValueError:
+        return str(value)
+
+
+def _name(ref) -> str:
+    if isinstance(ref, dict):
+        return str(ref.get("name") or ref.get("id") or "?")
+    return _("nobody") if ref is None else str(ref)
+
+
+@register.simple_tag
+def describe_event(event: Event) -> str:
+    """One readable line for a history row, from its kind and data (no queries)."""
+    data = event.data or {}
+    kind = event.kind
+    if kind == Event.Kind.OPENED:
+        return _("Conversation opened")
+    if kind == Event.Kind.STATUS_CHANGED:
+        values = {"from": _status(data.get("from")), "to": _status(data.get("to"))}
+        if data.get("reason") == "customer_replied":
+            return _("Customer replied: %(from)s → %(to)s") % values
+        if data.get("reopened"):
+            return _("Reopened: %(from)s → %(to)s") % values
+        return _("Moved %(from)s → %(to)s") % values
+    if kind == Event.Kind.AUTO_RESOLVED:
+        return _("Auto-resolved from %(from)s") % {"from": _status(data.get("from"))}
+    if kind == Event.Kind.ASSIGNED:
+        if data.get("auto"):
+            return _("Assigned to %(name)s on their reply") % {"name": _name(data.get("to"))}
+        return _("Assigned to %(name)s") % {"name": _name(data.get("to"))}
+    if kind == Event.Kind.UNASSIGNED:
+        return _("Unassigned from %(name)s") % {"name": _name(data.get("from"))}
+    if kind == Event.Kind.TAG_ADDED:
+        return _("Tag “%(name)s” added") % {"name": data.get("name", "?")}
+    if kind == Event.Kind.TAG_REMOVED:
+        return _("Tag “%(name)s” removed") % {"name": data.get("name", "?")}
+    if kind == Event.Kind.TOPIC_ADDED:
+        return _("Topic “%(name)s” added") % {"name": data.get("name", "?")}
+    if kind == Event.Kind.TOPIC_REMOVED:
+        return _("Topic “%(name)s” removed") % {"name": data.get("name", "?")}
+    if kind == Event.Kind.NOTE_ADDED:
+        return _("Note added")
+    if kind == Event.Kind.REPLY_FAILED:
+        return _("Reply failed: %(reason)s") % {"reason": data.get("reason", "")}
+    return event.get_kind_display()
+
+
+@register.simple_tag
+def actor_name(event: Event) -> str:
+    if event.actor_id is None:
+        return _("System")
+    user = event.actor
+    return user.get_full_name() or user.get_username()
+
+
+@register.filter
+def user_label(user) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()

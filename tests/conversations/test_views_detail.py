@@ -1,0 +1,308 @@
+"""The conversation page and its POST actions, through HTTP, for every persona."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from conversations.models import Conversation, Event, Message, Note
+from tests.factories import (
+    ContactFactory,
+    ConversationFactory,
+    EventFactory,
+    MessageFactory,
+    NoteFactory,
+    TagFactory,
+    TemplateFactory,
+    TopicFactory,
+)
+
+S = Conversation.Status
+
+
+@pytest.fixture
+def dispatched(monkeypatch):
+    from conversations.tasks import dispatch_message
+
+    ids = []
+    monkeypatch.setattr(dispatch_message, "delay", ids.append)
+    return ids
+
+
+@pytest.fixture
+def conv(cast):
+    now = timezone.now()
+    return ConversationFactory(
+        channel=cast.channel,
+        opened_at=now - timedelta(hours=1),
+        last_customer_message_at=now - timedelta(minutes=30),
+    )
+
+
+def url(name, conv):
+    return reverse(f"conversations:{name}", args=[conv.pk])
+
+
+def test_contributor_sees_the_thread_and_the_open_window(client, cast, conv):
+    MessageFactory(conversation=conv, body="Where is my parcel?")
+    out = MessageFactory(
+        conversation=conv,
+        direction=Message.Direction.OUTBOUND,
+        author=cast.contributor,
+        body="Checking",
+        delivery=Message.Delivery.FAILED,
+        failure_reason="Number not on WhatsApp",
+    )
+    NoteFactory(conversation=conv, body="VIP customer", author=cast.supervisor)
+    client.force_login(cast.contributor)
+    response = client.get(url("detail", conv))
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert "Where is my parcel?" in html
+    assert f'id="message-{out.pk}"' in html
+    assert "Number not on WhatsApp" in html
+    assert "VIP customer" in html
+    assert 'id="reply-box"' in html
+    assert "Reply window open until" in html
+
+
+def test_viewer_sees_no_reply_box(client, cast, conv):
+    client.force_login(cast.viewer)
+    html = client.get(url("detail", conv)).content.decode()
+    assert 'id="reply-box"' not in html
+    assert 'id="no-reply-role"' in html
+    assert 'id="note-form"' in html  # Viewers may still annotate
+
+
+def test_closed_window_offers_the_approved_templates_instead_of_free_text(client, cast):
+    conv = ConversationFactory(
+        channel=cast.channel, last_customer_message_at=timezone.now() - timedelta(hours=25)
+    )
+    TemplateFactory(channel=cast.channel, name="order_update")
+    TemplateFactory(channel=cast.channel, name="draft_one", status="PENDING")
+    TemplateFactory(channel=cast.other_channel, name="elsewhere")
+    client.force_login(cast.contributor)
+    html = client.get(url("detail", conv)).content.decode()
+
+    assert 'id="window-closed"' in html
+    assert 'id="reply-box"' not in html
+    assert "order_update" in html
+    assert "draft_one" not in html and "elsewhere" not in html
+    assert 'name="param_1"' in html and 'name="param_2"' in html
+
+
+def test_outsider_gets_404_on_a_conversation_of_another_channel(client, cast, conv):
+    client.force_login(cast.outsider)
+    assert client.get(url("detail", conv)).status_code == 404
+    assert client.post(url("reply", conv), {"body": "hi"}).status_code == 404
+    assert client.post(url("move", conv), {"to": "resolved"}).status_code == 404
+    assert Message.objects.count() == 0
+
+
+def test_missing_conversation_is_the_same_404(client, cast):
+    client.force_login(cast.outsider)
+    missing = client.get(reverse("conversations:detail", args=[999999]))
+    ConversationFactory(channel=cast.channel)
+    assert missing.status_code == 404
+
+
+def test_anonymous_user_is_sent_to_login(client, conv):
+    response = client.get(url("detail", conv))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_viewer_post_of_a_reply_is_403_and_nothing_is_stored_or_sent(
+    client, cast, conv, dispatched, django_capture_on_commit_callbacks
+):
+    client.force_login(cast.viewer)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(url("reply", conv), {"body": "Let me help"})
+    assert response.status_code == 403
+    assert "does not allow replying" in response.content.decode()
+    assert Message.objects.count() == 0
+    assert callbacks == []
+    assert dispatched == []
+
+
+def test_contributor_reply_is_stored_queued_and_enqueued_after_commit(
+    client, cast, conv, dispatched, django_capture_on_commit_callbacks
+):
+    client.force_login(cast.contributor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url("reply", conv), {"body": "On its way"})
+    assert response.status_code == 302
+    assert response["Location"] == url("detail", conv)
+    message = Message.objects.get()
+    assert (message.body, message.delivery, message.author) == (
+        "On its way",
+        Message.Delivery.QUEUED,
+        cast.contributor,
+    )
+    assert dispatched == [message.id]
+    assert Conversation.objects.get().assignee == cast.contributor
+
+
+def test_team_contributor_can_reply(client, cast, conv, dispatched):
+    client.force_login(cast.team_contributor)
+    assert client.post(url("reply", conv), {"body": "Team here"}).status_code == 302
+    assert Message.objects.filter(author=cast.team_contributor).count() == 1
+
+
+def test_free_text_after_the_window_is_refused_with_a_message(client, cast, dispatched):
+    conv = ConversationFactory(
+        channel=cast.channel, last_customer_message_at=timezone.now() - timedelta(hours=25)
+    )
+    client.force_login(cast.contributor)
+    response = client.post(url("reply", conv), {"body": "hello?"}, follow=True)
+    assert "24-hour window" in response.content.decode()
+    assert Message.objects.count() == 0
+    assert dispatched == []
+
+
+def test_domain_error_over_htmx_is_a_400_with_the_reason(client, cast):
+    conv = ConversationFactory(
+        channel=cast.channel, last_customer_message_at=timezone.now() - timedelta(hours=25)
+    )
+    client.force_login(cast.contributor)
+    response = client.post(url("reply", conv), {"body": "hello?"}, headers={"HX-Request": "true"})
+    assert response.status_code == 400
+    assert "24-hour window" in response.content.decode()
+
+
+def test_template_send_through_the_page(client, cast, dispatched):
+    conv = ConversationFactory(
+        channel=cast.channel, last_customer_message_at=timezone.now() - timedelta(hours=25)
+    )
+    template = TemplateFactory(channel=cast.channel)
+    client.force_login(cast.contributor)
+    response = client.post(
+        url("send_template", conv), {"template": template.pk, "param_1": "Dana", "param_2": "44"}
+    )
+    assert response.status_code == 302
+    message = Message.objects.get()
+    assert message.body == "Hi Dana, your order 44 has an update."
+    assert message.sent_outside_window
+
+
+def test_template_of_another_channel_cannot_be_sent_by_id(client, cast, dispatched):
+    conv = ConversationFactory(channel=cast.channel, last_customer_message_at=None)
+    foreign = TemplateFactory(channel=cast.other_channel)
+    client.force_login(cast.contributor)
+    client.post(
+        url("send_template", conv), {"template": foreign.pk, "param_1": "a", "param_2": "b"}
+    )
+    assert Message.objects.count() == 0
+
+
+def test_get_on_an_action_is_405(client, cast, conv):
+    client.force_login(cast.contributor)
+    for name in ["reply", "send_template", "move", "assign", "tag", "topic", "note"]:
+        assert client.get(url(name, conv)).status_code == 405
+
+
+def test_viewer_moves_to_pending_and_resolved(client, cast, conv):
+    client.force_login(cast.viewer)
+    assert client.post(url("move", conv), {"to": "pending"}).status_code == 302
+    assert Conversation.objects.get().status == S.PENDING
+    client.post(url("move", conv), {"to": "resolved"})
+    assert Conversation.objects.get().status == S.RESOLVED
+
+
+def test_move_with_a_bad_status_is_refused_without_a_change(client, cast, conv):
+    client.force_login(cast.viewer)
+    response = client.post(url("move", conv), {"to": "archived"}, follow=True)
+    assert response.status_code == 200
+    assert Conversation.objects.get().status == S.NEW
+
+
+def test_assign_to_me_to_a_colleague_and_unassign(client, cast, conv):
+    client.force_login(cast.supervisor)
+    client.post(url("assign", conv), {"assignee": "me"})
+    assert Conversation.objects.get().assignee == cast.supervisor
+    client.post(url("assign", conv), {"assignee": str(cast.contributor.pk)})
+    assert Conversation.objects.get().assignee == cast.contributor
+    response = client.post(url("assign", conv), {"assignee": str(cast.outsider.pk)}, follow=True)
+    assert "no access" in response.content.decode()
+    assert Conversation.objects.get().assignee == cast.contributor
+    client.post(url("assign", conv), {"assignee": ""})
+    assert Conversation.objects.get().assignee is None
+
+
+def test_tag_topic_and_note_through_the_page(client, cast, conv):
+    tag, topic = TagFactory(name="vip"), TopicFactory(name="Returns")
+    client.force_login(cast.viewer)
+    client.post(url("tag", conv), {"action": "add", "id": tag.pk})
+    client.post(url("topic", conv), {"action": "add", "id": topic.pk})
+    client.post(url("note", conv), {"body": "Handle with care"})
+    assert list(conv.tags.all()) == [tag] and list(conv.topics.all()) == [topic]
+    assert Note.objects.get().body == "Handle with care"
+    client.post(url("tag", conv), {"action": "remove", "id": tag.pk})
+    assert not conv.tags.exists()
+    assert client.post(url("tag", conv), {"action": "add", "id": 99999}).status_code == 302
+    html = client.get(url("detail", conv)).content.decode()
+    assert "Tag “vip” added" in html and "Tag “vip” removed" in html
+
+
+def test_next_parameter_only_redirects_locally(client, cast, conv):
+    client.force_login(cast.viewer)
+    response = client.post(url("move", conv), {"to": "pending", "next": "https://evil.example/"})
+    assert response["Location"] == url("detail", conv)
+    response = client.post(url("move", conv), {"to": "new", "next": "/inbox/?status=new"})
+    assert response["Location"] == "/inbox/?status=new"
+
+
+def test_earlier_conversations_of_the_contact_are_listed_as_history(client, cast):
+    contact = ContactFactory()
+    old = ConversationFactory(
+        channel=cast.channel, contact=contact, status=S.RESOLVED, last_message_preview="old issue"
+    )
+    hidden = ConversationFactory(channel=cast.other_channel, contact=contact, status=S.RESOLVED)
+    current = ConversationFactory(channel=cast.channel, contact=contact)
+    client.force_login(cast.viewer)
+    html = client.get(url("detail", current)).content.decode()
+    assert reverse("conversations:detail", args=[old.pk]) in html
+    assert reverse("conversations:detail", args=[hidden.pk]) not in html
+
+
+def _grow(conv, cast, *, messages, notes, events, tags):
+    for i in range(messages):
+        MessageFactory(
+            conversation=conv,
+            direction=Message.Direction.OUTBOUND if i % 2 else Message.Direction.INBOUND,
+            author=cast.contributor if i % 2 else None,
+        )
+    for _ in range(notes):
+        NoteFactory(conversation=conv, author=cast.supervisor)
+    for _ in range(events):
+        EventFactory(conversation=conv, actor=cast.viewer, kind=Event.Kind.NOTE_ADDED)
+    for i in range(tags):
+        conv.tags.add(TagFactory(name=f"t{conv.pk}-{i}"))
+        conv.topics.add(TopicFactory(name=f"Topic {conv.pk}-{i}"))
+    for _ in range(events // 5):
+        ConversationFactory(channel=cast.channel, contact=conv.contact, status=S.RESOLVED)
+
+
+@pytest.mark.parametrize("closed_window", [False, True])
+def test_conversation_page_query_count_is_constant(
+    client, cast, django_assert_num_queries, closed_window
+):
+    last = timezone.now() - timedelta(hours=30 if closed_window else 1)
+    small = ConversationFactory(channel=cast.channel, last_customer_message_at=last)
+    big = ConversationFactory(channel=cast.channel, last_customer_message_at=last)
+    _grow(small, cast, messages=2, notes=1, events=1, tags=1)
+    _grow(big, cast, messages=500, notes=40, events=60, tags=8)
+    TemplateFactory(channel=cast.channel)
+    client.force_login(cast.contributor)
+    client.get(url("detail", small))  # warm the session
+
+    # session, user, conversation, 2 admin-permission checks, channel role, conversation tags and
+    # topics, messages, notes, events, history, all tags, all topics, assignable users (+templates)
+    expected = 16 if closed_window else 15
+    with django_assert_num_queries(expected):
+        assert client.get(url("detail", small)).status_code == 200
+    with django_assert_num_queries(expected):
+        response = client.get(url("detail", big))
+    assert response.content.decode().count('class="msg dir-') == 500

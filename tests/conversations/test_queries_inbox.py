@@ -1,0 +1,46 @@
+"""conversations.queries pieces that the pages build on."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from conversations import queries
+from conversations.models import Conversation
+from tests.factories import ConversationFactory
+
+
+def test_cursor_round_trips_and_rejects_garbage():
+    cursor = queries.Cursor(datetime(2026, 3, 1, 12, 30, 5, 123456, tzinfo=UTC), 42)
+    assert queries.Cursor.decode(cursor.encode()) == cursor
+    for raw in [None, "", "nope", "2026-03-01~x", "not-a-date~5", "2026-03-01T12:00:00~5"]:
+        assert queries.Cursor.decode(raw) is None  # a naive time is refused too
+
+
+@pytest.mark.django_db
+def test_queue_counts_is_one_query(cast, django_assert_num_queries):
+    for status in ["new", "new", "pending", "resolved"]:
+        ConversationFactory(channel=cast.channel, status=status)
+    with django_assert_num_queries(1):
+        counts = queries.queue_counts(Conversation.objects.all())
+    assert counts == {"new": 2, "pending": 1, "resolved": 1}
+
+
+@pytest.mark.django_db
+def test_inbox_channels_hide_inactive_and_invisible_ones(cast):
+    cast.other_channel.is_active = False
+    cast.other_channel.save()
+    assert [c.pk for c in queries.inbox_channels(cast.admin)] == [cast.channel.pk]
+    assert queries.inbox_channels(cast.outsider) == []
+
+
+@pytest.mark.django_db
+def test_assignable_users_are_those_with_access(cast):
+    users = set(queries.assignable_users(cast.channel))
+    assert {
+        cast.viewer,
+        cast.contributor,
+        cast.supervisor,
+        cast.team_contributor,
+        cast.admin,
+    } <= users
+    assert cast.outsider not in users

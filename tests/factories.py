@@ -160,3 +160,14 @@ class EventFactory(factory.django.DjangoModelFactory):
 
 def days_ago(days: float, *, now=None):
     return (now or timezone.now()) - timedelta(days=days)
+
+
+class ProfileFactory(factory.django.DjangoModelFactory):
+    """A user's preferences; the reports tests use it to set a time zone."""
+
+    class Meta:
+        model = "channels_app.Profile"
+        django_get_or_create = ("user",)
+
+    user = factory.SubFactory(UserFactory)
+    time_zone = "UTC"

@@ -1,0 +1,611 @@
+"""Supervisor reports: every figure of the reports page, computed by the database.
+
+``build_report`` runs a fixed set of aggregate queries (constant whatever the data size) over the
+conversations, messages and events of a set of channels and a date range, and returns plain
+dataclasses. Nothing here loads conversations or messages into Python: rows that come back are
+already aggregated (one per day, per agent, per tag or per topic).
+
+Percentiles are ``percentile_cont`` on PostgreSQL. SQLite has no ordered-set aggregates, so there
+the same linear interpolation is computed with window functions (ROW_NUMBER, COUNT, LEAD) over
+the durations, in SQL. Days are the user's days: the time-zone conversion happens in SQL
+(``TruncDate(tzinfo=...)``), and the range is half-open, from midnight of the first day to
+midnight after the last, both in that zone. See docs/reports.md for every definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import (
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import TruncDate
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Conversation, Event, Message
+
+# A report spans at most this many days (a leap year): the daily tables and charts stay small.
+MAX_DAYS = 366
+PERCENTILES = (50, 90)
+
+RESOLVED = Conversation.Status.RESOLVED
+OUT = Message.Direction.OUTBOUND
+IN = Message.Direction.INBOUND
+AUTO_RESOLUTIONS = (Conversation.Resolution.AUTO_NEW, Conversation.Resolution.AUTO_PENDING)
+
+
+# --- the period ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days ``first``..``last`` (inclusive) in ``tz``."""
+
+    first: date
+    last: date
+    tz: tzinfo
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time.min, tzinfo=self.tz)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: midnight after the last day (23 or 25 hours later on a DST change day)."""
+        return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=self.tz)
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+# --- the result ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A time in seconds that prints itself for people ("2 h 05 min"); None prints a dash."""
+
+    seconds: float | None
+
+    def __bool__(self) -> bool:
+        return self.seconds is not None
+
+    def __str__(self) -> str:
+        return format_duration(self.seconds)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and 90th percentile of a set of durations, and how many there were."""
+
+    count: int = 0
+    median: Duration = field(default_factory=lambda: Duration(None))
+    p90: Duration = field(default_factory=lambda: Duration(None))
+
+
+@dataclass(frozen=True)
+class Queue:
+    status: str
+    label: str
+    size: int
+    oldest_age: Duration
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    opened: int = 0
+    resolved: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+    first_response_median: Duration = field(default_factory=lambda: Duration(None))
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    user_id: int
+    name: str
+    replies: int = 0
+    outside_window: int = 0
+    resolved: int = 0
+    first_responses: int = 0
+    first_response_median: Duration = field(default_factory=lambda: Duration(None))
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One tag or topic: conversations opened in the period that carry it."""
+
+    id: int
+    name: str
+    opened: int
+    resolved: int
+    first_response_median: Duration
+
+
+@dataclass(frozen=True)
+class Summary:
+    opened: int
+    resolved: int
+    resolved_by_agents: int
+    resolved_automatically: int
+    reopened: int
+    messages_in: int
+    messages_out: int
+    outside_window: int
+    first_response: Spread
+    resolution: Spread
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    now: datetime
+    summary: Summary
+    queues: list[Queue]
+    daily: list[Day]
+    agents: list[AgentRow]
+    tags: list[LabelRow]
+    topics: list[LabelRow]
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready data (durations in seconds), for ``manage.py report --json``."""
+
+        def plain(value):
+            if isinstance(value, dict):
+                if set(value) == {"seconds"}:
+                    return value["seconds"]
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            if isinstance(value, date):
+                return value.isoformat()
+            return value
+
+        return {
+            "from": self.period.first.isoformat(),
+            "to": self.period.last.isoformat(),
+            "time_zone": str(self.period.tz),
+            "now": self.now.isoformat(),
+            "summary": plain(asdict(self.summary)),
+            "queues": [
+                {"status": q.status, "size": q.size, "oldest_age": q.oldest_age.seconds}
+                for q in self.queues
+            ],
+            "daily": plain([asdict(d) for d in self.daily]),
+            "agents": plain([asdict(a) for a in self.agents]),
+            "tags": plain([asdict(t) for t in self.tags]),
+            "topics": plain([asdict(t) for t in self.topics]),
+        }
+
+
+def format_duration(seconds: float | None) -> str:
+    """ "45 s", "12 min", "3 h 05 min", "2 d 4 h"; a dash when there is nothing to measure."""
+    if seconds is None:
+        return "–"
+    total = round(seconds)
+    if total < 60:
+        return _("%(s)d s") % {"s": total}
+    minutes, _s = divmod(total, 60)
+    if minutes < 60:
+        return _("%(m)d min") % {"m": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return _("%(h)d h %(m)02d min") % {"h": hours, "m": minutes}
+    days, hours = divmod(hours, 24)
+    return _("%(d)d d %(h)d h") % {"d": days, "h": hours}
+
+
+# --- SQL building blocks -------------------------------------------------------------------
+# The raw SQL below is assembled only from identifiers and constants of this module and from
+# querysets compiled by Django; every value a user supplies travels as a query parameter.
+
+
+class Seconds(Func):
+    """``end - start`` in seconds, as a float, on both backends."""
+
+    arity = 2
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="EXTRACT(EPOCH FROM (%(expressions)s))::double precision",
+            arg_joiner=" - ",
+            **extra_context,
+        )
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # julianday() is a double: rounding to whole milliseconds removes its representation
+        # noise so that, e.g., 90 seconds is exactly 90.0 as on PostgreSQL.
+        end_sql, end_params = compiler.compile(self.source_expressions[0])
+        start_sql, start_params = compiler.compile(self.source_expressions[1])
+        sql = f"(ROUND((julianday({end_sql}) - julianday({start_sql})) * 86400000.0) / 1000.0)"
+        return sql, (*end_params, *start_params)
+
+
+def _percentile_sql(
+    inner_sql: str, *, groups: Sequence[str], extras: Mapping[str, str], vendor: str | None = None
+) -> str:
+    """Wrap a query yielding ``groups`` and a duration ``d`` into one row per group with
+    ``p50`` and ``p90`` (linear interpolation, as percentile_cont) plus the ``extras``
+    aggregates, which may refer to any column of the inner query."""
+    # No groups: one row over everything (an aggregate without GROUP BY always yields a row).
+    group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
+    partition = f"PARTITION BY {', '.join(groups)}" if groups else ""
+    extra_sql = "".join(f", {expr} AS {name}" for name, expr in extras.items())
+    select_groups = "".join(f"{g}, " for g in groups)
+    if (vendor or connection.vendor) == "postgresql":
+        pcts = ", ".join(
+            f"percentile_cont({p / 100}) WITHIN GROUP (ORDER BY d) AS p{p}" for p in PERCENTILES
+        )
+        return f"SELECT {select_groups}{pcts}{extra_sql} FROM ({inner_sql}) r{group_by}"  # noqa: S608
+    # percentile_cont(p) over n values: position k = p*(n-1) (0-based), value at floor(k) plus
+    # (k - floor(k)) times the gap to the next value. k is computed in integers (p in percent),
+    # so no floating-point floor can land on the wrong row. NULL durations sort last and are
+    # not counted, as percentile_cont ignores NULLs. "%%" is the modulo operator once the
+    # backend has substituted the parameters (the statement always has some).
+    pcts = ", ".join(
+        f"SUM(CASE WHEN rn = 1 + ({p} * (n - 1)) / 100 THEN "
+        f"d + (COALESCE(nx, d) - d) * (({p} * (n - 1)) %% 100) / 100.0 END) AS p{p}"
+        for p in PERCENTILES
+    )
+    return (
+        f"SELECT {select_groups}{pcts}{extra_sql} FROM ("  # noqa: S608
+        f"SELECT r.*, ROW_NUMBER() OVER w AS rn, COUNT(d) OVER ({partition}) AS n, "
+        f"LEAD(d) OVER w AS nx FROM ({inner_sql}) r "
+        f"WINDOW w AS ({partition} ORDER BY d IS NULL, d)"
+        f") ranked{group_by}"
+    )
+
+
+def _percentile_rows(
+    qs: QuerySet, *, groups: Sequence[str] = (), extras: Mapping[str, str] | None = None
+) -> list[dict]:
+    """Run ``_percentile_sql`` over a ``values()`` queryset (one query); rows as dicts."""
+    inner_sql, params = qs.order_by().query.sql_with_params()
+    sql = _percentile_sql(inner_sql, groups=groups, extras=extras or {})
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [col[0] for col in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _spread(row: Mapping | None, count_key: str = "n_d") -> Spread:
+    if not row:
+        return Spread()
+    return Spread(
+        count=int(row.get(count_key) or 0),
+        median=Duration(_float(row["p50"])),
+        p90=Duration(_float(row["p90"])),
+    )
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _as_date(value) -> date:
+    # Raw cursors on SQLite return TruncDate as text; PostgreSQL returns a date.
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _name(first: str | None, last: str | None, username: str | None) -> str:
+    full = f"{first or ''} {last or ''}".strip()
+    return full or username or "?"
+
+
+# --- the queries ---------------------------------------------------------------------------
+
+
+def _opened(channel_ids: Sequence[int], period: Period) -> QuerySet:
+    return Conversation.objects.filter(
+        channel_id__in=channel_ids, opened_at__gte=period.start, opened_at__lt=period.end
+    )
+
+
+def _first_response_seconds() -> Seconds:
+    return Seconds(F("first_response_at"), F("opened_at"))
+
+
+def _first_responders(channel_ids: Sequence[int], period: Period) -> list[dict]:
+    """Per agent: how many conversations opened in the period they answered first, and the
+    median/p90 of those first-response times. The first responder is the author of the
+    conversation's first outbound message."""
+    if connection.vendor == "postgresql":
+        # One pass over the outbound messages of the period's conversations: DISTINCT ON keeps
+        # each conversation's earliest (the planner walks msg_thread in order).
+        inner = (
+            Message.objects.filter(
+                direction=OUT,
+                conversation__channel_id__in=channel_ids,
+                conversation__opened_at__gte=period.start,
+                conversation__opened_at__lt=period.end,
+            )
+            .order_by("conversation_id", "created_at", "id")
+            .distinct("conversation_id")
+            .values(
+                "conversation_id",
+                g=F("author_id"),
+                fname=F("author__first_name"),
+                lname=F("author__last_name"),
+                uname=F("author__username"),
+                d=Seconds(F("conversation__first_response_at"), F("conversation__opened_at")),
+            )
+        )
+        inner_sql, params = inner.query.sql_with_params()
+    else:
+        first_author = (
+            Message.objects.filter(conversation=OuterRef("pk"), direction=OUT)
+            .order_by("created_at", "id")
+            .values("author_id")[:1]
+        )
+        user = get_user_model()
+        inner = (
+            _opened(channel_ids, period)
+            .filter(first_response_at__isnull=False)
+            .annotate(g=Subquery(first_author, output_field=IntegerField()))
+            .values("g", d=_first_response_seconds())
+        )
+        inner_sql, params = inner.order_by().query.sql_with_params()
+        # Names in an outer join keep the correlated subquery single (one per conversation).
+        user_table = connection.ops.quote_name(user._meta.db_table)
+        inner_sql = (
+            "SELECT x.g AS g, u.first_name AS fname, u.last_name AS lname, "  # noqa: S608
+            f"u.username AS uname, x.d AS d FROM ({inner_sql}) x "
+            f"LEFT JOIN {user_table} u ON u.id = x.g"
+        )
+    sql = _percentile_sql(
+        inner_sql,
+        groups=["g", "fname", "lname", "uname"],
+        extras={"n_d": "COUNT(d)"},
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [col[0] for col in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _label_rows(through: type, label_field: str, channel_ids, period: Period) -> list[LabelRow]:
+    """Per tag or topic (``label_field`` is "tag" or "topic"): conversations opened in the
+    period carrying it, how many of them are resolved now, and their median first response."""
+    qs = through.objects.filter(
+        conversation__channel_id__in=channel_ids,
+        conversation__opened_at__gte=period.start,
+        conversation__opened_at__lt=period.end,
+    ).values(
+        g=F(f"{label_field}_id"),
+        label=F(f"{label_field}__name"),
+        status=F("conversation__status"),
+        d=Seconds(F("conversation__first_response_at"), F("conversation__opened_at")),
+    )
+    rows = _percentile_rows(
+        qs,
+        groups=["g", "label"],
+        extras={
+            "opened": "COUNT(*)",
+            "resolved": f"SUM(CASE WHEN status = '{RESOLVED}' THEN 1 ELSE 0 END)",
+        },
+    )
+    result = [
+        LabelRow(
+            id=row["g"],
+            name=row["label"],
+            opened=int(row["opened"]),
+            resolved=int(row["resolved"] or 0),
+            first_response_median=Duration(_float(row["p50"])),
+        )
+        for row in rows
+    ]
+    result.sort(key=lambda r: (-r.opened, r.name.lower()))
+    return result
+
+
+def build_report(*, channel_ids: Iterable[int], period: Period, now: datetime) -> Report:
+    """Every figure of the reports page for these channels and days, in a fixed number of
+    aggregate queries (pinned by tests). The caller has already checked access: pass only
+    channels the user holds ``Cap.REPORTS`` on."""
+    ids = list(channel_ids)
+    tz = period.tz
+    start, end = period.start, period.end
+    opened = _opened(ids, period)
+
+    # Conversations opened in the period: counts and first response, per day and overall.
+    opened_days = _percentile_rows(
+        opened.values(g=TruncDate("opened_at", tzinfo=tz), d=_first_response_seconds()),
+        groups=["g"],
+        extras={"opened": "COUNT(*)", "n_d": "COUNT(d)"},
+    )
+    opened_total = _percentile_rows(
+        opened.values(d=_first_response_seconds()), extras={"opened": "COUNT(*)", "n_d": "COUNT(d)"}
+    )
+
+    # Conversations resolved in the period (their current resolution): counts per day, and
+    # the resolution time overall.
+    resolved = Conversation.objects.filter(
+        channel_id__in=ids, resolved_at__gte=start, resolved_at__lt=end
+    )
+    resolved_days = (
+        resolved.annotate(day=TruncDate("resolved_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    resolved_total = _percentile_rows(
+        resolved.values("resolution", d=Seconds(F("resolved_at"), F("opened_at"))),
+        extras={
+            "n_d": "COUNT(d)",
+            "by_agents": f"SUM(CASE WHEN resolution = '{Conversation.Resolution.AGENT}' "
+            "THEN 1 ELSE 0 END)",
+            "auto": "SUM(CASE WHEN resolution IN ("
+            + ", ".join(f"'{r}'" for r in AUTO_RESOLUTIONS)
+            + ") THEN 1 ELSE 0 END)",
+        },
+    )
+
+    reopened = Event.objects.filter(
+        conversation__channel_id__in=ids,
+        kind=Event.Kind.STATUS_CHANGED,
+        data__reopened=True,
+        created_at__gte=start,
+        created_at__lt=end,
+    ).count()
+
+    messages = Message.objects.filter(channel_id__in=ids, created_at__gte=start, created_at__lt=end)
+    outside = Q(direction=OUT, sent_outside_window=True)
+    message_days = (
+        messages.annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(
+            n_in=Count("id", filter=Q(direction=IN)),
+            n_out=Count("id", filter=Q(direction=OUT)),
+            n_outside=Count("id", filter=outside),
+        )
+        .order_by()
+    )
+    replies = (
+        messages.filter(direction=OUT, author__isnull=False)
+        .values("author_id", "author__first_name", "author__last_name", "author__username")
+        .annotate(n=Count("id"), n_outside=Count("id", filter=Q(sent_outside_window=True)))
+        .order_by()
+    )
+    # Who resolved: the actor of the status change that set resolved_at (services write both
+    # with the same instant), so the agents' column adds up to "resolved by agents".
+    resolvers = (
+        Event.objects.filter(
+            kind=Event.Kind.STATUS_CHANGED,
+            created_at__gte=start,
+            created_at__lt=end,
+            actor__isnull=False,
+            conversation__channel_id__in=ids,
+            conversation__resolution=Conversation.Resolution.AGENT,
+            conversation__resolved_at=F("created_at"),
+        )
+        .values("actor_id", "actor__first_name", "actor__last_name", "actor__username")
+        .annotate(n=Count("conversation_id", distinct=True))
+        .order_by()
+    )
+    queues = (
+        Conversation.objects.filter(channel_id__in=ids, status__in=Conversation.OPEN)
+        .values("status")
+        .annotate(n=Count("id"), oldest=Min("last_activity_at"))
+        .order_by()
+    )
+
+    # --- shape (aggregated rows only) ---
+    days = {d: {"opened": 0, "resolved": 0, "in": 0, "out": 0, "frt": None} for d in period.days()}
+    for row in opened_days:
+        slot = days.get(_as_date(row["g"]))
+        if slot is not None:
+            slot["opened"] = int(row["opened"])
+            slot["frt"] = _float(row["p50"])
+    for row in resolved_days:
+        slot = days.get(_as_date(row["day"]))
+        if slot is not None:
+            slot["resolved"] = row["n"]
+    n_in = n_out = n_outside = 0
+    for row in message_days:
+        n_in += row["n_in"]
+        n_out += row["n_out"]
+        n_outside += row["n_outside"]
+        slot = days.get(_as_date(row["day"]))
+        if slot is not None:
+            slot["in"], slot["out"] = row["n_in"], row["n_out"]
+    daily = [
+        Day(
+            day=d,
+            opened=v["opened"],
+            resolved=v["resolved"],
+            messages_in=v["in"],
+            messages_out=v["out"],
+            first_response_median=Duration(v["frt"]),
+        )
+        for d, v in days.items()
+    ]
+
+    total = opened_total[0] if opened_total else {}
+    res = resolved_total[0] if resolved_total else {}
+    summary = Summary(
+        opened=int(total.get("opened") or 0),
+        resolved=int(res.get("n_d") or 0),
+        resolved_by_agents=int(res.get("by_agents") or 0),
+        resolved_automatically=int(res.get("auto") or 0),
+        reopened=reopened,
+        messages_in=n_in,
+        messages_out=n_out,
+        outside_window=n_outside,
+        first_response=_spread(total),
+        resolution=_spread(res),
+    )
+
+    agents: dict[int, dict] = {}
+
+    def agent(user_id: int, first, last, username) -> dict:
+        return agents.setdefault(
+            user_id, {"user_id": user_id, "name": _name(first, last, username)}
+        )
+
+    for row in replies:
+        a = agent(
+            row["author_id"],
+            row["author__first_name"],
+            row["author__last_name"],
+            row["author__username"],
+        )
+        a["replies"], a["outside_window"] = row["n"], row["n_outside"]
+    for row in resolvers:
+        a = agent(
+            row["actor_id"],
+            row["actor__first_name"],
+            row["actor__last_name"],
+            row["actor__username"],
+        )
+        a["resolved"] = row["n"]
+    for row in _first_responders(ids, period):
+        if row["g"] is None:  # a system-sent first message has no agent to credit
+            continue
+        a = agent(row["g"], row["fname"], row["lname"], row["uname"])
+        a["first_responses"] = int(row["n_d"])
+        a["first_response_median"] = Duration(_float(row["p50"]))
+    agent_rows = sorted(
+        (AgentRow(**a) for a in agents.values()), key=lambda r: (-r.replies, r.name.lower())
+    )
+
+    by_status = {row["status"]: row for row in queues}
+    queue_rows = []
+    for status in Conversation.OPEN:
+        row = by_status.get(status, {"n": 0, "oldest": None})
+        age = (now - row["oldest"]).total_seconds() if row["oldest"] else None
+        queue_rows.append(
+            Queue(
+                status=str(status),
+                label=str(Conversation.Status(status).label),
+                size=row["n"],
+                oldest_age=Duration(age),
+            )
+        )
+
+    return Report(
+        period=period,
+        now=now,
+        summary=summary,
+        queues=queue_rows,
+        daily=daily,
+        agents=agent_rows,
+        tags=_label_rows(Conversation.tags.through, "tag", ids, period),
+        topics=_label_rows(Conversation.topics.through, "topic", ids, period),
+    )

@@ -15,7 +15,6 @@ from django.db import connection
 from conversations import reports
 from conversations.models import Conversation, Event, Message
 from tests.factories import (
-    ChannelFactory,
     ConversationFactory,
     EventFactory,
     MessageFactory,
@@ -130,7 +129,10 @@ def history(cast):
 
     # 23:00:00 UTC on the 9th is Berlin midnight: the first second of the period.
     c6 = conversation(
-        a, at("03-09 23:00:00"), activity=at("03-10 12:00:00"), first_response_at=at("03-09 23:16:40")
+        a,
+        at("03-09 23:00:00"),
+        activity=at("03-10 12:00:00"),
+        first_response_at=at("03-09 23:16:40"),
     )
     msg(c6, at("03-09 23:00:00"))
     msg(c6, at("03-09 23:16:40"), out=True, author=alice)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, connections
 from django.db.models import BooleanField, CharField, Count, F, Func, Q, QuerySet, Value
 from django.utils.dateparse import parse_datetime
 
@@ -23,6 +24,8 @@ from conversations.models import Conversation, Message, Tag, Topic
 # Message-text search stops after this many matching messages (newest conversations first is
 # not guaranteed beyond it); see docs/conversation-lifecycle.md, "Search".
 SEARCH_MESSAGE_CAP = 500
+# Queue counts stop here (shown as "10,000+"); see queue_counts.
+COUNT_CAP = 10_000
 HISTORY_LIMIT = 20
 EVENT_LIMIT = 200
 ASSIGNABLE_LIMIT = 200
@@ -138,12 +141,34 @@ def inbox_for(user, filters: InboxFilters, *, channels: list[Channel]) -> QueryS
     return qs
 
 
-def queue_counts(qs: QuerySet) -> dict[str, int]:
-    """How many conversations of ``qs`` sit in each queue, in one aggregate query."""
-    statuses = Conversation.Status
-    return qs.order_by().aggregate(
-        **{s.value: Count("pk", filter=Q(status=s.value)) for s in statuses}
-    )
+def queue_counts(qs: QuerySet, *, cap: int | None = COUNT_CAP) -> dict[str, int]:
+    """How many conversations of ``qs`` sit in each queue, each counted up to ``cap``; one query.
+
+    The Resolved queue only ever grows, so an exact count would scan every conversation a user
+    can see on every refresh. Each queue is counted over ``LIMIT cap`` rows of its own index
+    range instead, and the page shows "10,000+" at the cap. ``cap=None`` counts exactly in one
+    pass, which is cheaper for a search (whose matches are bounded) than three capped passes.
+    """
+    if cap is None:
+        return qs.order_by().aggregate(
+            **{s: Count("pk", filter=Q(status=s)) for s in Conversation.Status.values}
+        )
+    connection_ = connections[qs.db]
+    parts, params = [], []
+    for status in Conversation.Status.values:
+        try:
+            sql, sub_params = (
+                qs.filter(status=status).order_by().values("pk")[:cap].query.sql_with_params()
+            )
+        except EmptyResultSet:  # e.g. no visible channel: nothing to count, no query to run
+            return dict.fromkeys(Conversation.Status.values, 0)
+        # Django-compiled SQL; every value in it stays a bound parameter.
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS queue_{status})")  # noqa: S608
+        params.extend(sub_params)
+    with connection_.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return dict(zip(Conversation.Status.values, row, strict=True))
 
 
 def inbox_page(

@@ -73,7 +73,8 @@ def inbox(request):
         q=data.get("q") or "",
     )
     base = queries.inbox_for(request.user, filters, channels=channels)
-    counts = queries.queue_counts(base)
+    # A search is bounded by its matches: one exact pass beats three capped ones there.
+    counts = queries.queue_counts(base, cap=None if filters.q else queries.COUNT_CAP)
     cursor = queries.Cursor.decode(request.GET.get("cursor"))
     page = queries.inbox_page(
         base, status=status, cursor=cursor, size=settings.INBOX_PAGE_SIZE
@@ -87,7 +88,13 @@ def inbox(request):
         link = params.copy()
         link["status"] = value
         queue_links.append(
-            {"value": value, "label": label, "count": counts[value], "query": link.urlencode()}
+            {
+                "value": value,
+                "label": label,
+                "count": counts[value],
+                "capped": counts[value] >= queries.COUNT_CAP,
+                "query": link.urlencode(),
+            }
         )
     older_query = None
     if page.next_cursor is not None:

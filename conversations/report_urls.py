@@ -5,5 +5,5 @@ from conversations import report_views
 app_name = "reports"
 
 urlpatterns = [
-    path("", report_views.reports, name="index"),
+    path("", report_views.index, name="index"),
 ]

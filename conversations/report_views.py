@@ -1,7 +1,196 @@
+"""The supervisor reports page and its CSV exports (``?format=csv&table=...``).
+
+Thin: access through channels_app.access (a channel the user cannot see is a 404, one they see
+below Supervisor a 403), filters through report_forms, every figure from reports.build_report.
+"""
+
+from __future__ import annotations
+
+import csv
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from channels_app.access import Cap, channel_for, channels_where
+from conversations import charts, reports
+from conversations.report_forms import ReportFilterForm
+
+CSV_TABLES = ("summary", "daily", "agents", "tags", "topics")
+# A cell starting with one of these is a formula to a spreadsheet: tag, topic and agent names
+# are user-entered, so such cells get a leading apostrophe (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+@require_GET
 @login_required
-def reports(request):
-    return HttpResponse("Reports")
+def index(request):
+    """The page (or one of its tables as CSV) for the user's Supervisor channels."""
+    try:
+        return _index(request)
+    except PermissionDenied as exc:
+        return render(
+            request,
+            "reports/denied.html",
+            {"reason": str(exc) or _("You are not allowed to see these reports.")},
+            status=403,
+        )
+
+
+def _index(request):
+    user = request.user
+    requested = request.GET.get("channel", "").strip()
+    if requested:
+        channel_for(user, requested, needs=Cap.REPORTS)  # 404 when invisible, 403 below Supervisor
+    channels = list(channels_where(user, Cap.REPORTS))
+    if not channels:
+        raise PermissionDenied(
+            _("Reports are for Supervisors, and you are not a Supervisor of any channel.")
+        )
+
+    tz = timezone.get_current_timezone()
+    now = timezone.now()
+    form = ReportFilterForm(
+        request.GET, channels=channels, today=timezone.localdate(now, tz), tz=tz
+    )
+    wants_csv = request.GET.get("format") == "csv"
+    table = request.GET.get("table", "")
+    if wants_csv and table not in CSV_TABLES:
+        return HttpResponseBadRequest(
+            _("Unknown table %(table)r: choose one of %(tables)s.")
+            % {"table": table, "tables": ", ".join(CSV_TABLES)},
+            content_type="text/plain; charset=utf-8",
+        )
+    if not form.is_valid():
+        if wants_csv:
+            errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+            return HttpResponseBadRequest(errors, content_type="text/plain; charset=utf-8")
+        return render(request, "reports/index.html", {"form": form, "report": None})
+
+    chosen = form.cleaned_data["channel"]
+    report = reports.build_report(
+        channel_ids=[chosen.pk] if chosen else [c.pk for c in channels],
+        period=form.cleaned_data["period"],
+        now=now,
+    )
+    if wants_csv:
+        return _csv_response(report, table)
+
+    params = {k: v for k, v in request.GET.items() if k not in ("format", "table") and v}
+    return render(
+        request,
+        "reports/index.html",
+        {
+            "form": form,
+            "report": report,
+            "scope": chosen.display_name if chosen else _("All my channels"),
+            "charts": charts.daily_charts(report.daily),
+            "csv": {
+                t: "?" + urlencode({**params, "format": "csv", "table": t}) for t in CSV_TABLES
+            },
+        },
+    )
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def _cell(value) -> str:
+    if isinstance(value, reports.Duration):
+        value = value.seconds
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def csv_rows(report: reports.Report, table: str) -> list[list]:
+    """The rows (header first) of one exported table. Headers are identifiers, not prose, so
+    a spreadsheet built on them survives a change of the interface language."""
+    if table == "summary":
+        s = report.summary
+        rows = [
+            ["from", report.period.first.isoformat()],
+            ["to", report.period.last.isoformat()],
+            ["time_zone", str(report.period.tz)],
+            ["opened", s.opened],
+            ["resolved", s.resolved],
+            ["resolved_by_agents", s.resolved_by_agents],
+            ["resolved_automatically", s.resolved_automatically],
+            ["reopened", s.reopened],
+            ["messages_in", s.messages_in],
+            ["messages_out", s.messages_out],
+            ["replies_outside_window", s.outside_window],
+            ["first_responses", s.first_response.count],
+            ["first_response_median_s", s.first_response.median],
+            ["first_response_p90_s", s.first_response.p90],
+            ["resolution_time_count", s.resolution.count],
+            ["resolution_time_median_s", s.resolution.median],
+            ["resolution_time_p90_s", s.resolution.p90],
+        ]
+        for q in report.queues:
+            rows += [
+                [f"queue_{q.status}", q.size],
+                [f"queue_{q.status}_oldest_age_s", q.oldest_age],
+            ]
+        return [["figure", "value"], *rows]
+    if table == "daily":
+        return [
+            ["day", "opened", "resolved", "messages_in", "messages_out", "first_response_median_s"],
+            *(
+                [
+                    d.day.isoformat(),
+                    d.opened,
+                    d.resolved,
+                    d.messages_in,
+                    d.messages_out,
+                    d.first_response_median,
+                ]
+                for d in report.daily
+            ),
+        ]
+    if table == "agents":
+        return [
+            [
+                "agent",
+                "replies",
+                "replies_outside_window",
+                "resolved",
+                "first_responses",
+                "first_response_median_s",
+            ],
+            *(
+                [
+                    a.name,
+                    a.replies,
+                    a.outside_window,
+                    a.resolved,
+                    a.first_responses,
+                    a.first_response_median,
+                ]
+                for a in report.agents
+            ),
+        ]
+    rows = report.tags if table == "tags" else report.topics
+    return [
+        [table[:-1], "opened", "resolved", "first_response_median_s"],
+        *([r.name, r.opened, r.resolved, r.first_response_median] for r in rows),
+    ]
+
+
+def _csv_response(report: reports.Report, table: str) -> HttpResponse:
+    name = f"report-{table}-{report.period.first:%Y%m%d}-{report.period.last:%Y%m%d}.csv"
+    response = HttpResponse(
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+    writer = csv.writer(response)
+    writer.writerows([_cell(v) for v in row] for row in csv_rows(report, table))
+    return response

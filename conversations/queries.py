@@ -19,11 +19,12 @@ from django.utils.dateparse import parse_datetime
 
 from channels_app.access import channels_visible_to
 from channels_app.models import Channel, MessageTemplate
-from conversations.models import Conversation, Message, Tag, Topic
+from conversations.models import Contact, Conversation, Message, Tag, Topic
 
 # Message-text search stops after this many matching messages (newest conversations first is
 # not guaranteed beyond it); see docs/conversation-lifecycle.md, "Search".
 SEARCH_MESSAGE_CAP = 500
+SEARCH_CONTACT_CAP = 500
 # Queue counts stop here (shown as "10,000+"); see queue_counts.
 COUNT_CAP = 10_000
 HISTORY_LIMIT = 20
@@ -109,13 +110,22 @@ def _matching_conversation_ids(q: str, channel_ids: list[int]) -> QuerySet:
     return messages.order_by().values("conversation_id")[:SEARCH_MESSAGE_CAP]
 
 
-def _search(qs: QuerySet, q: str, channel_ids: list[int]) -> QuerySet:
+def _matching_contact_ids(q: str) -> QuerySet:
     digits = "".join(ch for ch in q if ch.isdigit())
-    match = Q(contact__profile_name__icontains=q)
+    match = Q(profile_name__icontains=q)
     if len(digits) >= 3:
-        match |= Q(contact__wa_id__contains=digits) | Q(contact__phone__contains=digits)
-    match |= Q(pk__in=_matching_conversation_ids(q, channel_ids))
-    return qs.filter(match)
+        # The number is the WhatsApp ID (the phone field is "+" and the same digits).
+        match |= Q(wa_id__contains=digits)
+    return Contact.objects.filter(match).order_by().values("pk")[:SEARCH_CONTACT_CAP]
+
+
+def _search(qs: QuerySet, q: str, channel_ids: list[int]) -> QuerySet:
+    # Two capped id subqueries (contacts, messages) rather than a join: the planner hashes each
+    # small id set once instead of matching every visible conversation's contact row.
+    return qs.filter(
+        Q(contact_id__in=_matching_contact_ids(q))
+        | Q(pk__in=_matching_conversation_ids(q, channel_ids))
+    )
 
 
 def inbox_for(user, filters: InboxFilters, *, channels: list[Channel]) -> QuerySet:

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 
 from conversations import reports
 from conversations.models import Conversation, Event, Message
@@ -354,9 +353,7 @@ def run_percentiles(groups: dict[int, list[float | None]], vendor: str) -> dict[
     sql = reports._percentile_sql(
         " UNION ALL ".join(selects), groups=["g"], extras={"n": "COUNT(d)"}, vendor=vendor
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {g: (n, p50, p90) for g, p50, p90, n in cursor.fetchall()}
+    return {row["g"]: (row["n"], row["p50"], row["p90"]) for row in reports._fetch(sql, params)}
 
 
 @pytest.mark.django_db

@@ -353,7 +353,7 @@ def explain(channel_id: int) -> None:
     with CaptureQueriesContext(connection) as queries:
         reports.build_report(channel_ids=[channel_id], period=period, now=NOW)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")  # as build_report
+        cursor.execute(reports.SESSION_SETTINGS)
         for q in queries.captured_queries:
             if not q["sql"].startswith("SELECT"):
                 continue

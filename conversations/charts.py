@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from conversations.reports import format_duration
 
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 30, 30
+LEFT, RIGHT, TOP, BOTTOM = 66, 12, 30, 30
 MAX_X_LABELS = 8
 Y_TICKS = 4
 
@@ -141,7 +141,8 @@ def line_chart(
             f'<rect x="{legend_x}" y="8" width="12" height="12" rx="2"/>'
             f'<text class="legend" x="{legend_x + 16}" y="18">{escape(s.name)}</text>'
         )
-        legend_x += 24 + 8 * len(s.name)
+        # Room for the name at the larger type used on phones (reports.css).
+        legend_x += 34 + 11 * len(s.name)
         parts.append("</g>")
     if peak == 0:
         parts.append(

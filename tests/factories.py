@@ -171,3 +171,26 @@ class ProfileFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     time_zone = "UTC"
+
+
+# --- onboarding (tests/onboarding) ----------------------------------------------------------------
+class OnboardingFactory(factory.django.DjangoModelFactory):
+    """An onboarding with its ten steps, made through onboarding.services.create_onboarding."""
+
+    class Meta:
+        model = "onboarding.Onboarding"
+
+    phone_number = factory.Sequence(lambda n: f"+49151234{n % 100000:05d}")
+    business_manager_id = factory.Sequence(lambda n: f"23294178874{n % 100000:05d}")
+    display_name = factory.Sequence(lambda n: f"Acme Outdoor {n}")
+    code_method = None
+    access_token = "onboarding-token"
+    actor = None
+    created_at = None
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from onboarding import services
+
+        now = kwargs.pop("created_at", None)
+        return services.create_onboarding(now=now, **kwargs)

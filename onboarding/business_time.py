@@ -1,0 +1,57 @@
+"""Elapsed time that counts only business days (Monday to Friday) in the desk's time zone.
+
+The article's waits ("24-48 hours per approval", "5-10 business days") pause over weekends: a
+step that started waiting on Friday evening has used only a few hours by Monday morning. Public
+holidays are not known to the desk and count as business days.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.utils import timezone
+
+SATURDAY = 5
+
+
+def _midnight(day: date, tz) -> datetime:
+    # In UTC, because Python subtracts two datetimes of the same zone by wall clock: DST days
+    # must keep their true length (23 or 25 hours).
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+def business_elapsed(start: datetime, end: datetime, *, tz=None) -> timedelta:
+    """Real time between ``start`` and ``end`` that falls on Monday to Friday (local dates).
+
+    Zero when ``end`` is not after ``start``. Weekdays are judged in ``tz`` (default: the
+    current time zone, settings.TIME_ZONE unless activated otherwise).
+    """
+    if end <= start:
+        return timedelta(0)
+    tz = tz or timezone.get_current_timezone()
+    total = timedelta(0)
+    day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    while day <= last:
+        if day.weekday() < SATURDAY:
+            lo = max(start, _midnight(day, tz))
+            hi = min(end, _midnight(day + timedelta(days=1), tz))
+            if hi > lo:
+                total += hi - lo
+        day += timedelta(days=1)
+    return total
+
+
+def add_business_time(start: datetime, amount: timedelta, *, tz=None) -> datetime:
+    """The first moment at which ``business_elapsed(start, moment) == amount``."""
+    tz = tz or timezone.get_current_timezone()
+    moment = start.astimezone(UTC)
+    left = amount
+    while True:
+        day = moment.astimezone(tz).date()
+        next_midnight = _midnight(day + timedelta(days=1), tz)
+        if day.weekday() < SATURDAY:
+            if moment + left <= next_midnight:
+                return moment + left
+            left -= next_midnight - moment
+        moment = next_midnight

@@ -17,7 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
@@ -151,6 +151,15 @@ class BadgeForm(forms.Form):
     website_url = forms.URLField(label=_("business website"), assume_scheme="https")
     country = forms.CharField(label=_("country of operation (e.g. DE)"), max_length=2)
     language = forms.CharField(label=_("primary language"), max_length=50)
+
+
+def _template_admin_url(channel_id: int | None) -> str:
+    # The template admin belongs to channels_app and may not be registered on every site.
+    try:
+        url = reverse("admin:channels_app_messagetemplate_changelist")
+    except NoReverseMatch:
+        return ""
+    return url + (f"?channel__id__exact={channel_id}" if channel_id else "")
 
 
 # --- the admin -----------------------------------------------------------------------------------
@@ -374,8 +383,7 @@ class OnboardingAdmin(admin.ModelAdmin):
             "code_methods": [(m, Onboarding.CodeMethod(m).label) for m in methods],
             "display_name_warnings": warnings + errors,
             "template_counts": sorted(templates.items()),
-            "template_admin_url": reverse("admin:channels_app_messagetemplate_changelist")
-            + (f"?channel__id__exact={obj.channel_id}" if obj.channel_id else ""),
+            "template_admin_url": _template_admin_url(obj.channel_id),
             "verticals": services.VERTICALS,
             "has_token": bool(obj.access_token)
             or bool(obj.channel_id and obj.channel.access_token),

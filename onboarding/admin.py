@@ -34,12 +34,12 @@ from onboarding.validation import display_name_problems, parse_phone_number
 class OnboardingForm(forms.ModelForm):
     # Wider than the stored E.164 so that "+49 30 1234 5678" can be typed as written.
     phone_number = forms.CharField(
-        label=_("phone number"),
+        label=_("Phone number"),
         max_length=32,
         help_text=_("International format, e.g. +49 30 1234567; stored as E.164."),
     )
     access_token = forms.CharField(
-        label=_("access token"),
+        label=_("Access token"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
@@ -162,6 +162,32 @@ def _template_admin_url(channel_id: int | None) -> str:
     return url + (f"?channel__id__exact={channel_id}" if channel_id else "")
 
 
+class StatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("open", _("Open")),
+            ("complete", _("Complete")),
+            ("overdue", _("With overdue steps")),
+            ("blocked", _("With blocked steps")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "open":
+            return queryset.filter(completed_at__isnull=True)
+        if value == "complete":
+            return queryset.filter(completed_at__isnull=False)
+        if value in ("overdue", "blocked"):
+            # is_overdue is the flag kept by tasks.check_overdue (hourly).
+            match = {"is_overdue": True} if value == "overdue" else {"state": "blocked"}
+            steps_matching = OnboardingStep.objects.filter(**match).values("onboarding_id")
+            return queryset.filter(pk__in=steps_matching)
+        return queryset
+
+
 # --- the admin -----------------------------------------------------------------------------------
 @admin.register(Onboarding)
 class OnboardingAdmin(admin.ModelAdmin):
@@ -179,7 +205,7 @@ class OnboardingAdmin(admin.ModelAdmin):
     )
     list_display_links = ("display_name",)
     search_fields = ("display_name", "phone_number", "business_manager_id", "phone_number_id")
-    list_filter = ("completed_at",)
+    list_filter = (StatusFilter,)
     readonly_fields = (
         "number_type",
         "agreement_signed_by",

@@ -228,3 +228,28 @@ def test_display_helpers_work_on_a_single_object(admin_user):
     assert "0/10" in model_admin.progress(onboarding)
     assert model_admin.next_actor(onboarding) == "Customer organisation"
     assert model_admin.overdue(onboarding) == "—"
+
+
+def test_status_filter_finds_open_blocked_and_flagged_overdue(client, admin_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from onboarding import services
+
+    late = OnboardingFactory(display_name="Late Lanterns")
+    complete_through(late, "request_approved", now=timezone.now() - timedelta(days=20))
+    services.flag_overdue()
+    stuck = OnboardingFactory(display_name="Stuck Skates")
+    services.block_step(stuck, key="terms", reason="Waiting for legal", actor=admin_user)
+    OnboardingFactory(display_name="Fresh Farms")
+    client.force_login(admin_user)
+
+    def names(status):
+        response = client.get(reverse(CHANGELIST), {"status": status})
+        return sorted(o.display_name for o in response.context["cl"].result_list)
+
+    assert names("overdue") == ["Late Lanterns"]
+    assert names("blocked") == ["Stuck Skates"]
+    assert names("open") == ["Fresh Farms", "Late Lanterns", "Stuck Skates"]
+    assert names("complete") == []

@@ -118,10 +118,17 @@ def channels_with_role(user: AnyUser):
 
     if not user.is_authenticated or not user.is_active:
         return Channel.objects.none()
+    # effective_role_of names whose role effective_role is, so that role_for() never reuses it
+    # for another user (a channel loaded for an admin would otherwise carry ADMIN for anyone).
+    of_user = Value(user.pk, output_field=IntegerField())
     if is_admin(user):
-        return Channel.objects.annotate(effective_role=Value(int(Role.ADMIN)))
-    return Channel.objects.annotate(effective_role=_effective_role_expression(user)).filter(
-        effective_role__gt=0
+        return Channel.objects.annotate(
+            effective_role=Value(int(Role.ADMIN)), effective_role_of=of_user
+        )
+    return (
+        Channel.objects.annotate(effective_role=_effective_role_expression(user))
+        .filter(effective_role__gt=0)
+        .annotate(effective_role_of=of_user)
     )
 
 
@@ -144,9 +151,9 @@ def role_for(user: AnyUser, channel: Channel) -> Role | None:
         return None
     if is_admin(user):
         return Role.ADMIN
-    # Reuse an annotation made by channels_with_role() to save a query.
+    # Reuse an annotation made by channels_with_role() for this same user to save a query.
     cached = getattr(channel, "effective_role", None)
-    if cached is not None:
+    if cached is not None and getattr(channel, "effective_role_of", None) == user.pk:
         return Role(cached) if cached else None
     value = (
         channels_with_role(user).filter(pk=channel.pk).values_list("effective_role", flat=True)

@@ -34,7 +34,7 @@ BODY = [
 
 
 @pytest.fixture
-def operator_account(emulator):
+def operator_account(live_server_dirty_reads, emulator):
     """The operator's WhatsApp Business account at Meta, known by its token (it already has
     another number, as a real operator's account would)."""
     emulator.add_number(phone_number_id="109876543200999", waba_id=WABA_ID, token=TOKEN)
@@ -282,3 +282,70 @@ def test_oversized_logo_is_refused_before_upload(at_code_step, operator_account,
     )
     assert len(operator_account.media) == media_before
     assert state(onboarding, "profile") == "todo"
+
+
+def test_register_activates_an_existing_channel_with_the_same_number(
+    at_code_step, operator_account
+):
+    onboarding = at_code_step
+    existing = Channel.objects.create(
+        display_name="Acme (old import)",
+        phone_number_id=onboarding.phone_number_id,
+        is_active=False,
+    )
+    services.request_code(onboarding, actor=None)
+    code = operator_account.last_code(onboarding.phone_number_id)
+    services.verify_code(onboarding, code=code, actor=None)
+    channel = services.register_number(onboarding, pin=PIN, actor=None)
+    existing.refresh_from_db()
+    onboarding.refresh_from_db()
+    assert channel.pk == existing.pk == onboarding.channel_id
+    assert existing.is_active and existing.display_name == "Acme (old import)"
+    assert existing.access_token == TOKEN and existing.waba_id == WABA_ID
+    assert Channel.objects.count() == 1
+
+
+def test_register_before_the_code_is_verified_is_refused_without_calling_meta(
+    at_code_step, operator_account
+):
+    onboarding = at_code_step
+    before = snapshot(onboarding)
+    with pytest.raises(services.StepOutOfOrder, match="Step 7 cannot be done before: 6"):
+        services.register_number(onboarding, pin=PIN, actor=None)
+    assert snapshot(onboarding) == before
+    assert not operator_account.numbers[onboarding.phone_number_id].register_calls
+    assert not Channel.objects.filter(phone_number_id=onboarding.phone_number_id).exists()
+
+
+def test_two_admins_typing_the_last_attempt_at_once_reach_meta_once(
+    at_code_step, operator_account, on_postgres
+):
+    import threading
+
+    from django.db import connection
+
+    onboarding = at_code_step
+    services.request_code(onboarding, actor=None)
+    pnid = onboarding.phone_number_id
+    code = operator_account.last_code(pnid)
+    wrong = "000000" if code != "000000" else "111111"
+    onboarding.code_requests.update(attempts=4)
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def attempt():
+        barrier.wait()
+        try:
+            services.verify_code(Onboarding.objects.get(pk=onboarding.pk), code=wrong, actor=None)
+        except services.OnboardingError as error:
+            outcomes.append(type(error).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["TooManyAttempts", "WrongCode"]
+    assert onboarding.code_requests.get().attempts == 5
+    assert operator_account.numbers[pnid].code_attempts == 1

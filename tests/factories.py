@@ -194,3 +194,14 @@ class OnboardingFactory(factory.django.DjangoModelFactory):
 
         now = kwargs.pop("created_at", None)
         return services.create_onboarding(now=now, **kwargs)
+
+
+# --- channels admin (tests/channels_app) -----------------------------------------------------------
+class GroupFactory(factory.django.DjangoModelFactory):
+    """A Django auth group; the admin smoke test opens one group's change page."""
+
+    class Meta:
+        model = "auth.Group"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Group {n}")

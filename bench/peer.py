@@ -75,7 +75,9 @@ def ensure_venv() -> Path:
 def _create_database_if_missing(server_url: str, name: str) -> None:
     import psycopg
 
-    conninfo = server_url.replace("postgres://", "postgresql://", 1)
+    # Through the maintenance database: ours may not have been created yet.
+    parts = urlsplit(server_url)
+    conninfo = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
     with psycopg.connect(conninfo, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
@@ -122,7 +124,7 @@ def seed(tickets: int, *, python: Path, database_url: str) -> dict:
     return result
 
 
-def measure_peer(tickets: int = DEFAULT_TICKETS) -> dict:
+def measure_peer(tickets: int = DEFAULT_TICKETS, *, warmups: int = 2, runs: int = 15) -> dict:
     """Seed the peer with `tickets` tickets (reusing data) and time its two pages.
 
     Returns {"tickets": N, "queue_page": {"median_ms", "p95_ms", "queries", ...},
@@ -132,7 +134,15 @@ def measure_peer(tickets: int = DEFAULT_TICKETS) -> dict:
     database_url = peer_database_url()
     seeded = seed(tickets, python=python, database_url=database_url)
     _log("timing the queue page and the ticket page")
-    result = _run_json([str(python), str(SITE_DIR / "timing.py")], database_url=database_url)
+    result = _run_json(
+        [
+            str(python),
+            str(SITE_DIR / "timing.py"),
+            f"--warmups={warmups}",
+            f"--runs={runs}",
+        ],
+        database_url=database_url,
+    )
     if result["tickets"] != tickets:
         raise SystemExit(f"bench.peer: timed {result['tickets']} tickets, expected {tickets}")
     result["seed"] = seeded
@@ -144,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.peer", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--tickets", type=int, default=DEFAULT_TICKETS)
+    # At 1,000,000 tickets each queue-page request takes seconds: fewer runs for a quick look.
+    parser.add_argument("--warmups", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args(argv)
-    if args.tickets < 1:
-        parser.error("--tickets must be at least 1")
-    print(json.dumps(measure_peer(args.tickets), indent=2))
+    if args.tickets < 1 or args.runs < 1 or args.warmups < 0:
+        parser.error("--tickets and --runs must be at least 1, --warmups at least 0")
+    print(json.dumps(measure_peer(args.tickets, warmups=args.warmups, runs=args.runs), indent=2))
     return 0
 
 

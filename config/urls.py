@@ -4,10 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-admin.site.site_header = "Messaging desk"
-admin.site.site_title = "Messaging desk admin"
-admin.site.index_title = "Channels, teams, access and onboarding"
-
+# The admin's titles and index order live on its site class: channels_app/admin_site.py.
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="conversations:inbox", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -111,7 +111,7 @@ class UserGrantInline(_GrantInline):
     form = GrantForm
     fields = ("user", "role")
     autocomplete_fields = ("user",)
-    verbose_name = _("channel access for a user")
+    verbose_name = _("user access")
     verbose_name_plural = _("Channel access: users")
 
     def get_queryset(self, request):
@@ -142,11 +142,10 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
     list_display = (
         "display_name",
         "kind",
-        "display_phone_number",
+        "number",
         "is_active",
         "auto_assign",
-        "auto_resolve_new",
-        "auto_resolve_pending",
+        "auto_resolve",
         "access_summary",
     )
     list_filter = ("kind", "is_active", "auto_assign", "all_users_enabled", "all_teams_enabled")
@@ -263,6 +262,21 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
         return self.inlines if obj is not None else ()
 
     # --- columns ---------------------------------------------------------------------------------
+    # Short headers: the changelist shares the width with the filter and navigation sidebars.
+    @admin.display(description=_("number"), ordering="display_phone_number")
+    def number(self, obj):
+        return obj.display_phone_number or "—"
+
+    @admin.display(description=_("auto-resolve"))
+    def auto_resolve(self, obj):
+        return format_html(
+            '<span class="desk-resolve">{} {}<br>{} {}</span>',
+            gettext("New:"),
+            self.auto_resolve_new(obj),
+            gettext("Pending:"),
+            self.auto_resolve_pending(obj),
+        )
+
     @admin.display(description=_("auto-resolve New"), ordering="auto_resolve_new_after")
     def auto_resolve_new(self, obj):
         return describe_duration(obj.auto_resolve_new_after)
@@ -271,7 +285,7 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
     def auto_resolve_pending(self, obj):
         return describe_duration(obj.auto_resolve_pending_after)
 
-    @admin.display(description=_("who has access"))
+    @admin.display(description=_("access"))
     def access_summary(self, obj):
         return format_html('<span class="desk-access-summary">{}</span>', access_summary_text(obj))
 
@@ -474,8 +488,9 @@ class DeskUserAdmin(UserAdmin):
     list_display = ("username", "first_name", "last_name", "email", "is_staff", "team_names")
     list_filter = (*UserAdmin.list_filter, "desk_teams")
     readonly_fields = ("channel_roles",)
+    # The desk's section goes right after the name: it is what channel admins come here for.
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *UserAdmin.fieldsets[:2],
         (
             _("Messaging desk"),
             {
@@ -486,6 +501,7 @@ class DeskUserAdmin(UserAdmin):
                 ),
             },
         ),
+        *UserAdmin.fieldsets[2:],
     )
 
     class Media:

@@ -16,6 +16,7 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.forms import UserChangeForm
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -210,6 +211,17 @@ class TeamForm(forms.ModelForm):
         fields = ("name", "members")
 
 
+class _BoxedFilteredSelectMultiple(FilteredSelectMultiple):
+    """The two-box picker in the wrapper div the admin gives its own many-to-many fields, which
+    its CSS and JavaScript expect (without it the label lands beside the "chosen" box)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html(
+            '<div class="related-widget-wrapper">{}</div>',
+            super().render(name, value, attrs, renderer),
+        )
+
+
 class DeskUserChangeForm(UserChangeForm):
     """Django's user form plus the user's teams (a reverse many-to-many, so declared here)."""
 
@@ -217,7 +229,7 @@ class DeskUserChangeForm(UserChangeForm):
         label=_("Teams"),
         queryset=Team.objects.all(),
         required=False,
-        widget=FilteredSelectMultiple(_("teams"), is_stacked=False),
+        widget=_BoxedFilteredSelectMultiple(_("teams"), is_stacked=False),
         help_text=_("The user gets the access each of these teams has on a channel."),
     )
 

@@ -24,6 +24,9 @@ class DeskAdminSite(admin.AdminSite):
     site_header = _("Messaging desk administration")
     site_title = _("Messaging desk admin")
     index_title = _("Channels, teams, access and onboarding")
+    # The changelists carry many columns plus a filter column; a third (navigation) column would
+    # squeeze them into horizontal scrolling at laptop widths. Breadcrumbs and the index remain.
+    enable_nav_sidebar = False
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

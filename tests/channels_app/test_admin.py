@@ -202,7 +202,7 @@ def test_changelist_shows_settings_and_access_summary(client, admin_user):
     page = client.get(channel_url("changelist")).content.decode()
 
     assert "12 hours" in page
-    assert ">off<" in page
+    assert "New: 12 hours<br>Pending: off" in page
     assert "3 users, 1 team, All Users: Viewer" in page
     assert channel.display_phone_number in page
 

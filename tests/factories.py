@@ -196,7 +196,7 @@ class OnboardingFactory(factory.django.DjangoModelFactory):
         return services.create_onboarding(now=now, **kwargs)
 
 
-# --- channels admin (tests/channels_app) -----------------------------------------------------------
+# --- channels admin (tests/channels_app) ----
 class GroupFactory(factory.django.DjangoModelFactory):
     """A Django auth group; the admin smoke test opens one group's change page."""
 

@@ -61,7 +61,7 @@ def _sqlite_dirty_reads(sender, connection, **kwargs):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _shared_cache_without_read_locks():
+def _shared_cache_without_read_locks(django_db_blocker):
     """SQLite's in-memory test database is shared between the test thread and the live server's
     request threads in shared-cache mode, where a reader meeting a writer fails at once with
     "table is locked" instead of waiting. Dirty reads take no read locks, so polling from the test
@@ -71,9 +71,10 @@ def _shared_cache_without_read_locks():
     from django.db.backends.signals import connection_created
 
     connection_created.connect(_sqlite_dirty_reads)
-    for connection in connections.all():
-        if connection.connection is not None:
-            _sqlite_dirty_reads(None, connection)
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.connection is not None:
+                _sqlite_dirty_reads(None, connection)
     yield
     connection_created.disconnect(_sqlite_dirty_reads)
 
@@ -162,15 +163,3 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
-
-
-@pytest.fixture(autouse=True)
-def _inbox_stub():
-    # TEMPORARY: remove once conversations.services.receive_inbound exists.
-    from conversations import services
-
-    if not hasattr(services, "receive_inbound"):
-        from tests.whatsapp import _inbox_stub
-
-        services.receive_inbound = _inbox_stub.receive_inbound
-    yield

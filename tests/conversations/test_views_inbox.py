@@ -214,7 +214,6 @@ def test_agent_logs_in_and_lands_on_the_inbox(client, cast):
     assert response["Location"] == INBOX
 
 
-@pytest.mark.xfail(reason="catalogue pending", strict=False)
 def test_german_ui_shows_german_queue_names(client, cast):
     client.force_login(cast.viewer)
     with translation.override("de"):

@@ -220,8 +220,10 @@ def ensure_database(db: str = DEFAULT_DB) -> str:
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", db):
         raise SystemExit(f"bench.pg: unsupported database name {db!r}")
     if not _psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}'"):
-        # CREATEDB so Django's test runner can make test databases in the same cluster.
-        _psql(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{PASSWORD}'")
+        _psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
+    # A throwaway cluster: superuser so the dataset loaders may switch off triggers and foreign
+    # keys during bulk loads (session_replication_role) and tests may create databases.
+    _psql(f"ALTER ROLE {ROLE} SUPERUSER")
     if not _psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"):
         _psql(f"CREATE DATABASE {db} OWNER {ROLE}")
     return database_url(db)

@@ -18,7 +18,7 @@ install: $(STAMP)
 # Web on 127.0.0.1:8000, a Celery worker, Celery beat and the WhatsApp emulator, on SQLite and
 # the filesystem broker unless DATABASE_URL / REDIS_URL say otherwise.
 run: install
-	mkdir -p var/broker/processed
+	mkdir -p var/broker/processed var/broker/control
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	DEBUG=$${DEBUG:-1} PATH=$(BIN):$$PATH $(BIN)/honcho -f Procfile.dev start

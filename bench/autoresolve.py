@@ -157,7 +157,7 @@ def _scalar(cursor, sql: str, params=None):
 
 def ensure_dataset(*, regenerate: bool) -> None:
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
 
     call_command("migrate", verbosity=0)
     params = {
@@ -167,7 +167,9 @@ def ensure_dataset(*, regenerate: bool) -> None:
         "agents": AGENTS,
         "conversations": CONVERSATIONS,
     }
-    with connection.cursor() as cursor:
+    # One transaction (PostgreSQL DDL is transactional): a run killed half-way through the load
+    # leaves the previous dataset, never a table whose indexes were dropped and not rebuilt.
+    with transaction.atomic(), connection.cursor() as cursor:
         have = _scalar(cursor, "SELECT count(*) FROM conversations_conversation")
         if have == CONVERSATIONS and not regenerate:
             print(f"dataset: reusing {have:,} conversations")

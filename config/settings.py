@@ -208,7 +208,16 @@ WHATSAPP_EMULATOR_WEBHOOK_URL = env(
 WHATSAPP_WINDOW_SAFETY_MARGIN = timedelta(
     seconds=env.int("WHATSAPP_WINDOW_SAFETY_MARGIN_S", default=60)
 )
-AUTORESOLVE_BATCH_SIZE = env.int("AUTORESOLVE_BATCH_SIZE", default=5000)
+# The outbound sweep re-sends a reply still queued this long after it was written (the broker lost
+# it), and releases a claim this long after a worker took it (the worker died mid-send). The
+# second must stay well above WHATSAPP_HTTP_TIMEOUT: a live send must never look dead.
+OUTBOUND_STUCK_QUEUED_AFTER = timedelta(
+    seconds=env.int("OUTBOUND_STUCK_QUEUED_AFTER_S", default=120)
+)
+OUTBOUND_STUCK_SENDING_AFTER = timedelta(
+    seconds=env.int("OUTBOUND_STUCK_SENDING_AFTER_S", default=600)
+)
+AUTORESOLVE_BATCH_SIZE = env.int("AUTORESOLVE_BATCH_SIZE", default=500)
 INBOX_PAGE_SIZE = env.int("INBOX_PAGE_SIZE", default=50)
 
 # --- Logging -----------------------------------------------------------------------------------

@@ -78,8 +78,11 @@ def autoresolve() -> dict:
 
     Idempotent: a second run at once skips on the advisory lock, a later one finds nothing due.
     """
+    from django.conf import settings
     from django.utils import timezone
 
     from conversations import autoresolve as service
 
-    return service.autoresolve(now=timezone.now()).as_dict()
+    return service.autoresolve(
+        now=timezone.now(), batch_size=settings.AUTORESOLVE_BATCH_SIZE
+    ).as_dict()

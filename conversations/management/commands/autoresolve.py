@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,14 +32,14 @@ class Command(DeskCommand):
             "--batch-size",
             metavar="N",
             help=_("Conversations per transaction (default %(default)s).")
-            % {"default": autoresolve.DEFAULT_BATCH_SIZE},
+            % {"default": settings.AUTORESOLVE_BATCH_SIZE},
         )
 
     def handle(self, *args, **options):
         batch_size = self.positive_int(
             options,
             "batch_size",
-            default=autoresolve.DEFAULT_BATCH_SIZE,
+            default=settings.AUTORESOLVE_BATCH_SIZE,
             maximum=autoresolve.MAX_BATCH_SIZE,
         )
         channel = self.get_channel(options)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import media_views, views
 
 app_name = "conversations"
 
@@ -14,4 +14,9 @@ urlpatterns = [
     path("conversations/<int:pk>/tag/", views.tag, name="tag"),
     path("conversations/<int:pk>/topic/", views.topic, name="topic"),
     path("conversations/<int:pk>/note/", views.note, name="note"),
+    path(
+        "conversations/<int:pk>/messages/<int:message_id>/attachment/",
+        media_views.attachment,
+        name="attachment",
+    ),
 ]

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.access import Cap, can
 from channels_app.models import MessageTemplate
-from conversations import forms, queries, services
+from conversations import forms, media_views, queries, services
 from conversations.access import conversation_for
 from conversations.models import Conversation, Tag, Topic
 
@@ -154,6 +154,7 @@ def detail(request, pk: int):
         "channel": channel,
         "contact": conversation.contact,
         "timeline": queries.timeline(conversation),
+        "inline_types": media_views.INLINE_TYPES,
         "events": queries.events(conversation),
         "history": queries.contact_history(conversation, request.user),
         "all_tags": queries.all_tags(),

@@ -159,6 +159,12 @@ def ensure_dataset(*, regenerate: bool) -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
+    if regenerate or not _complete():
+        # From an empty schema: every index the migrations define exists before the load
+        # (an earlier killed run may have left a table without them).
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        regenerate = True
     call_command("migrate", verbosity=0)
     params = {
         "now": NOW,
@@ -200,9 +206,25 @@ def ensure_dataset(*, regenerate: bool) -> None:
         cursor.execute("SET maintenance_work_mem = '256MB'")
         for definition, _ in indexes:
             cursor.execute(definition)
+        cursor.execute("CREATE TABLE bench_dataset_complete (conversations integer)")
+        cursor.execute("INSERT INTO bench_dataset_complete VALUES (%s)", [CONVERSATIONS])
     _vacuum()
     took = time.perf_counter() - started
     print(f"dataset: generated {CONVERSATIONS:,} conversations in {took:.1f} s")
+
+
+def _complete() -> bool:
+    """Whether a whole dataset of the current size was loaded (the marker is written last, in
+    the load's own transaction)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('bench_dataset_complete')")
+        if cursor.fetchone()[0] is None:
+            return False
+        return _scalar(cursor, "SELECT max(conversations) FROM bench_dataset_complete") == (
+            CONVERSATIONS
+        )
 
 
 def _vacuum() -> None:

@@ -35,6 +35,8 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 120.0
 # A reply nobody picked up within this long was lost on the way to the broker.
+# (Defaults; settings.OUTBOUND_STUCK_QUEUED_AFTER / OUTBOUND_STUCK_SENDING_AFTER override them so
+# the fault suite can see a sweep within seconds.)
 STUCK_QUEUED_AFTER = timedelta(minutes=2)
 # A claim older than this belongs to a worker that died mid-send. The provider echoes our message
 # id in every status (biz_opaque_callback_data), so a send that did reach it has already been
@@ -309,15 +311,17 @@ def stuck_messages(*, now: datetime) -> list[int]:
     claim is released with a conditional UPDATE on the attempt count it was seen with, so a
     worker that claimed the row again in between keeps it.
     """
+    stuck_queued_after = getattr(settings, "OUTBOUND_STUCK_QUEUED_AFTER", STUCK_QUEUED_AFTER)
+    stuck_sending_after = getattr(settings, "OUTBOUND_STUCK_SENDING_AFTER", STUCK_SENDING_AFTER)
     base = Message.objects.filter(
-        direction=Message.Direction.OUTBOUND, created_at__lt=now - STUCK_QUEUED_AFTER
+        direction=Message.Direction.OUTBOUND, created_at__lt=now - stuck_queued_after
     )
     fresh = list(
         base.filter(delivery=Message.Delivery.QUEUED, attempts=0)
         .order_by("created_at")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
-    retry_cutoff = now - timedelta(seconds=BACKOFF_CAP_S) - STUCK_QUEUED_AFTER
+    retry_cutoff = now - timedelta(seconds=BACKOFF_CAP_S) - stuck_queued_after
     ids = list(fresh)
     candidates = base.filter(
         Q(delivery=Message.Delivery.QUEUED, attempts__gt=0)
@@ -328,7 +332,7 @@ def stuck_messages(*, now: datetime) -> list[int]:
         if delivery == Message.Delivery.QUEUED:
             if claimed is None or claimed < retry_cutoff:
                 ids.append(pk)
-        elif (claimed is None or claimed < now - STUCK_SENDING_AFTER) and (
+        elif (claimed is None or claimed < now - stuck_sending_after) and (
             Message.objects.filter(pk=pk, delivery=delivery, attempts=attempts).update(
                 delivery=Message.Delivery.QUEUED
             )

@@ -323,6 +323,16 @@ class Emulator:
         # Test switches.
         self._fail_next: deque[tuple[int, str]] = deque()
         self._http_errors: deque[int] = deque()
+        # Fault suite (bench/faults): an outage window answering 429/5xx, each webhook sent N
+        # times at once in random order, and a slow send so a worker can be killed mid-call.
+        self._http_errors_until = 0.0
+        self._http_errors_cycle: tuple[int, ...] = (429, 500)
+        self._http_errors_served = 0
+        self.webhook_copies = 1
+        self.webhook_jitter = 0.0
+        self.concurrent_webhooks = False
+        self.send_delay = 0.0
+        self.webhooks_dropped = 0
         self.duplicate_webhooks = False
         self.reorder_statuses = False
         self._bad_signature_next = 0
@@ -414,6 +424,27 @@ class Emulator:
         with self._lock:
             self._http_errors.extend([int(status)] * count)
 
+    def http_errors_for(self, seconds: float, statuses: tuple[int, ...] = (429, 500)) -> None:
+        """Answer every send with the ``statuses`` in turn for the next ``seconds`` (an outage)."""
+        with self._lock:
+            self._http_errors_until = time.monotonic() + float(seconds)
+            self._http_errors_cycle = tuple(int(s) for s in statuses) or (500,)
+
+    def stats(self) -> dict:
+        """Counters for scripts: sends, webhook attempts by outcome, work still scheduled."""
+        with self._lock:
+            attempts = len(self.webhooks_delivered)
+            ok = sum(1 for w in self.webhooks_delivered if 200 <= (w["status"] or 0) < 300)
+            return {
+                "sends": len(self.sent),
+                "webhook_attempts": attempts,
+                "webhook_ok": ok,
+                "webhook_failed_attempts": attempts - ok,
+                "webhooks_dropped": self.webhooks_dropped,
+                "http_errors_served": self._http_errors_served,
+                "pending": len(self._heap) + self._delivering,
+            }
+
     def bad_signature_next(self, count: int = 1) -> None:
         with self._lock:
             self._bad_signature_next += count
@@ -422,6 +453,10 @@ class Emulator:
         with self._lock:
             self._fail_next.clear()
             self._http_errors.clear()
+            self._http_errors_until = 0.0
+            self.webhook_copies, self.webhook_jitter = 1, 0.0
+            self.concurrent_webhooks = False
+            self.send_delay = 0.0
             self.duplicate_webhooks = self.reorder_statuses = False
             self._bad_signature_next = 0
 
@@ -509,9 +544,27 @@ class Emulator:
 
     def deliver_webhook(self, payload: dict, *, delay: float = 0.0) -> None:
         """Queue a signed POST of ``payload`` to the app, retried with backoff on non-2xx."""
-        copies = 2 if self.duplicate_webhooks else 1
+        copies = max(2 if self.duplicate_webhooks else 1, self.webhook_copies)
         for _ in range(copies):
-            self._schedule(delay, lambda: self._post_webhook(payload, attempt=0))
+            jitter = secrets.randbelow(1001) / 1000 * self.webhook_jitter
+            self._schedule(delay + jitter, lambda: self._start_post(payload, attempt=0))
+
+    def _start_post(self, payload: dict, *, attempt: int) -> None:
+        if not self.concurrent_webhooks:
+            self._post_webhook(payload, attempt=attempt)
+            return
+        # Counted as delivering before the thread starts, so idle() cannot miss it.
+        with self._lock:
+            self._delivering += 1
+
+        def post() -> None:
+            try:
+                self._post_webhook(payload, attempt=attempt)
+            finally:
+                with self._lock:
+                    self._delivering -= 1
+
+        threading.Thread(target=post, daemon=True, name="wa-emulator-webhook").start()
 
     def _post_webhook(self, payload: dict, *, attempt: int) -> None:
         # Meta signs an ASCII-escaped serialisation; sign exactly the bytes that are sent.
@@ -550,9 +603,11 @@ class Emulator:
         delays = self.config.webhook_retry_delays
         if attempt < len(delays):
             self._schedule(
-                delays[attempt], lambda: self._post_webhook(payload, attempt=attempt + 1)
+                delays[attempt], lambda: self._start_post(payload, attempt=attempt + 1)
             )
         else:
+            with self._lock:
+                self.webhooks_dropped += 1
             logger.warning("webhook dropped after %s attempts", attempt + 1)
 
     def _envelope(self, number: Number, value: dict, *, field_name: str = "messages") -> dict:
@@ -759,11 +814,19 @@ class Emulator:
 
     # --- messages ------------------------------------------------------------------------------
     def _messages(self, pnid: str, data: dict) -> dict:
+        if self.send_delay:
+            time.sleep(self.send_delay)  # outside the lock: other requests go on meanwhile
         with self._lock:
             if self._http_errors:
                 status = self._http_errors.popleft()
                 code = 130429 if status == 429 else 131000
                 raise GraphError(code, "Injected failure", http=status)
+            if time.monotonic() < self._http_errors_until:
+                cycle = self._http_errors_cycle
+                status = cycle[self._http_errors_served % len(cycle)]
+                self._http_errors_served += 1
+                code = 130429 if status == 429 else 131000
+                raise GraphError(code, "Injected outage", http=status)
             number = self._number(pnid)
             if not number.registered:
                 raise GraphError(133010, "Phone number is not registered on the Cloud API")
@@ -1400,6 +1463,8 @@ class Emulator:
                     for m in self.chat(query.get("phone_number_id", ""), query.get("wa_id", ""))
                 ]
             )
+        if path == "/_emulator/api/stats" and method == "GET":
+            return ok(self.stats())
         if path == "/_emulator/api/sent" and method == "GET":
             return ok([{k: v for k, v in s.items() if k != "request"} for s in self.sends()])
         if path == "/_emulator/api/last-code" and method == "GET":
@@ -1429,17 +1494,34 @@ class Emulator:
             )
             return ok({"success": True})
         if path == "/_emulator/api/http-errors":
-            self.http_errors(int(data["status"]), int(data.get("count", 1)))
+            if "seconds" in data:
+                statuses = data.get("statuses") or [data.get("status", 500)]
+                self.http_errors_for(float(data["seconds"]), tuple(int(s) for s in statuses))
+            else:
+                self.http_errors(int(data["status"]), int(data.get("count", 1)))
             return ok({"success": True})
         if path == "/_emulator/api/switches":
             self.duplicate_webhooks = bool(data.get("duplicate_webhooks", self.duplicate_webhooks))
             self.reorder_statuses = bool(data.get("reorder_statuses", self.reorder_statuses))
             if data.get("bad_signature_next"):
                 self.bad_signature_next(int(data["bad_signature_next"]))
+            if data.get("reset"):
+                self.reset_switches()
+            with self._lock:
+                self.webhook_copies = max(1, int(data.get("webhook_copies", self.webhook_copies)))
+                self.webhook_jitter = float(data.get("webhook_jitter", self.webhook_jitter))
+                self.concurrent_webhooks = bool(
+                    data.get("concurrent_webhooks", self.concurrent_webhooks)
+                )
+                self.send_delay = float(data.get("send_delay", self.send_delay))
             return ok(
                 {
                     "duplicate_webhooks": self.duplicate_webhooks,
                     "reorder_statuses": self.reorder_statuses,
+                    "webhook_copies": self.webhook_copies,
+                    "webhook_jitter": self.webhook_jitter,
+                    "concurrent_webhooks": self.concurrent_webhooks,
+                    "send_delay": self.send_delay,
                 }
             )
         if path == "/_emulator/api/templates/decide":

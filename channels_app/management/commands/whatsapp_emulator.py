@@ -52,6 +52,10 @@ class Command(BaseCommand):
         parser.add_argument("--status-delay", type=float, default=0.8)
         parser.add_argument("--template-approval-delay", type=float, default=10.0)
         parser.add_argument(
+            "--webhook-retry-delays",
+            help="comma-separated seconds between webhook retries (default: 1,2,4,8,16,32,64)",
+        )
+        parser.add_argument(
             "--expose-codes",
             action="store_true",
             help="test only: serve the last verification code at /_emulator/api/last-code",
@@ -71,6 +75,13 @@ class Command(BaseCommand):
         host = options["host"] or graph.hostname or "127.0.0.1"
         port = options["port"] or graph.port or 8025
         numbers, templates = self._seed(options)
+        retry: dict = {}
+        if options["webhook_retry_delays"]:
+            try:
+                delays = tuple(float(d) for d in options["webhook_retry_delays"].split(","))
+            except ValueError as exc:
+                raise CommandError("--webhook-retry-delays: numbers separated by commas") from exc
+            retry["webhook_retry_delays"] = delays
         config = EmulatorConfig(
             app_secret=settings.WHATSAPP_APP_SECRET,
             webhook_url=options["webhook_url"] or settings.WHATSAPP_EMULATOR_WEBHOOK_URL,
@@ -79,6 +90,7 @@ class Command(BaseCommand):
             status_delay=options["status_delay"],
             template_approval_delay=options["template_approval_delay"],
             expose_codes=options["expose_codes"],
+            **retry,
         )
         emulator = Emulator(config)
         for template in templates:

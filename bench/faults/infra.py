@@ -1,0 +1,232 @@
+"""What the fault suite runs and breaks: its own PostgreSQL cluster, its own Redis, the Procfile.
+
+Everything lives under ``var/faults/`` and listens on its own loopback ports, so the suite can stop
+and restart the database and the broker without touching anybody else's (the shared Redis on 6379,
+the test cluster on 5432, the benchmark cluster on 5499). The PostgreSQL helpers reuse bench.pg's
+way of running the server binaries (as the ``postgres`` user when we are root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import pg as bench_pg
+
+ROOT = Path(__file__).resolve().parents[2]
+VAR = ROOT / "var" / "faults"
+BIN = ROOT / ".venv" / "bin"
+
+
+class Unavailable(RuntimeError):
+    """A binary the suite needs is not installed (the CI-sized test skips with this reason)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, *, timeout: float, up: bool = True) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+                if up:
+                    return True
+        except OSError:
+            if not up:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def missing_binaries() -> list[str]:
+    """Names of the server binaries the suite cannot find (empty when it can run)."""
+    missing = [] if shutil.which("redis-server") else ["redis-server"]
+    try:
+        bench_pg._pg_bin()
+    except SystemExit:
+        missing.append("PostgreSQL server (initdb/pg_ctl)")
+    return missing
+
+
+@dataclass
+class Postgres:
+    """A small throwaway cluster the suite may stop and restart at will."""
+
+    port: int
+    data: Path = VAR / "pg"
+    sockets: Path = VAR / "pg-socket"
+    log: Path = VAR / "pg.log"
+    db: str = "desk_faults"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://{bench_pg.ROLE}:{bench_pg.PASSWORD}@127.0.0.1:{self.port}/{self.db}"
+
+    def _pg(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+        binary = str(bench_pg._pg_bin() / argv[0])
+        return subprocess.run(
+            bench_pg._as_pg([binary, *argv[1:]]), check=check, capture_output=True, text=True
+        )
+
+    def _psql(self, sql: str) -> str:
+        return self._pg(
+            "psql", "-h", str(self.sockets), "-p", str(self.port), "-U", bench_pg.OS_USER,
+            "-d", "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql,
+        ).stdout.strip()  # fmt: skip
+
+    def start(self) -> None:
+        VAR.mkdir(parents=True, exist_ok=True)
+        for path in (self.data, self.sockets):
+            path.mkdir(exist_ok=True)
+            bench_pg._chown(path)
+        if not (self.data / "PG_VERSION").exists():
+            self.data.chmod(0o700)
+            self._pg(
+                "initdb", "-D", str(self.data), "-U", bench_pg.OS_USER, "--encoding=UTF8",
+                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+            )  # fmt: skip
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write(
+                    "\n# bench/faults\nlisten_addresses = '127.0.0.1'\n"
+                    f"unix_socket_directories = '{self.sockets}'\nmax_connections = 60\n"
+                    "shared_buffers = 64MB\nfsync = on\nsynchronous_commit = on\n"
+                )
+        if not self.log.exists():
+            self.log.touch()
+            bench_pg._chown(self.log)
+        self._start_server()
+        if not self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{bench_pg.ROLE}'"):
+            self._psql(
+                f"CREATE ROLE {bench_pg.ROLE} LOGIN SUPERUSER PASSWORD '{bench_pg.PASSWORD}'"
+            )
+        # A fresh database per run: counts are exact and nothing from an earlier run is swept.
+        self._psql(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+        self._psql(f"CREATE DATABASE {self.db} OWNER {bench_pg.ROLE}")
+
+    def _start_server(self) -> None:
+        proc = self._pg(
+            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),
+            "-o", f"-p {self.port}", check=False,
+        )  # fmt: skip
+        if proc.returncode != 0 and "another server might be running" not in proc.stderr:
+            raise RuntimeError(f"faults: PostgreSQL did not start: {proc.stdout}{proc.stderr}")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self.data), check=False)
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """Stop (fast: open connections are cut), stay down ``down_for`` seconds, start."""
+        self.stop("fast")
+        time.sleep(down_for)
+        self._start_server()
+
+
+@dataclass
+class Redis:
+    """A private redis-server without persistence: a stop loses what the broker held."""
+
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        redis = shutil.which("redis-server")
+        if not redis:
+            raise Unavailable("redis-server is not installed")
+        VAR.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [redis, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(VAR)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        if not wait_port(self.port, timeout=10):
+            raise RuntimeError("faults: redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+_VAR_DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
+
+
+def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
+    """The process lines of a Procfile (name → command), comments and blanks skipped."""
+    lines = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and ":" in line:
+            name, command = line.split(":", 1)
+            lines[name.strip()] = command.strip()
+    return lines
+
+
+def expand(command: str, env: dict[str, str]) -> list[str]:
+    """The argv of a Procfile command: ``${NAME:-default}`` from ``env``, then shell-split."""
+    return shlex.split(_VAR_DEFAULT.sub(lambda m: env.get(m.group(1)) or m.group(2), command))
+
+
+@dataclass
+class Processes:
+    """The Procfile's processes (each in its own process group) plus the WhatsApp emulator."""
+
+    env: dict[str, str]
+    logs: Path = VAR / "logs"
+    running: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str] | None = None) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if argv is None:
+            argv = expand(procfile()[name], self.env)
+            argv[0] = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
+        with (self.logs / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # kill -9 of the group takes the pool children too
+            )
+        self.running[name] = proc
+        return proc
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.running.pop(name, None)
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.kill(name, signal.SIGTERM)
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.running.items() if proc.poll() is not None]

@@ -113,6 +113,16 @@ class Conversation(models.Model):
     # A message in or out, or a status change. Drives the inbox order and auto-resolve.
     last_activity_at = models.DateTimeField(_("last activity"))
     first_response_at = models.DateTimeField(_("first agent reply"), null=True, blank=True)
+    # Author of the first outbound message (set with first_response_at): the reports credit
+    # first responses per agent without joining a million messages.
+    first_responder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("first responder"),
+    )
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     resolution = models.CharField(
         _("resolution"), max_length=16, choices=Resolution.choices, blank=True
@@ -154,8 +164,14 @@ class Conversation(models.Model):
             # A contact's earlier conversations, shown as history.
             models.Index(fields=["contact", "-opened_at"], name="conv_contact_history"),
             # Reports: conversations opened / resolved in a range on a channel.
-            models.Index(fields=["channel", "opened_at"], name="conv_opened"),
             models.Index(fields=["channel", "resolved_at"], name="conv_resolved"),
+            # Reports: conversations opened in a range on a channel; on PostgreSQL every figure
+            # of them comes from the index alone (no heap visits for 200,000 rows).
+            models.Index(
+                fields=["channel", "opened_at"],
+                include=["id", "first_response_at", "first_responder", "status"],
+                name="conv_opened_report",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -349,3 +365,36 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.actor or 'system'}"
+
+
+class MessageTally(models.Model):
+    """Messages counted per channel, UTC hour, author, direction and outside-window flag.
+
+    A pre-aggregate for the reports (a million messages become a few thousand rows): the
+    message-writing services add to it in the same transaction as the message, and
+    ``conversations.tallies.rebuild`` recomputes it from the messages. A day in any time zone
+    with a whole-hour offset is a whole number of these hours; other zones fall back to
+    counting the messages themselves. ``author_key`` is the author's id, 0 for none (a unique
+    key cannot hold NULL on every backend), and not a foreign key, so deleting a user never
+    rewrites the counts.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(_("hour"))
+    author_key = models.IntegerField(default=0)
+    direction = models.CharField(max_length=3, choices=Message.Direction.choices)
+    outside_window = models.BooleanField(default=False)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("message tally")
+        verbose_name_plural = _("message tallies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "hour", "author_key", "direction", "outside_window"],
+                name="message_tally_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.hour:%Y-%m-%d %H}h {self.direction}: {self.count}"

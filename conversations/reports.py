@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -25,17 +25,15 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    IntegerField,
     Min,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
+    Sum,
 )
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import Conversation, Event, Message
+from conversations.models import Conversation, Event, Message, MessageTally
 
 # A report spans at most this many days (a leap year): the daily tables and charts stay small.
 MAX_DAYS = 366
@@ -394,46 +392,60 @@ def _first_response_seconds() -> Seconds:
 def _first_responders(channel_ids: Sequence[int], period: Period) -> list[dict]:
     """Per agent: how many conversations opened in the period they answered first, and the
     median/p90 of those first-response times. The first responder is the author of the
-    conversation's first outbound message."""
-    if connection.vendor == "postgresql":
-        # first_response_at is the created_at of the first outbound message (services write it
-        # so), which makes the join an equality on msg_thread (conversation, created_at);
-        # DISTINCT ON keeps one message per conversation (the lowest id) should two replies
-        # share that instant. Measured on 200,000 conversations it is several times faster
-        # than DISTINCT ON over all their outbound messages (bench/README.md).
-        inner = (
-            Message.objects.filter(
-                direction=OUT,
-                conversation__channel_id__in=channel_ids,
-                conversation__opened_at__gte=period.start,
-                conversation__opened_at__lt=period.end,
-                created_at=F("conversation__first_response_at"),
-            )
-            .order_by("conversation_id", "id")
-            .distinct("conversation_id")
-            .values(
-                "conversation_id",
-                g=F("author_id"),
-                d=Seconds(F("conversation__first_response_at"), F("conversation__opened_at")),
-            )
-        )
-        inner_sql, params = inner.query.sql_with_params()
-    else:
-        # Portable: a correlated subquery picks each conversation's earliest outbound message.
-        first_author = (
-            Message.objects.filter(conversation=OuterRef("pk"), direction=OUT)
-            .order_by("created_at", "id")
-            .values("author_id")[:1]
-        )
-        inner = (
-            _opened(channel_ids, period)
-            .filter(first_response_at__isnull=False)
-            .annotate(g=Subquery(first_author, output_field=IntegerField()))
-            .values("g", d=_first_response_seconds())
-        )
-        inner_sql, params = inner.order_by().query.sql_with_params()
+    conversation's first outbound message, kept on the conversation by the services
+    (``first_responder``, rebuilt by ``conversations.tallies.rebuild``)."""
+    inner = (
+        _opened(channel_ids, period)
+        .filter(first_response_at__isnull=False, first_responder__isnull=False)
+        .values(g=F("first_responder_id"), d=_first_response_seconds())
+    )
+    inner_sql, params = inner.order_by().query.sql_with_params()
     sql = _percentile_sql(inner_sql, groups=["g"], extras={"n_d": "COUNT(d)"})
     return _fetch(_named_sql(sql, "g"), params)
+
+
+def _whole_hours(period: Period) -> bool:
+    """True when both ends of the period are whole UTC hours, so that its days are whole
+    numbers of the message tallies' hours (every zone with a whole-hour offset)."""
+    return all(
+        moment.astimezone(UTC).minute == 0 and moment.astimezone(UTC).second == 0
+        for moment in (period.start, period.end)
+    )
+
+
+def _message_groups(channel_ids: Sequence[int], period: Period) -> QuerySet:
+    """Messages of the period per (day, author): ``n_in``, ``n_out``, ``n_outside``.
+
+    From the hourly tallies (a few thousand rows for a million messages) when the period's
+    days are whole UTC hours; otherwise (a zone such as Asia/Kolkata) from the messages."""
+    tz = period.tz
+    if _whole_hours(period):
+        return (
+            MessageTally.objects.filter(
+                channel_id__in=channel_ids, hour__gte=period.start, hour__lt=period.end
+            )
+            .annotate(day=TruncDate("hour", tzinfo=tz))
+            .values("day", author_id=F("author_key"))
+            .annotate(
+                n_in=Sum("count", filter=Q(direction=IN), default=0),
+                n_out=Sum("count", filter=Q(direction=OUT), default=0),
+                n_outside=Sum("count", filter=Q(direction=OUT, outside_window=True), default=0),
+            )
+            .order_by()
+        )
+    return (
+        Message.objects.filter(
+            channel_id__in=channel_ids, created_at__gte=period.start, created_at__lt=period.end
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "author_id")
+        .annotate(
+            n_in=Count("id", filter=Q(direction=IN)),
+            n_out=Count("id", filter=Q(direction=OUT)),
+            n_outside=Count("id", filter=Q(direction=OUT, sent_outside_window=True)),
+        )
+        .order_by()
+    )
 
 
 def _label_rows(through: type, label_field: str, channel_ids, period: Period) -> list[LabelRow]:
@@ -541,19 +553,9 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         created_at__lt=end,
     ).count()
 
-    # Messages: one pass, per day and author (a few hundred rows at most); the per-day and the
-    # per-agent figures are both sums over these rows.
-    message_groups = (
-        Message.objects.filter(channel_id__in=ids, created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values("day", "author_id")
-        .annotate(
-            n_in=Count("id", filter=Q(direction=IN)),
-            n_out=Count("id", filter=Q(direction=OUT)),
-            n_outside=Count("id", filter=Q(direction=OUT, sent_outside_window=True)),
-        )
-        .order_by()
-    )
+    # Messages per day and author (a few hundred rows at most); the per-day and the per-agent
+    # figures are both sums over these rows.
+    message_groups = _message_groups(ids, period)
     # Who resolved: the actor of the status change that set resolved_at (services write both
     # with the same instant), so the agents' column adds up to "resolved by agents".
     resolvers = (
@@ -611,7 +613,7 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         if slot is not None:
             slot["in"] += row["n_in"]
             slot["out"] += row["n_out"]
-        if row["author_id"] is not None and row["n_out"]:
+        if row["author_id"] and row["n_out"]:  # 0 or None: no agent (tallies say 0)
             a = agent(row["author_id"], row["fname"], row["lname"], row["uname"])
             a["replies"] += row["n_out"]
             a["outside_window"] += row["n_outside"]

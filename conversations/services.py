@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from channels_app.access import Cap, channels_where, require
 from channels_app.models import Channel, MessageTemplate
 from conversations.models import Contact, Conversation, Event, Message, Note, Tag, Topic
+from conversations.tallies import count_message
 
 # WhatsApp Cloud API: a text message body is at most 4096 characters.
 MAX_REPLY_LENGTH = 4096
@@ -233,6 +234,8 @@ def _attach_inbound(
     conversation.last_customer_message_at = _later(previous, sent_at)
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.save(update_fields=fields)
+    # Last, so the tally row (shared by the channel's hour) is locked only until the commit.
+    count_message(message)
     return message, True
 
 
@@ -323,10 +326,13 @@ def _store_outbound(
         )
     if conversation.first_response_at is None:
         conversation.first_response_at = now
-        fields.append("first_response_at")
+        conversation.first_responder = author
+        fields += ["first_response_at", "first_responder"]
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.last_message_preview = _preview(message.body, message.type)
     conversation.save(update_fields=fields)
+    # Last, so the tally row (shared by the channel's hour) is locked only until the commit.
+    count_message(message)
 
     from conversations.tasks import dispatch_message as dispatch_message_task
 

@@ -150,7 +150,7 @@ def seed_demo_conversations(support, sales) -> None:
 
     from django.utils import timezone
 
-    from conversations import services
+    from conversations import services, tallies
     from conversations.models import Contact, Conversation, Message, Tag, Topic
 
     User = get_user_model()
@@ -197,15 +197,16 @@ def seed_demo_conversations(support, sales) -> None:
         for index, (body, delivery, *reason) in enumerate(replies):
             at = sent + timedelta(minutes=5 + index)
             # Demo history, not a send: stored with its final state so nothing is dispatched.
-            Message.objects.create(
+            demo_reply = Message.objects.create(
                 conversation=conversation, channel=channel, direction=Message.Direction.OUTBOUND,
                 body=body, delivery=delivery, failure_reason=reason[0] if reason else "",
                 author=agent or admin, created_at=at, sent_at=at,
                 provider_message_id=f"wamid.demo.out.{wa_id}.{index}",
             )
             Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(
-                first_response_at=at
+                first_response_at=at, first_responder=agent or admin
             )
+            tallies.count_message(demo_reply)
         for tag_name in tag_names:
             services.add_tag(conversation, tag=tags[tag_name], actor=admin, now=sent)
         for topic_name in topic_names:

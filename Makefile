@@ -26,6 +26,11 @@ run: install
 test: install
 	$(BIN)/pytest
 
+# The fault suite: the Procfile's processes on loopback, one fault at a time, nothing lost or
+# duplicated (docs/faults.md). `$(BIN)/python -m bench.faults --quick` is the CI-sized run.
+faults: install
+	$(BIN)/python -m bench.faults
+
 lint: install
 	$(BIN)/ruff check .
 

@@ -63,13 +63,16 @@ def missing_binaries() -> list[str]:
 
 @dataclass
 class Postgres:
-    """A small throwaway cluster the suite may stop and restart at will."""
+    """A small throwaway cluster the suite may stop and restart at will, under ``home``."""
 
     port: int
-    data: Path = VAR / "pg"
-    sockets: Path = VAR / "pg-socket"
-    log: Path = VAR / "pg.log"
+    home: Path = VAR
     db: str = "desk_faults"
+
+    def __post_init__(self) -> None:
+        self.data = self.home / "pg"
+        self.sockets = self.home / "pg-socket"
+        self.log = self.home / "pg.log"
 
     @property
     def url(self) -> str:
@@ -88,7 +91,7 @@ class Postgres:
         ).stdout.strip()  # fmt: skip
 
     def start(self) -> None:
-        VAR.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
         for path in (self.data, self.sockets):
             path.mkdir(exist_ok=True)
             bench_pg._chown(path)
@@ -112,9 +115,22 @@ class Postgres:
             self._psql(
                 f"CREATE ROLE {bench_pg.ROLE} LOGIN SUPERUSER PASSWORD '{bench_pg.PASSWORD}'"
             )
-        # A fresh database per run: counts are exact and nothing from an earlier run is swept.
+
+    def fresh_database(self, *, template: str | None = None) -> None:
+        """Drop and create the suite's database, as a copy of ``template`` when given."""
         self._psql(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
-        self._psql(f"CREATE DATABASE {self.db} OWNER {bench_pg.ROLE}")
+        copy = f" TEMPLATE {template}" if template else ""
+        self._psql(f"CREATE DATABASE {self.db} OWNER {bench_pg.ROLE}{copy}")
+
+    def databases(self) -> set[str]:
+        return set(self._psql("SELECT datname FROM pg_database").split())
+
+    def save_template(self, name: str) -> None:
+        """Keep the migrated database as ``name`` (the only template kept) for the next runs."""
+        for old in self.databases():
+            if old.startswith("desk_faults_tpl_") and old != name:
+                self._psql(f"DROP DATABASE {old} WITH (FORCE)")
+        self._psql(f"CREATE DATABASE {name} OWNER {bench_pg.ROLE} TEMPLATE {self.db}")
 
     def _start_server(self) -> None:
         proc = self._pg(
@@ -139,6 +155,7 @@ class Redis:
     """A private redis-server without persistence: a stop loses what the broker held."""
 
     port: int
+    home: Path = VAR
     process: subprocess.Popen | None = None
 
     @property
@@ -149,10 +166,10 @@ class Redis:
         redis = shutil.which("redis-server")
         if not redis:
             raise Unavailable("redis-server is not installed")
-        VAR.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [redis, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(VAR)],
+             "--appendonly", "no", "--dir", str(self.home)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         if not wait_port(self.port, timeout=10):
@@ -192,7 +209,7 @@ class Processes:
     """The Procfile's processes (each in its own process group) plus the WhatsApp emulator."""
 
     env: dict[str, str]
-    logs: Path = VAR / "logs"
+    logs: Path
     running: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self, name: str, argv: list[str] | None = None) -> subprocess.Popen:

@@ -31,6 +31,12 @@ test: install
 faults: install
 	$(BIN)/python -m bench.faults
 
+# The benchmarks (bench/README.md): every workload against its floor or the peer in one run,
+# one table, written to bench/RESULTS.md; the throwaway PostgreSQL cluster when DATABASE_URL is
+# unset. BENCH_ARGS="--conversations 50000 --quick --only pages,peer" for a quick look.
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 

@@ -244,6 +244,10 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
     class Media:
         css = MEDIA["css"]
 
+    def has_add_permission(self, request):
+        # Like every other channel page (ConfigurePermissions): admins, not Django's add_channel.
+        return access.is_admin(request.user)
+
     def get_queryset(self, request):
         return access.channels_visible_to(request.user).annotate(
             user_grant_count=_grant_count(user__isnull=False),

@@ -1,0 +1,606 @@
+"""Who gets what from every URL of the project: the expectations the security tests check.
+
+The table is written from the rules, never read back from the code under test:
+
+* DESIGN.md's capability table (restated below as ``DESIGN_TABLE``; a test pins it to
+  channels_app.access so that the two cannot drift apart);
+* channels_app/access.py's policy: a channel (or conversation) the user cannot see is a 404, one
+  they see with too low a role a 403; anonymous users of desk pages are sent to the desk login;
+* the admin: only staff may enter it (others are sent to the admin login), and inside it every
+  desk model is for admins (superusers or holders of ``administer_channels``), per ``MODEL_RULES``.
+
+Every URL pattern of the URLconf must have an entry in ``matrix()`` (keyed by the pattern's name,
+or its route when it has none); test_url_matrix fails naming any pattern without one, so a new
+view cannot go live without someone deciding who may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+# The six personas of issue #8, plus two that only the admin tells apart: a staff member with no
+# desk permission, and a non-superuser holding channels_app.administer_channels.
+PERSONAS = (
+    "anonymous",
+    "outsider",
+    "viewer",
+    "contributor",
+    "supervisor",
+    "staff",
+    "channel_admin",
+    "admin",
+)
+NON_STAFF = ("anonymous", "outsider", "viewer", "contributor", "supervisor")
+STAFF = ("staff", "channel_admin", "admin")
+
+# --- DESIGN.md section 1, the capability table, as data -------------------------------------------
+ROLE_ORDER = ("viewer", "contributor", "supervisor", "admin")
+DESIGN_TABLE = {
+    "see": {"viewer", "contributor", "supervisor", "admin"},
+    "triage": {"viewer", "contributor", "supervisor", "admin"},
+    "annotate": {"viewer", "contributor", "supervisor", "admin"},
+    "reply": {"contributor", "supervisor", "admin"},
+    "reports": {"supervisor", "admin"},
+    "configure": {"admin"},
+}
+
+# Each persona's role on the fixture world's two channels (None: no access, the channel does not
+# exist for them). "Admin" is what superusers and channel administrators are everywhere.
+ROLE_ON = {
+    "cast": {
+        "outsider": None,
+        "viewer": "viewer",
+        "contributor": "contributor",
+        "supervisor": "supervisor",
+        "staff": None,
+        "channel_admin": "admin",
+        "admin": "admin",
+    },
+    "other": {
+        "outsider": None,
+        "viewer": None,
+        "contributor": None,
+        "supervisor": None,
+        "staff": None,
+        "channel_admin": "admin",
+        "admin": "admin",
+    },
+}
+
+
+# --- expected answers -----------------------------------------------------------------------------
+class Expect:
+    def matches(self, response) -> bool:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Status(Expect):
+    code: int
+
+    def matches(self, response) -> bool:
+        return response.status_code == self.code
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+@dataclass(frozen=True)
+class Redirect(Expect):
+    """A 302 whose Location starts with ``to`` (a path, with its query string if given)."""
+
+    to: str
+
+    def matches(self, response) -> bool:
+        return response.status_code == 302 and response["Location"].startswith(self.to)
+
+    def __str__(self) -> str:
+        return f"302 → {self.to}"
+
+
+@dataclass(frozen=True)
+class Allowed(Expect):
+    """The request was let through: a page (200, form errors included) or a redirect that is
+    not a login page. What the action then did is the business of the feature tests."""
+
+    def matches(self, response) -> bool:
+        if response.status_code == 200:
+            return True
+        if response.status_code in (301, 302, 303):
+            return not response["Location"].startswith(("/login/", "/admin/login/"))
+        return False
+
+    def __str__(self) -> str:
+        return "allowed (200, or a redirect that is not a login)"
+
+
+OK = Status(200)
+ALLOWED = Allowed()
+FORBIDDEN = Status(403)
+NOT_FOUND = Status(404)
+NOT_ALLOWED = Status(405)
+LOGIN = Redirect("/login/?next=")
+ADMIN_LOGIN = Redirect("/admin/login/?next=")
+
+
+def everyone(expect: Expect) -> dict[str, Expect]:
+    return dict.fromkeys(PERSONAS, expect)
+
+
+def desk(cap: str, *, on: str = "cast", allowed: Expect = ALLOWED) -> dict[str, Expect]:
+    """A desk page or action needing ``cap`` on a channel: anonymous → login, invisible → 404,
+    visible but too low a role → 403, else ``allowed``."""
+    expect: dict[str, Expect] = {"anonymous": LOGIN}
+    for persona, role in ROLE_ON[on].items():
+        if role is None:
+            expect[persona] = NOT_FOUND
+        elif role in DESIGN_TABLE[cap]:
+            expect[persona] = allowed
+        else:
+            expect[persona] = FORBIDDEN
+    return expect
+
+
+def holds_anywhere(cap: str) -> dict[str, Expect]:
+    """A page for users holding ``cap`` on at least one channel (else 403, nothing to hide)."""
+    expect: dict[str, Expect] = {"anonymous": LOGIN}
+    for persona in PERSONAS[1:]:
+        roles = {ROLE_ON[on][persona] for on in ROLE_ON}
+        expect[persona] = OK if roles & DESIGN_TABLE[cap] else FORBIDDEN
+    return expect
+
+
+def admin_page(staff: dict[str, Expect]) -> dict[str, Expect]:
+    """An admin page: non-staff are sent to the admin login, staff get ``staff[persona]``."""
+    return {**dict.fromkeys(NON_STAFF, ADMIN_LOGIN), **staff}
+
+
+# What each staff persona may do with each registered model: v(iew), a(dd), c(hange), d(elete).
+# Desk models need Cap.CONFIGURE (admins only). Conversations are read-only for everyone in the
+# admin (they change through the services). The world's message template is an approved one,
+# which nobody may delete (Meta owns it). Channel admins may look users up (grant autocomplete,
+# effective roles) but changing accounts stays with Django's own user permissions.
+DESK_ADMINS = {"staff": "", "channel_admin": "vacd", "admin": "vacd"}
+MODEL_RULES: dict[str, dict[str, str]] = {
+    "channels_app.channel": DESK_ADMINS,
+    "channels_app.team": DESK_ADMINS,
+    "channels_app.messagetemplate": {"staff": "", "channel_admin": "vac", "admin": "vac"},
+    "onboarding.onboarding": DESK_ADMINS,
+    "conversations.tag": DESK_ADMINS,
+    "conversations.topic": DESK_ADMINS,
+    "conversations.conversation": {"staff": "", "channel_admin": "v", "admin": "v"},
+    "auth.user": {"staff": "", "channel_admin": "v", "admin": "vacd"},
+    "auth.group": {"staff": "", "channel_admin": "", "admin": "vacd"},
+}
+
+
+# Models whose admin lists only the objects the user may see (ChannelAdmin asks
+# channels_visible_to): for someone without "v" the object does not exist, and on the pages that
+# look the object up before checking permissions (history) Django answers its "does not exist"
+# redirect to the admin index, exactly as for a missing id.
+HIDDEN_FROM_OUTSIDERS = {"channels_app.channel"}
+MISSING_OBJECT = Redirect("/admin/")
+
+
+def _may(model: str, op: str, ok: Expect = OK) -> dict[str, Expect]:
+    return admin_page({p: ok if op in MODEL_RULES[model][p] else FORBIDDEN for p in STAFF})
+
+
+# --- cases ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    label: str
+    method: str
+    url: Callable[[SimpleNamespace], str]
+    expect: dict[str, Expect]
+    data: Callable[[SimpleNamespace], dict] = field(default=lambda w: {})
+    # Logging out ends the persona's session, which the other cases share: it gets its own.
+    fresh_session: bool = False
+
+
+def get(label, url, expect, data=None) -> Case:
+    return Case(label, "GET", url, expect, data or (lambda w: {}))
+
+
+def post(label, url, expect, data=None, *, fresh_session=False) -> Case:
+    return Case(label, "POST", url, expect, data or (lambda w: {}), fresh_session)
+
+
+def _conversation_url(name):
+    return lambda conversation: reverse(f"conversations:{name}", args=[conversation.pk])
+
+
+# POST actions on a conversation: the capability each needs and a valid form for it.
+CONVERSATION_ACTIONS = {
+    "reply": ("reply", lambda w: {"body": "We are on it."}),
+    "send_template": ("reply", lambda w: {"template": w.template.pk}),
+    "move": ("triage", lambda w: {"to": "pending"}),
+    "assign": ("triage", lambda w: {"assignee": "me"}),
+    "tag": ("annotate", lambda w: {"id": w.tag.pk, "action": "add"}),
+    "topic": ("annotate", lambda w: {"id": w.topic.pk, "action": "add"}),
+    "note": ("annotate", lambda w: {"body": "Called back, no answer."}),
+}
+
+
+def _attachment(conversation, message) -> str:
+    return reverse("conversations:attachment", args=[conversation.pk, message.pk])
+
+
+def _desk_cases() -> dict[str, list[Case]]:
+    detail = _conversation_url("detail")
+    cases: dict[str, list[Case]] = {
+        "": [
+            get("root", lambda w: "/", everyone(Redirect("/inbox/"))),
+            post("root", lambda w: "/", everyone(Redirect("/inbox/"))),
+        ],
+        "login": [
+            get(
+                "desk login",
+                lambda w: reverse("login"),
+                {**everyone(Redirect("/inbox/")), "anonymous": OK},
+            ),
+            post(
+                "wrong password",
+                lambda w: reverse("login"),
+                {**everyone(Redirect("/inbox/")), "anonymous": OK},
+                lambda w: {"username": "vic_viewer", "password": "not-the-password"},
+            ),
+        ],
+        "logout": [
+            get("logout by GET", lambda w: reverse("logout"), everyone(NOT_ALLOWED)),
+            post(
+                "logout",
+                lambda w: reverse("logout"),
+                everyone(Redirect("/login/")),
+                fresh_session=True,
+            ),
+        ],
+        "set_language": [
+            post(
+                "switch to German",
+                lambda w: reverse("set_language"),
+                everyone(Redirect("/inbox/")),
+                lambda w: {"language": "de", "next": "/inbox/"},
+            ),
+        ],
+        "conversations:inbox": [
+            get("inbox", lambda w: reverse("conversations:inbox"), desk_any_login()),
+        ],
+        "conversations:detail": [
+            get("visible conversation", lambda w: detail(w.visible), desk("see", allowed=OK)),
+            get(
+                "conversation on an invisible channel",
+                lambda w: detail(w.invisible),
+                desk("see", on="other", allowed=OK),
+            ),
+            get(
+                "missing conversation",
+                lambda w: reverse("conversations:detail", args=[987654321]),
+                {**everyone(NOT_FOUND), "anonymous": LOGIN},
+            ),
+        ],
+        "conversations:attachment": [
+            get(
+                "attachment of a visible conversation",
+                lambda w: _attachment(w.visible, w.visible_file),
+                desk("see", allowed=OK),
+            ),
+            get(
+                "attachment on an invisible channel",
+                lambda w: _attachment(w.invisible, w.invisible_file),
+                desk("see", on="other", allowed=OK),
+            ),
+            # Another conversation's file under a visible conversation's URL: no one, not even
+            # an admin, gets it (the message is looked up within the conversation).
+            get(
+                "attachment of another conversation",
+                lambda w: _attachment(w.visible, w.invisible_file),
+                {**everyone(NOT_FOUND), "anonymous": LOGIN},
+            ),
+        ],
+        "reports:index": [
+            get(
+                "reports, all my channels",
+                lambda w: reverse("reports:index"),
+                holds_anywhere("reports"),
+            ),
+            get(
+                "reports of the cast channel",
+                lambda w: reverse("reports:index") + f"?channel={w.cast.channel.pk}",
+                desk("reports", allowed=OK),
+            ),
+            get(
+                "reports of an invisible channel",
+                lambda w: reverse("reports:index") + f"?channel={w.cast.other_channel.pk}",
+                desk("reports", on="other", allowed=OK),
+            ),
+        ],
+        "webhooks:whatsapp": [
+            get(
+                "handshake without parameters",
+                lambda w: reverse("webhooks:whatsapp"),
+                everyone(Status(400)),
+            ),
+            get(
+                "handshake with a wrong verify token",
+                lambda w: (
+                    reverse("webhooks:whatsapp")
+                    + "?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=42"
+                ),
+                everyone(FORBIDDEN),
+            ),
+            post(
+                "unsigned event",
+                lambda w: reverse("webhooks:whatsapp"),
+                everyone(FORBIDDEN),
+                lambda w: {"object": "whatsapp_business_account", "entry": []},
+            ),
+        ],
+    }
+    for name, (cap, data) in CONVERSATION_ACTIONS.items():
+        url = _conversation_url(name)
+        cases[f"conversations:{name}"] = [
+            # require_POST comes before the login check: a GET is refused for everyone alike.
+            get(f"{name} by GET", lambda w, url=url: url(w.visible), everyone(NOT_ALLOWED)),
+            post(
+                f"{name} on a visible conversation",
+                lambda w, url=url: url(w.visible),
+                desk(cap),
+                data,
+            ),
+            post(
+                f"{name} on an invisible channel",
+                lambda w, url=url: url(w.invisible),
+                desk(cap, on="other"),
+                data,
+            ),
+        ]
+    return cases
+
+
+def desk_any_login() -> dict[str, Expect]:
+    return {**everyone(OK), "anonymous": LOGIN}
+
+
+def _admin_site_cases() -> dict[str, list[Case]]:
+    index = {"staff": OK, "channel_admin": OK, "admin": OK}
+    cases: dict[str, list[Case]] = {
+        "admin:index": [get("admin index", lambda w: reverse("admin:index"), admin_page(index))],
+        "admin:login": [
+            # Logged-in non-staff see the form (to log in as someone else); staff go to the index.
+            get(
+                "admin login",
+                lambda w: reverse("admin:login"),
+                {**everyone(OK), **dict.fromkeys(STAFF, Redirect("/admin/"))},
+            ),
+            post(
+                "admin login, wrong password",
+                lambda w: reverse("admin:login"),
+                everyone(OK),
+                lambda w: {"username": "ada_admin", "password": "not-the-password"},
+            ),
+        ],
+        "admin:logout": [
+            get(
+                "admin logout by GET",
+                lambda w: reverse("admin:logout"),
+                {
+                    **dict.fromkeys(NON_STAFF, Redirect("/admin/")),
+                    **dict.fromkeys(STAFF, NOT_ALLOWED),
+                },
+            ),
+            # LOGOUT_REDIRECT_URL sends staff to the desk login afterwards.
+            post(
+                "admin logout",
+                lambda w: reverse("admin:logout"),
+                {
+                    **dict.fromkeys(NON_STAFF, Redirect("/admin/")),
+                    **dict.fromkeys(STAFF, Redirect("/login/")),
+                },
+                fresh_session=True,
+            ),
+        ],
+        "admin:password_change": [
+            get("own password form", lambda w: reverse("admin:password_change"), admin_page(index)),
+            post(
+                "own password, empty form",
+                lambda w: reverse("admin:password_change"),
+                admin_page(index),
+            ),
+        ],
+        "admin:password_change_done": [
+            get(
+                "password changed page",
+                lambda w: reverse("admin:password_change_done"),
+                admin_page(index),
+            ),
+        ],
+        "admin:jsi18n": [
+            get("admin catalogue", lambda w: reverse("admin:jsi18n"), admin_page(index))
+        ],
+        "admin:autocomplete": [
+            get(
+                "user autocomplete of the grant inline",
+                lambda w: (
+                    reverse("admin:autocomplete")
+                    + "?app_label=channels_app&model_name=accessgrant&field_name=user&term=vic"
+                ),
+                _may("auth.user", "v"),
+            ),
+        ],
+        # No desk model has a public URL, so "view on site" finds nothing for anyone inside.
+        "admin:view_on_site": [
+            get(
+                "view on site",
+                lambda w: reverse(
+                    "admin:view_on_site",
+                    args=[ContentType.objects.get_for_model(w.visible).pk, w.visible.pk],
+                ),
+                admin_page(dict.fromkeys(STAFF, NOT_FOUND)),
+            ),
+        ],
+        "admin/(?P<url>.*)$": [
+            get(
+                "unknown admin page",
+                lambda w: "/admin/no-such-page/",
+                admin_page(dict.fromkeys(STAFF, NOT_FOUND)),
+            ),
+        ],
+        "admin:auth_user_password_change": [
+            get(
+                "set a user's password",
+                lambda w: reverse("admin:auth_user_password_change", args=[w.cast.viewer.pk]),
+                _may("auth.user", "c"),
+            ),
+            post(
+                "set a user's password, empty form",
+                lambda w: reverse("admin:auth_user_password_change", args=[w.cast.viewer.pk]),
+                _may("auth.user", "c"),
+            ),
+        ],
+    }
+    # An app's index page exists for a persona when they may use any model of it.
+    app_cases = []
+    for app_label in sorted({m.split(".")[0] for m in MODEL_RULES}):
+        models = [m for m in MODEL_RULES if m.startswith(app_label + ".")]
+        staff = {p: OK if any(MODEL_RULES[m][p] for m in models) else NOT_FOUND for p in STAFF}
+        app_cases.append(
+            get(
+                f"{app_label} app index",
+                lambda w, a=app_label: reverse("admin:app_list", args=[a]),
+                admin_page(staff),
+            )
+        )
+    cases["admin:app_list"] = app_cases
+    # The onboarding checklist's step actions: POST only, admins only; every answer goes back to
+    # the change page (with a message saying what happened or why not).
+    from onboarding.admin import OnboardingAdmin
+
+    for action in OnboardingAdmin.step_actions:
+        name = f"admin:onboarding_onboarding_{action}"
+        cases[name] = [
+            get(
+                f"{action} by GET",
+                lambda w, n=name: reverse(n, args=[w.onboarding.pk]),
+                admin_page(dict.fromkeys(STAFF, NOT_ALLOWED)),
+            ),
+            post(
+                f"{action}, empty form",
+                lambda w, n=name: reverse(n, args=[w.onboarding.pk]),
+                _may("onboarding.onboarding", "c", ALLOWED),
+            ),
+        ]
+    return cases
+
+
+def _model_cases() -> dict[str, list[Case]]:
+    """Changelist, add, change, history, delete and the bare object URL of every registered
+    ModelAdmin, generated from the admin registry with expectations from MODEL_RULES."""
+    cases: dict[str, list[Case]] = {}
+    for model in admin.site._registry:
+        opts = model._meta
+        label = opts.label_lower
+        if label not in MODEL_RULES:
+            # Reported by test_every_registered_model_has_rules, naming the model.
+            continue
+        base = f"admin:{opts.app_label}_{opts.model_name}"
+
+        def obj(w, label=label):
+            return w.objects[label].pk
+
+        cases[f"{base}_changelist"] = [
+            get("changelist", lambda w, b=base: reverse(f"{b}_changelist"), _may(label, "v")),
+            post(
+                "changelist, no action",
+                lambda w, b=base: reverse(f"{b}_changelist"),
+                _may(label, "v"),
+            ),
+        ]
+        cases[f"{base}_add"] = [
+            get("add form", lambda w, b=base: reverse(f"{b}_add"), _may(label, "a")),
+            post("add, empty form", lambda w, b=base: reverse(f"{b}_add"), _may(label, "a")),
+        ]
+        cases[f"{base}_change"] = [
+            get(
+                "change form",
+                lambda w, b=base, o=obj: reverse(f"{b}_change", args=[o(w)]),
+                _may(label, "v"),
+            ),
+            post(
+                "change, empty form",
+                lambda w, b=base, o=obj: reverse(f"{b}_change", args=[o(w)]),
+                _may(label, "c", ALLOWED),
+            ),
+        ]
+        history = _may(label, "v")
+        if label in HIDDEN_FROM_OUTSIDERS:
+            history.update({p: MISSING_OBJECT for p in STAFF if "v" not in MODEL_RULES[label][p]})
+        cases[f"{base}_history"] = [
+            get("history", lambda w, b=base, o=obj: reverse(f"{b}_history", args=[o(w)]), history),
+        ]
+        cases[f"{base}_delete"] = [
+            # An empty POST is the confirmation page again: nothing is deleted here.
+            get(
+                "delete confirmation",
+                lambda w, b=base, o=obj: reverse(f"{b}_delete", args=[o(w)]),
+                _may(label, "d"),
+            ),
+            post(
+                "delete, unconfirmed",
+                lambda w, b=base, o=obj: reverse(f"{b}_delete", args=[o(w)]),
+                _may(label, "d"),
+            ),
+        ]
+        # The bare object URL only redirects to the change page, whoever is inside.
+        cases[f"admin/{opts.app_label}/{opts.model_name}/<path:object_id>/"] = [
+            get(
+                "bare object URL",
+                lambda w, b=base, o=obj: reverse(f"{b}_change", args=[o(w)]).removesuffix(
+                    "change/"
+                ),
+                admin_page(
+                    dict.fromkeys(STAFF, Redirect(f"/admin/{opts.app_label}/{opts.model_name}/"))
+                ),
+            ),
+        ]
+    return cases
+
+
+def matrix() -> dict[str, list[Case]]:
+    """Every URL pattern's cases, keyed like ``url_patterns()``."""
+    return {**_desk_cases(), **_admin_site_cases(), **_model_cases()}
+
+
+# --- the URLconf ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pattern:
+    key: str
+    route: str
+    callback: Callable
+
+
+def url_patterns() -> dict[str, Pattern]:
+    """Every pattern of the root URLconf (included ones too), keyed by its namespaced name, or by
+    its full route when it has none."""
+    found: dict[str, Pattern] = {}
+
+    def walk(patterns, prefix: str, namespace: str | None) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                ns = namespace
+                if p.namespace:
+                    ns = f"{namespace}:{p.namespace}" if namespace else p.namespace
+                walk(p.url_patterns, prefix + str(p.pattern), ns)
+            elif isinstance(p, URLPattern):
+                route = prefix + str(p.pattern)
+                key = (f"{namespace}:{p.name}" if namespace else p.name) if p.name else route
+                found.setdefault(key, Pattern(key, route, p.callback))
+
+    walk(get_resolver().url_patterns, "", None)
+    return found

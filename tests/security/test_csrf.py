@@ -1,0 +1,105 @@
+"""CSRF is enforced on every POST of the project: without a token every URL refuses (403), with
+one the same request goes through as tests/security/matrix.py says. The WhatsApp webhook is the
+only exempt view; Meta cannot send a token, so its HMAC signature stands in for one."""
+
+import json
+import secrets
+
+import pytest
+from django.conf import settings
+
+from channels_app.whatsapp.webhooks import sign
+from tests.security.conftest import client_as
+from tests.security.matrix import (
+    ADMIN_LOGIN,
+    ALLOWED,
+    FORBIDDEN,
+    LOGIN,
+    NOT_ALLOWED,
+    NOT_FOUND,
+    PERSONAS,
+    matrix,
+    url_patterns,
+)
+
+PATTERNS = url_patterns()
+MATRIX = matrix()
+EXEMPT = {"webhooks:whatsapp"}
+REFUSALS = (FORBIDDEN, NOT_FOUND, NOT_ALLOWED, LOGIN, ADMIN_LOGIN)
+
+
+def _first_allowed(case):
+    """The least privileged persona the matrix lets through, or None when nobody is."""
+    for persona in PERSONAS:
+        expected = case.expect[persona]
+        if expected not in REFUSALS and getattr(expected, "code", 200) < 400:
+            return persona
+    return None
+
+
+def _probe(key):
+    """A request to ``key`` worth sending as a POST: its matrix POST case with a persona allowed
+    to make it, else its first case as the admin."""
+    cases = MATRIX[key]
+    for case in cases:
+        if case.method == "POST" and _first_allowed(case):
+            return case, _first_allowed(case)
+    return cases[0], "admin"
+
+
+def test_only_the_whatsapp_webhook_is_csrf_exempt():
+    exempt = {key for key, p in PATTERNS.items() if getattr(p.callback, "csrf_exempt", False)}
+    assert exempt == EXEMPT
+
+
+@pytest.mark.parametrize("key", sorted(set(MATRIX) - EXEMPT))
+def test_post_without_a_token_is_refused(key, world):
+    case, persona = _probe(key)
+    client = client_as(world, persona, fresh_session=case.fresh_session, enforce_csrf_checks=True)
+    response = client.post(case.url(world), case.data(world))
+    assert response.status_code == 403, (
+        f"POST {case.url(world)} as {persona} without a CSRF token: {response.status_code}"
+    )
+    assert b"CSRF" in response.content
+
+
+POST_CASES = [
+    (key, case)
+    for key in sorted(MATRIX)
+    for case in MATRIX[key]
+    if case.method == "POST" and _first_allowed(case)
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "case"), POST_CASES, ids=[f"{key}:{case.label}" for key, case in POST_CASES]
+)
+def test_post_with_the_token_goes_through(key, case, world):
+    persona = _first_allowed(case)
+    client = client_as(world, persona, fresh_session=case.fresh_session, enforce_csrf_checks=True)
+    token = secrets.token_hex(16)  # 32 characters: a valid unmasked secret
+    client.cookies[settings.CSRF_COOKIE_NAME] = token
+    response = client.post(case.url(world), {**case.data(world), "csrfmiddlewaretoken": token})
+    # The token also makes the POST non-empty, so an admin delete is confirmed this time:
+    # any answer the matrix allows, or any other success, will do; a 403 will not.
+    expected = case.expect[persona]
+    assert response.status_code != 403
+    assert expected.matches(response) or ALLOWED.matches(response), (
+        f"POST {case.url(world)} as {persona} with a token: {response.status_code}"
+    )
+
+
+def test_the_webhook_takes_a_signature_instead_of_a_token(world, settings):
+    settings.WHATSAPP_APP_SECRET = "csrf-test-app-secret"
+    client = client_as(world, "anonymous", enforce_csrf_checks=True)
+    body = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
+    unsigned = client.post("/webhooks/whatsapp/", body, content_type="application/json")
+    assert unsigned.status_code == 403
+    assert b"signature" in unsigned.content
+    signed = client.post(
+        "/webhooks/whatsapp/",
+        body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=sign(body, "csrf-test-app-secret"),
+    )
+    assert signed.status_code == 200

@@ -31,7 +31,9 @@ from conversations.models import Event, Message
 logger = logging.getLogger(__name__)
 
 # Attempts per message, counted in the row (not by Celery) so a sweep re-enqueue cannot reset it.
-MAX_ATTEMPTS = 6
+# Eight attempts spread the retries over 2 to 4 minutes: six (31 to 62 s) failed most replies of a
+# one-minute provider outage in the fault suite (bench/faults, case d).
+MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 120.0
 # A reply nobody picked up within this long was lost on the way to the broker.

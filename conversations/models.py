@@ -87,11 +87,21 @@ class Conversation(models.Model):
 
     OPEN = (Status.NEW, Status.PENDING)
 
+    # No single-column indexes on channel, contact and assignee: the composite indexes below
+    # start with them, and every index is one more write when auto-resolve moves a row.
     channel = models.ForeignKey(
-        Channel, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("channel")
+        Channel,
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        verbose_name=_("channel"),
+        db_index=False,
     )
     contact = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("contact")
+        Contact,
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        verbose_name=_("contact"),
+        db_index=False,
     )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.NEW
@@ -103,6 +113,7 @@ class Conversation(models.Model):
         blank=True,
         related_name="assigned_conversations",
         verbose_name=_("assignee"),
+        db_index=False,
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
     topics = models.ManyToManyField(Topic, blank=True, related_name="conversations")
@@ -236,11 +247,14 @@ class Message(models.Model):
         Delivery.READ: 6,
     }
 
+    # Indexed through msg_thread and msg_channel_time (their first column), not on their own.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     # Denormalised from the conversation: provider ids are unique per channel.
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
     type = models.CharField(_("type"), max_length=16, choices=Type.choices, default=Type.TEXT)
     body = models.TextField(_("text"), blank=True)
@@ -340,8 +354,9 @@ class Event(models.Model):
         NOTE_ADDED = "note_added", _("Note added")
         REPLY_FAILED = "reply_failed", _("Reply failed")
 
+    # Indexed through event_thread (its first column).
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="events"
+        Conversation, on_delete=models.CASCADE, related_name="events", db_index=False
     )
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

@@ -9,11 +9,9 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.test import Client, override_settings
+from django.test import Client
 
 from channels_app.models import MessageTemplate
-from tests.conftest import cast as cast_fixture
 from tests.factories import (
     ContactFactory,
     ConversationFactory,
@@ -26,55 +24,26 @@ from tests.factories import (
     UserFactory,
 )
 
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="module")
-def world_media(tmp_path_factory):
-    return tmp_path_factory.mktemp("security-media")
-
-
-@pytest.fixture(scope="module")
-def shared_world(django_db_setup, django_db_blocker, world_media):
-    """The world, built once per test module inside a transaction that is rolled back at its end.
-
-    Each test still runs in its own savepoint (pytest-django's ``db``), so whatever a request
-    changes is undone before the next test; only building the world and logging the personas in
-    is shared, which is most of the cost of a test that makes a handful of requests.
-    """
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            # Module scope runs before the suite's per-test settings: apply the ones that
-            # matter to building (fast hashes, files in a temporary media root) here too.
-            with override_settings(PASSWORD_HASHERS=FAST_HASHERS, MEDIA_ROOT=world_media):
-                built = _build_world()
-                # Sessions are rows too: made here, they outlive each test's savepoint.
-                for persona, user in built.personas.items():
-                    if user is not None:
-                        client = Client()
-                        client.force_login(user)
-                        built.sessions[persona] = client.cookies[
-                            django_settings.SESSION_COOKIE_NAME
-                        ].value
-            yield built
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
+# The WhatsApp emulator (a real HTTP server on a live server) as tests/whatsapp runs it, and
+# tests/onboarding's SQLite fix for polling while it delivers webhooks: used by the log checks.
+from tests.onboarding.conftest import live_server_dirty_reads  # noqa: F401
+from tests.whatsapp.conftest import (  # noqa: F401
+    _plain_http_live_server,
+    emulator,
+    emulator_server,
+)
 
 
 @pytest.fixture
-def world(shared_world, db, settings, world_media):
-    settings.MEDIA_ROOT = world_media
+def world(cast, settings):
+    """The world of one test. (A world shared by a whole module inside an outer transaction
+    does not survive on PostgreSQL: Django closes every connection after each test.)"""
     # Nothing here may reach a provider by accident: a discard port refuses at once.
     settings.WHATSAPP_GRAPH_URL = "http://127.0.0.1:9/v23.0"
-    return shared_world
+    return _build_world(cast)
 
 
-def _build_world():
-    # The suite's own cast (tests/conftest.py), built outside the function-scoped fixture.
-    cast = cast_fixture.__wrapped__(None)
+def _build_world(cast):
     staff = UserFactory(username="stan_staff", is_staff=True)
     channel_admin = UserFactory(username="chad_channel_admin", is_staff=True)
     channel_admin.user_permissions.add(
@@ -152,5 +121,8 @@ def client_as(world, persona: str, *, fresh_session: bool = False, **kwargs) -> 
     if fresh_session:
         client.force_login(user)
         return client
+    if persona not in world.sessions:
+        client.force_login(user)
+        world.sessions[persona] = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     client.cookies[django_settings.SESSION_COOKIE_NAME] = world.sessions[persona]
     return client

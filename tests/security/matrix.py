@@ -604,3 +604,32 @@ def url_patterns() -> dict[str, Pattern]:
 
     walk(get_resolver().url_patterns, "", None)
     return found
+
+
+# --- groups: one test (and one fixture world) per area -------------------------------------------
+def group_of(key: str) -> str:
+    """The area a pattern key belongs to: ``admin <app.model>`` for a model's admin pages (its
+    custom views included), ``admin site``, ``conversations`` or ``desk``."""
+    for model in admin.site._registry:
+        opts = model._meta
+        if key.startswith(
+            (
+                f"admin:{opts.app_label}_{opts.model_name}_",
+                f"admin/{opts.app_label}/{opts.model_name}/",
+            )
+        ):
+            return f"admin {opts.label_lower}"
+    if key.startswith("admin"):
+        return "admin site"
+    if key.startswith("conversations:"):
+        return "conversations"
+    return "desk"
+
+
+def grouped(keys) -> dict[str, list[str]]:
+    """Keys by area, each area's deletions last: a POST that carries a CSRF token is a confirmed
+    deletion, and nothing after it should miss the object."""
+    groups: dict[str, list[str]] = {}
+    for key in sorted(keys, key=lambda k: (k.endswith("_delete"), k)):
+        groups.setdefault(group_of(key), []).append(key)
+    return groups

@@ -169,3 +169,15 @@ def test_logging_in_logs_no_password(client, every_log_line):
     assert_clean(
         every_log_line(), password=PASSWORD, wrong_password="x" + PASSWORD, secret_key=SECRET_KEY
     )
+
+
+def test_the_web_servers_access_log_leaves_out_query_strings():
+    """Meta's handshake puts the verify token in the URL: gunicorn must log the path only."""
+    import runpy
+    from pathlib import Path
+
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[2] / "config" / "gunicorn.py"))
+    fmt = conf["access_log_format"]
+    assert "%(U)s" in fmt
+    for with_query in ("%(r)s", "%(q)s", "%({raw_uri}e)s"):
+        assert with_query not in fmt

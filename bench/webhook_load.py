@@ -334,6 +334,52 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def _children(pid: int) -> list[int]:
+    """``pid`` and its direct children, from /proc."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (exited ones count as 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _postmaster_pid(database_url: str) -> int | None:
+    """The PostgreSQL server's pid when it runs on this machine (for its CPU), else None."""
+    import psycopg
+
+    with psycopg.connect(_dsn(database_url)) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    try:
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1])
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
 # --- load generator (runs in its own process: `--generate SPEC`) ------------------------------
 
 
@@ -705,11 +751,19 @@ def run(
             sat_msgs = _messages(
                 f"{tag}s", int(MAX_SATURATION_RPS * saturation_duration), senders, 3
             )
+            postmaster = _postmaster_pid(database_url)
+            app_pids = _children(server.pid)
+            db_pids = _children(postmaster) if postmaster else []
+            cpu_before = (_cpu_seconds(app_pids), _cpu_seconds(db_pids), _machine_busy())
             saturation = generate(
                 mode="closed", port=port, workdir=workdir, concurrency=concurrency,
                 duration=saturation_duration,
                 requests=[signed_request(m, port=port) for m in sat_msgs],
             )  # fmt: skip
+            app_cpu = _cpu_seconds(app_pids) - cpu_before[0]
+            db_cpu = _cpu_seconds(_children(postmaster) if postmaster else []) - cpu_before[1]
+            busy, total = _machine_busy()
+            machine_busy = (busy - cpu_before[2][0]) / max(1, total - cpu_before[2][1])
         finally:
             stop_server(server)
             server_log = (workdir / "gunicorn.log").read_text(errors="replace")
@@ -766,6 +820,10 @@ def run(
         "throughput_rps": round(saturation["throughput_rps"], 1),
         "saturation_p50_ms": round(saturation["p50_ms"], 1),
         "saturation_p99_ms": round(saturation["p99_ms"], 1),
+        # CPU per stored message during saturation: what a core buys, independent of the noise.
+        "app_cpu_ms_per_request": round(1000 * app_cpu / max(1, saturation["completed"]), 2),
+        "db_cpu_ms_per_request": round(1000 * db_cpu / max(1, saturation["completed"]), 2),
+        "machine_busy_during_saturation": round(machine_busy, 2),
         "generator_cpu_s": round(latency["generator_cpu_s"] + saturation["generator_cpu_s"], 2),
         "floor_rps": round(floor_result["floor_rps"], 1),
         "floor_concurrency": floor_result["concurrency"],
@@ -838,6 +896,11 @@ def _report(r: dict) -> None:
     print(
         f"saturation, {r['concurrency']} connections: {r['throughput_rps']} req/s "
         f"(p50 {r['saturation_p50_ms']} ms, p99 {r['saturation_p99_ms']} ms)"
+    )
+    print(
+        f"CPU per request at saturation: gunicorn {r['app_cpu_ms_per_request']} ms, "
+        f"PostgreSQL {r['db_cpu_ms_per_request']} ms; machine busy "
+        f"{r['machine_busy_during_saturation']:.0%} (2 cores shared with other work)"
     )
     print(
         f"raw-SQL floor, {r['floor_concurrency']} connections: {r['floor_rps']} msg/s; "

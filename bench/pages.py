@@ -130,7 +130,7 @@ def _cases(n: int) -> list[dict]:
                 "case": f"{dataset.THREAD_MESSAGES}-message thread",
                 "url": f"/conversations/{thread}/",
                 "table": "conversations_message",
-                "marker": 'ORDER BY "conversations_message"."created_at" ASC',
+                "marker": 'ORDER BY "conversations_message"."created_at" DESC',
                 "target_ms": DETAIL_TARGET_MS,
                 "target_queries": None,
             }

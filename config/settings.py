@@ -223,6 +223,8 @@ OUTBOUND_STUCK_SENDING_AFTER = timedelta(
 )
 AUTORESOLVE_BATCH_SIZE = env.int("AUTORESOLVE_BATCH_SIZE", default=500)
 INBOX_PAGE_SIZE = env.int("INBOX_PAGE_SIZE", default=50)
+# The conversation page shows this many messages and notes, newest last; older ones a click away.
+THREAD_PAGE_SIZE = env.int("THREAD_PAGE_SIZE", default=50)
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {

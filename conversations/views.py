@@ -18,7 +18,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -76,9 +76,7 @@ def inbox(request):
     # A search is bounded by its matches: one exact pass beats three capped ones there.
     counts = queries.queue_counts(base, cap=None if filters.q else queries.COUNT_CAP)
     cursor = queries.Cursor.decode(request.GET.get("cursor"))
-    page = queries.inbox_page(
-        base, status=status, cursor=cursor, size=settings.INBOX_PAGE_SIZE
-    )
+    page = queries.inbox_page(base, status=status, cursor=cursor, size=settings.INBOX_PAGE_SIZE)
 
     params = request.GET.copy()
     for key in ("cursor", "fragment"):
@@ -130,17 +128,52 @@ def inbox(request):
 # --- the conversation page ---------------------------------------------------------------------
 
 
+def _thread_for(request, conversation: Conversation) -> queries.ThreadPage:
+    """The page of the thread the query string asks for; a bad cursor means the latest page."""
+    size = settings.THREAD_PAGE_SIZE
+    get = request.GET
+    around = get.get("around", "")
+    if around.isdigit():
+        position = queries.message_position(conversation, int(around))
+        if position is not None:
+            return queries.thread_page(conversation, size=size, after=position, include=True)
+    after = queries.ThreadCursor.decode(get.get("after"))
+    if after is not None:
+        return queries.thread_page(conversation, size=size, after=after)
+    before = queries.ThreadCursor.decode(get.get("before"))
+    return queries.thread_page(conversation, size=size, before=before)
+
+
+def _thread_context(conversation: Conversation, thread: queries.ThreadPage) -> dict:
+    base = reverse("conversations:detail", args=[conversation.pk])
+    return {
+        "conversation": conversation,
+        "thread": thread,
+        "inline_types": media_views.INLINE_TYPES,
+        "attachment_base": base + "messages/",
+        "earlier_url": (
+            f"{base}?{urlencode({'before': thread.earlier.encode()})}" if thread.earlier else None
+        ),
+        "later_url": (
+            f"{base}?{urlencode({'after': thread.later.encode()})}" if thread.later else None
+        ),
+    }
+
+
 @require_GET
 @login_required
 @handles_denial
 def detail(request, pk: int):
-    """One conversation: thread, notes, history, and the forms the user's role allows."""
+    """One conversation: a page of the thread (the latest by default; ``before``/``after``
+    cursors and ``around=<message id>`` reach older ones), the history, and the forms the
+    user's role allows. ``?fragment=thread`` (or htmx) renders only the thread page."""
     conversation = conversation_for(request.user, pk)
+    thread = _thread_for(request, conversation)
+    if request.GET.get("fragment") == "thread" or getattr(request, "htmx", False):
+        return render(request, "conversations/_thread.html", _thread_context(conversation, thread))
     channel = conversation.channel
     now = timezone.now()
-    window_open = conversation.is_window_open(
-        now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN
-    )
+    window_open = conversation.is_window_open(now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN)
     can_reply = can(request.user, Cap.REPLY, channel)
     templates = (
         queries.sendable_templates(channel)
@@ -149,13 +182,17 @@ def detail(request, pk: int):
     )
     tag_ids = {t.pk for t in conversation.tags.all()}
     topic_ids = {t.pk for t in conversation.topics.all()}
+    full_history = request.GET.get("history") == "all"
+    events, more_events = queries.events(
+        conversation, limit=queries.EVENT_LIMIT if full_history else queries.EVENT_PAGE
+    )
     context = {
-        "conversation": conversation,
+        **_thread_context(conversation, thread),
         "channel": channel,
         "contact": conversation.contact,
-        "timeline": queries.timeline(conversation),
-        "inline_types": media_views.INLINE_TYPES,
-        "events": queries.events(conversation),
+        "events": events,
+        "more_events": more_events,
+        "full_history": full_history,
         "history": queries.contact_history(conversation, request.user),
         "all_tags": queries.all_tags(),
         "all_topics": queries.all_topics(),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import template
+from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Event
@@ -73,3 +75,15 @@ def user_label(user) -> str:
     if user is None:
         return ""
     return user.get_full_name() or user.get_username()
+
+
+@register.filter
+def time_tag(value, fmt: str = "SHORT_DATETIME_FORMAT") -> str:
+    """``<time datetime="ISO">localized</time>`` in the current time zone: one conversion per
+    row instead of the two that a pair of ``date`` filters costs on long lists."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return format_html(
+        '<time datetime="{}">{}</time>', local.isoformat(), formats.date_format(local, fmt)
+    )

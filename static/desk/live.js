@@ -46,3 +46,49 @@
 
   document.querySelectorAll("[data-live-url]").forEach(poll);
 })();
+
+/* "Earlier messages" on the conversation page: fetch the previous page of the thread as a
+   fragment and put it in place of the link, keeping what the reader looks at where it was.
+   Without JavaScript the link is an ordinary link to that page. */
+(function () {
+  "use strict";
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[data-thread-earlier]") : null;
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) {
+      return;
+    }
+    var slot = link.closest("li");
+    if (!slot || link.getAttribute("aria-busy") === "true") {
+      return;
+    }
+    event.preventDefault();
+    link.setAttribute("aria-busy", "true");
+    var url = link.href + (link.href.indexOf("?") < 0 ? "?" : "&") + "fragment=thread";
+    fetch(url, {
+      credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-Requested-With": "XMLHttpRequest" }
+    })
+      .then(function (response) {
+        if (!response.ok || response.redirected) {
+          throw new Error("earlier messages: " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        var before = document.documentElement.scrollHeight;
+        slot.insertAdjacentHTML("beforebegin", html);
+        slot.parentNode.removeChild(slot);
+        window.scrollBy(0, document.documentElement.scrollHeight - before);
+        var next = document.getElementById("thread-earlier");
+        var first = next ? next.nextElementSibling : null;
+        if (first && first.focus) {
+          first.setAttribute("tabindex", "-1");
+          first.focus({ preventScroll: true });
+        }
+      })
+      .catch(function () {
+        window.location.href = link.href; /* fall back to the plain page */
+      });
+  });
+})();

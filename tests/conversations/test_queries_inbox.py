@@ -44,3 +44,27 @@ def test_assignable_users_are_those_with_access(cast):
         cast.admin,
     } <= users
     assert cast.outsider not in users
+
+
+@pytest.mark.django_db
+def test_assignable_users_cover_every_grant_source_once(cast):
+    from django.contrib.auth.models import Group, Permission
+
+    from tests.factories import UserFactory
+
+    perm = Permission.objects.get(codename="administer_channels")
+    by_perm, by_group, idle = UserFactory(), UserFactory(), UserFactory(is_active=False)
+    by_perm.user_permissions.add(perm)
+    group = Group.objects.create(name="channel admins")
+    group.permissions.add(perm)
+    by_group.groups.add(group)
+    idle.user_permissions.add(perm)
+    cast.supervisor.groups.add(group)  # a second source for the same user
+
+    users = queries.assignable_users(cast.channel)
+    assert {by_perm, by_group} <= set(users)
+    assert idle not in users and cast.outsider not in users
+    assert len(users) == len(set(users))
+
+    cast.other_channel.all_teams_enabled = True
+    assert cast.team_contributor in queries.assignable_users(cast.other_channel)

@@ -1,11 +1,14 @@
 """The conversation page and its POST actions, through HTTP, for every persona."""
 
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from conversations import queries
 from conversations.models import Conversation, Event, Message, Note
 from tests.factories import (
     ContactFactory,
@@ -287,7 +290,7 @@ def _grow(conv, cast, *, messages, notes, events, tags):
 
 @pytest.mark.parametrize("closed_window", [False, True])
 def test_conversation_page_query_count_is_constant(
-    client, cast, django_assert_num_queries, closed_window
+    client, cast, django_assert_num_queries, closed_window, settings
 ):
     last = timezone.now() - timedelta(hours=30 if closed_window else 1)
     small = ConversationFactory(channel=cast.channel, last_customer_message_at=last)
@@ -305,4 +308,147 @@ def test_conversation_page_query_count_is_constant(
         assert client.get(url("detail", small)).status_code == 200
     with django_assert_num_queries(expected):
         response = client.get(url("detail", big))
-    assert response.content.decode().count('class="msg dir-') == 500
+    html = response.content.decode()
+    assert len(_thread_ids(html)) == settings.THREAD_PAGE_SIZE
+    # An older page of the 500-message thread costs the same.
+    with django_assert_num_queries(expected):
+        older = client.get(_earlier_href(html))
+    assert len(_thread_ids(older.content.decode())) == settings.THREAD_PAGE_SIZE
+
+
+# --- thread pages ------------------------------------------------------------------------------
+
+_ITEM = re.compile(r'<li class="(?:msg dir-\w+|note)" id="((?:message|note)-\d+)"')
+
+
+def _thread_ids(html: str) -> list[str]:
+    return _ITEM.findall(html)
+
+
+def _href(html: str, marker: str) -> str | None:
+    found = re.search(r'href="([^"]+)"[^>]*' + marker, html)
+    return unescape(found.group(1)) if found else None
+
+
+def _earlier_href(html: str) -> str | None:
+    return _href(html, "data-thread-earlier")
+
+
+def _later_href(html: str) -> str | None:
+    found = re.search(r'id="thread-later"><a class="button" href="([^"]+)"', html)
+    return unescape(found.group(1)) if found else None
+
+
+@pytest.fixture
+def busy_thread(cast):
+    """17 messages and 6 notes; several share a timestamp, across and within the two kinds."""
+    conv = ConversationFactory(channel=cast.channel)
+    start = timezone.now() - timedelta(days=2)
+    order = []
+    for i in range(17):
+        at = start + timedelta(minutes=i // 3)  # three messages per minute
+        m = MessageFactory(conversation=conv, created_at=at, body=f"m{i}")
+        order.append(("message", at, m.pk))
+    for i in range(6):
+        at = start + timedelta(minutes=i)  # the same instants as messages
+        n = NoteFactory(conversation=conv, created_at=at, author=cast.supervisor, body=f"n{i}")
+        order.append(("note", at, n.pk))
+    # The page's order: time, then messages before notes, then id.
+    order.sort(key=lambda row: (row[1], row[0] == "note", row[2]))
+    return conv, [f"{kind}-{pk}" for kind, _at, pk in order]
+
+
+def test_latest_page_shows_the_newest_items_oldest_first(client, cast, busy_thread, settings):
+    settings.THREAD_PAGE_SIZE = 5
+    conv, expected = busy_thread
+    client.force_login(cast.viewer)
+    html = client.get(url("detail", conv)).content.decode()
+    assert _thread_ids(html) == expected[-5:]
+    assert "Earlier messages" in html
+    assert 'id="thread-later"' not in html  # already the latest
+
+
+def test_earlier_links_walk_the_whole_thread_once_without_gaps(client, cast, busy_thread, settings):
+    settings.THREAD_PAGE_SIZE = 4
+    conv, expected = busy_thread
+    client.force_login(cast.viewer)
+    seen, target, pages = [], url("detail", conv), 0
+    while target:
+        html = client.get(target).content.decode()
+        seen[:0] = _thread_ids(html)
+        target = _earlier_href(html)
+        pages += 1
+    assert seen == expected
+    assert pages == 6  # 23 items, 4 a page
+    # And forward again from the oldest page through "Newer messages".
+    forward, target = [], _later_href(html)
+    forward.extend(_thread_ids(html))
+    while target:
+        html = client.get(target).content.decode()
+        forward.extend(_thread_ids(html))
+        target = _later_href(html)
+    assert forward == expected
+
+
+def test_a_link_to_an_old_message_reaches_it(client, cast, busy_thread, settings):
+    settings.THREAD_PAGE_SIZE = 5
+    conv, expected = busy_thread
+    old = expected[4]
+    assert old.startswith("message-")
+    client.force_login(cast.viewer)
+    html = client.get(url("detail", conv), {"around": old.split("-")[1]}).content.decode()
+    assert _thread_ids(html) == expected[4:9]
+    assert _earlier_href(html) and _later_href(html)
+    # A message of another conversation is no way in: the latest page is shown.
+    other = MessageFactory(conversation=ConversationFactory(channel=cast.channel))
+    html = client.get(url("detail", conv), {"around": other.pk}).content.decode()
+    assert _thread_ids(html) == expected[-5:]
+
+
+@pytest.mark.parametrize(
+    "bad", ["nope", "2026-01-01T00:00:00~m5", "2026-01-01T00:00:00+00:00~x5", "~", "x~m-1"]
+)
+def test_a_malformed_cursor_shows_the_latest_page(client, cast, busy_thread, settings, bad):
+    settings.THREAD_PAGE_SIZE = 5
+    conv, expected = busy_thread
+    client.force_login(cast.viewer)
+    for key in ("before", "after"):
+        response = client.get(url("detail", conv), {key: bad})
+        assert response.status_code == 200
+        assert _thread_ids(response.content.decode()) == expected[-5:]
+
+
+def test_thread_fragment_is_only_the_items_and_keeps_the_access_check(
+    client, cast, busy_thread, settings, django_assert_num_queries
+):
+    settings.THREAD_PAGE_SIZE = 5
+    conv, expected = busy_thread
+    client.force_login(cast.viewer)
+    earlier = _earlier_href(client.get(url("detail", conv)).content.decode())
+    # session, user, conversation, 2 admin-permission checks, channel role, messages, notes
+    with django_assert_num_queries(8):
+        response = client.get(earlier + "&fragment=thread")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and 'id="reply-box"' not in html
+    assert _thread_ids(html) == expected[-10:-5]
+    assert _earlier_href(html)
+    client.force_login(cast.outsider)
+    assert client.get(earlier + "&fragment=thread").status_code == 404
+
+
+def test_history_panel_shows_the_latest_entries_and_links_to_all(client, cast, conv):
+    start = timezone.now() - timedelta(days=1)
+    for i in range(queries.EVENT_PAGE + 5):
+        EventFactory(
+            conversation=conv,
+            kind=Event.Kind.TAG_ADDED,
+            data={"name": f"label{i:02d}"},
+            created_at=start + timedelta(minutes=i),
+        )
+    client.force_login(cast.viewer)
+    html = client.get(url("detail", conv)).content.decode()
+    assert "label24" in html and "label05" in html and "label04" not in html
+    assert "Show the whole history" in html
+    html = client.get(url("detail", conv), {"history": "all"}).content.decode()
+    assert "label00" in html and "Show the whole history" not in html

@@ -12,7 +12,9 @@ events, tags and topics, plus a second, smaller channel that the report must lea
 INSERT ... SELECT generate_series. Then renders the page server-side through Django's test client
 as a Supervisor of the big channel, several times, and prints the median and p95 time, the query
 count and the slowest queries, with PASS/FAIL against 1 s. The loader bypasses the services, so it
-rebuilds the reports' pre-aggregates afterwards (``conversations.tallies.rebuild``, timed).
+rebuilds the reports' pre-aggregates afterwards (``conversations.tallies.rebuild``, timed: the
+tallies of every hour before the roll-up watermark, and the first responders); ``resolved_by``
+is written by the loader with the resolving events.
 ``--explain`` prints EXPLAIN ANALYZE of every report query.
 
 The database name must contain "bench": the dataset step truncates the desk's tables.
@@ -166,6 +168,7 @@ LABEL_SQL = [
 
 TABLES = (
     "conversations_messagetally",
+    "conversations_tallywatermark",
     "conversations_conversation_tags",
     "conversations_conversation_topics",
     "conversations_event",
@@ -233,7 +236,11 @@ def ensure_dataset(*, regenerate: bool) -> int:
                 " WHERE channel_id = %s",
                 [channel_id],
             )
-            if have == want and tallied == want:
+            if (
+                have == want
+                and tallied == want
+                and _scalar(cursor, "SELECT count(*) FROM conversations_tallywatermark")
+            ):
                 print(f"dataset: reusing {have:,} messages")
                 return channel_id
             if have == want:
@@ -290,6 +297,13 @@ def ensure_dataset(*, regenerate: bool) -> int:
             )
         cursor.execute(MESSAGE_SQL, {**params, "per": MESSAGES_PER_CONVERSATION})
         cursor.execute(EVENT_SQL, params)
+        # Who resolved, as move_conversation keeps it: the actor of the resolving event above.
+        cursor.execute(
+            "UPDATE conversations_conversation c SET resolved_by_id = ag.first + c.id %% %s"
+            " FROM (SELECT min(id) AS first FROM auth_user WHERE username LIKE 'rbench-agent-%%')"
+            " ag WHERE c.resolution = 'agent'",
+            [AGENTS],
+        )
         for sql in LABEL_SQL:
             cursor.execute(sql, {"tags": TAGS, "topics": TOPICS})
         cursor.execute("SET session_replication_role = DEFAULT")
@@ -308,8 +322,9 @@ def ensure_dataset(*, regenerate: bool) -> int:
 
 
 def _rebuild_preaggregates() -> None:
-    """The loader bypassed the services that keep the reports' pre-aggregates: rebuild them
-    (what ``manage.py rebuild_report_tallies`` does), and time it."""
+    """The loader bypassed the services (first responders) and wrote messages behind any
+    roll-up: rebuild the pre-aggregates and roll the watermark up to now (what ``manage.py
+    rebuild_report_tallies`` does), and time it."""
     from django.db import connection
 
     from conversations import tallies

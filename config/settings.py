@@ -195,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "onboarding.tasks.check_overdue",
         "schedule": timedelta(seconds=env.int("ONBOARDING_CHECK_EVERY_S", default=3600)),
     },
+    # Every 5 minutes: count the messages of whole past hours into the reports' tallies.
+    "roll-up-report-tallies": {
+        "task": "conversations.tasks.roll_up_report_tallies",
+        "schedule": timedelta(seconds=env.int("REPORT_ROLLUP_EVERY_S", default=300)),
+    },
 }
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------

@@ -22,18 +22,20 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import (
     Count,
+    DateTimeField,
     F,
     FloatField,
     Func,
+    IntegerField,
     Min,
-    Q,
     QuerySet,
-    Sum,
+    Subquery,
+    Value,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import Conversation, Event, Message, MessageTally
+from conversations.models import Conversation, Event, Message, MessageTally, TallyWatermark
 
 # A report spans at most this many days (a leap year): the daily tables and charts stay small.
 MAX_DAYS = 366
@@ -413,39 +415,67 @@ def _whole_hours(period: Period) -> bool:
     )
 
 
-def _message_groups(channel_ids: Sequence[int], period: Period) -> QuerySet:
-    """Messages of the period per (day, author): ``n_in``, ``n_out``, ``n_outside``.
+# Before any message: "nothing rolled up yet" counts every message live.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
-    From the hourly tallies (a few thousand rows for a million messages) when the period's
-    days are whole UTC hours; otherwise (a zone such as Asia/Kolkata) from the messages."""
+
+def _message_groups_sql(channel_ids: Sequence[int], period: Period) -> tuple[str, tuple]:
+    """One statement: messages of the period per (day, author): ``n_in``, ``n_out``,
+    ``n_outside``.
+
+    When the period's days are whole UTC hours, the hours before the roll-up watermark come
+    from the tallies (a few thousand rows for a million messages) and the messages from the
+    watermark on are counted live (an hour or so, through msg_channel_time); the watermark is
+    read in the same statement, so a roll-up committing meanwhile is seen entirely or not at
+    all. Otherwise (a zone such as Asia/Kolkata) every message is counted."""
     tz = period.tz
+    messages = Message.objects.filter(
+        channel_id__in=channel_ids, created_at__gte=period.start, created_at__lt=period.end
+    )
+    parts = []
     if _whole_hours(period):
-        return (
+        upto = Subquery(
+            TallyWatermark.objects.order_by("pk").values("upto")[:1],
+            output_field=DateTimeField(),
+        )
+        parts.append(
             MessageTally.objects.filter(
                 channel_id__in=channel_ids, hour__gte=period.start, hour__lt=period.end
             )
+            .filter(hour__lt=upto)
             .annotate(day=TruncDate("hour", tzinfo=tz))
-            .values("day", author_id=F("author_key"))
-            .annotate(
-                n_in=Sum("count", filter=Q(direction=IN), default=0),
-                n_out=Sum("count", filter=Q(direction=OUT), default=0),
-                n_outside=Sum("count", filter=Q(direction=OUT, outside_window=True), default=0),
+            .values(
+                "day",
+                who=F("author_key"),
+                dir=F("direction"),
+                outside=F("outside_window"),
+                n=F("count"),
             )
-            .order_by()
         )
-    return (
-        Message.objects.filter(
-            channel_id__in=channel_ids, created_at__gte=period.start, created_at__lt=period.end
+        messages = messages.filter(created_at__gte=Coalesce(upto, Value(EARLIEST)))
+    parts.append(
+        messages.annotate(day=TruncDate("created_at", tzinfo=tz)).values(
+            "day",
+            who=Coalesce("author_id", Value(0), output_field=IntegerField()),
+            dir=F("direction"),
+            outside=F("sent_outside_window"),
+            n=Value(1, output_field=IntegerField()),
         )
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values("day", "author_id")
-        .annotate(
-            n_in=Count("id", filter=Q(direction=IN)),
-            n_out=Count("id", filter=Q(direction=OUT)),
-            n_outside=Count("id", filter=Q(direction=OUT, sent_outside_window=True)),
-        )
-        .order_by()
     )
+    sqls, params = [], []
+    for part in parts:
+        sql, part_params = part.order_by().query.sql_with_params()
+        sqls.append(f"SELECT day, who, dir, outside, n FROM ({sql}) p")  # noqa: S608
+        params.extend(part_params)
+    union = " UNION ALL ".join(sqls)
+    sql = (
+        "SELECT day, who AS author_id, "  # noqa: S608
+        f"SUM(CASE WHEN dir = '{IN}' THEN n ELSE 0 END) AS n_in, "
+        f"SUM(CASE WHEN dir = '{OUT}' THEN n ELSE 0 END) AS n_out, "
+        f"SUM(CASE WHEN dir = '{OUT}' AND outside THEN n ELSE 0 END) AS n_outside "
+        f"FROM ({union}) u GROUP BY day, who"
+    )
+    return sql, tuple(params)
 
 
 def _label_rows(through: type, label_field: str, channel_ids, period: Period) -> list[LabelRow]:
@@ -520,30 +550,21 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         )
     )
 
-    # Conversations resolved in the period (their current resolution): per day and overall,
-    # with the resolution time overall.
+    # Conversations resolved in the period (their current resolution): counts per day,
+    # resolution and resolving agent (a few hundred rows), and the resolution times overall.
     resolved = Conversation.objects.filter(
         channel_id__in=ids, resolved_at__gte=start, resolved_at__lt=end
     )
-    resolved_days, resolved_total = _split_total(
-        _percentile_rows(
-            resolved.values(
-                "resolution",
-                g=TruncDate("resolved_at", tzinfo=tz),
-                d=Seconds(F("resolved_at"), F("opened_at")),
-            ),
-            groups=["g"],
-            extras={
-                "n_d": "COUNT(d)",
-                "by_agents": f"SUM(CASE WHEN resolution = '{Conversation.Resolution.AGENT}' "
-                "THEN 1 ELSE 0 END)",
-                "auto": "SUM(CASE WHEN resolution IN ("
-                + ", ".join(f"'{r}'" for r in AUTO_RESOLUTIONS)
-                + ") THEN 1 ELSE 0 END)",
-            },
-            with_total=True,
-        )
+    resolved_groups = _with_names(
+        resolved.values("resolution", "resolved_by_id", g=TruncDate("resolved_at", tzinfo=tz))
+        .annotate(n=Count("id"))
+        .order_by(),
+        "resolved_by_id",
     )
+    resolution_total = _percentile_rows(
+        resolved.values(d=Seconds(F("resolved_at"), F("opened_at"))),
+        extras={"n_d": "COUNT(d)"},
+    )[0]
 
     reopened = Event.objects.filter(
         conversation__channel_id__in=ids,
@@ -555,23 +576,7 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
 
     # Messages per day and author (a few hundred rows at most); the per-day and the per-agent
     # figures are both sums over these rows.
-    message_groups = _message_groups(ids, period)
-    # Who resolved: the actor of the status change that set resolved_at (services write both
-    # with the same instant), so the agents' column adds up to "resolved by agents".
-    resolvers = (
-        Event.objects.filter(
-            kind=Event.Kind.STATUS_CHANGED,
-            created_at__gte=start,
-            created_at__lt=end,
-            actor__isnull=False,
-            conversation__channel_id__in=ids,
-            conversation__resolution=Conversation.Resolution.AGENT,
-            conversation__resolved_at=F("created_at"),
-        )
-        .values("actor_id")
-        .annotate(n=Count("conversation_id", distinct=True))
-        .order_by()
-    )
+    message_groups = _message_groups_sql(ids, period)
     queues = (
         Conversation.objects.filter(channel_id__in=ids, status__in=Conversation.OPEN)
         .values("status")
@@ -586,10 +591,18 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         if slot is not None:
             slot["opened"] = int(row["opened"])
             slot["frt"] = _float(row["p50"])
-    for row in resolved_days:
+    by_agents = automatically = 0
+    resolvers: dict[int, dict] = {}
+    for row in resolved_groups:
         slot = days.get(_as_date(row["g"]))
         if slot is not None:
-            slot["resolved"] = int(row["n_d"])
+            slot["resolved"] += row["n"]
+        if row["resolution"] == Conversation.Resolution.AGENT:
+            by_agents += row["n"]
+            if row["resolved_by_id"] is not None:
+                resolvers.setdefault(row["resolved_by_id"], {**row, "n": 0})["n"] += row["n"]
+        elif row["resolution"] in AUTO_RESOLUTIONS:
+            automatically += row["n"]
 
     agents: dict[int, dict] = {}
 
@@ -605,7 +618,8 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         )
 
     n_in = n_out = n_outside = 0
-    for row in _with_names(message_groups, "author_id"):
+    messages_sql, messages_params = message_groups
+    for row in _fetch(_named_sql(messages_sql, "author_id"), messages_params):
         n_in += row["n_in"]
         n_out += row["n_out"]
         n_outside += row["n_outside"]
@@ -631,19 +645,19 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
 
     summary = Summary(
         opened=int(opened_total.get("opened") or 0),
-        resolved=int(resolved_total.get("n_d") or 0),
-        resolved_by_agents=int(resolved_total.get("by_agents") or 0),
-        resolved_automatically=int(resolved_total.get("auto") or 0),
+        resolved=int(resolution_total.get("n_d") or 0),
+        resolved_by_agents=by_agents,
+        resolved_automatically=automatically,
         reopened=reopened,
         messages_in=n_in,
         messages_out=n_out,
         outside_window=n_outside,
         first_response=_spread(opened_total),
-        resolution=_spread(resolved_total),
+        resolution=_spread(resolution_total),
     )
 
-    for row in _with_names(resolvers, "actor_id"):
-        a = agent(row["actor_id"], row["fname"], row["lname"], row["uname"])
+    for user_id, row in resolvers.items():
+        a = agent(user_id, row["fname"], row["lname"], row["uname"])
         a["resolved"] = row["n"]
     for row in _first_responders(ids, period):
         if row["g"] is None:  # a system-sent first message has no agent to credit

@@ -22,7 +22,6 @@ from django.utils.translation import gettext_lazy as _
 from channels_app.access import Cap, channels_where, require
 from channels_app.models import Channel, MessageTemplate
 from conversations.models import Contact, Conversation, Event, Message, Note, Tag, Topic
-from conversations.tallies import count_message
 
 # WhatsApp Cloud API: a text message body is at most 4096 characters.
 MAX_REPLY_LENGTH = 4096
@@ -234,8 +233,6 @@ def _attach_inbound(
     conversation.last_customer_message_at = _later(previous, sent_at)
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.save(update_fields=fields)
-    # Last, so the tally row (shared by the channel's hour) is locked only until the commit.
-    count_message(message)
     return message, True
 
 
@@ -331,8 +328,6 @@ def _store_outbound(
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.last_message_preview = _preview(message.body, message.type)
     conversation.save(update_fields=fields)
-    # Last, so the tally row (shared by the channel's hour) is locked only until the commit.
-    count_message(message)
 
     from conversations.tasks import dispatch_message as dispatch_message_task
 
@@ -472,11 +467,13 @@ def move_conversation(
         conversation.assignee = None
         conversation.resolved_at = now
         conversation.resolution = Conversation.Resolution.AGENT
-        fields += ["assignee", "resolved_at", "resolution"]
+        conversation.resolved_by = actor
+        fields += ["assignee", "resolved_at", "resolution", "resolved_by"]
     elif reopen:
         conversation.resolved_at = None
         conversation.resolution = ""
-        fields += ["resolved_at", "resolution"]
+        conversation.resolved_by = None
+        fields += ["resolved_at", "resolution", "resolved_by"]
     try:
         with transaction.atomic():
             conversation.save(update_fields=fields)

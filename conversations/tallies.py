@@ -1,21 +1,41 @@
-"""The reports' pre-aggregates: message tallies and each conversation's first responder.
+"""The reports' pre-aggregates: message tallies (rolled up) and each conversation's first
+responder.
 
-``count_message`` is called by every service that stores a message, in the same transaction,
-so the tallies are exact at every commit. ``rebuild`` recomputes both pre-aggregates from the
-messages (the migration's backfill, ``manage.py rebuild_report_tallies``, and any loader that
-bypasses the services, such as the benchmarks).
+Nothing on the message path writes a tally: a webhook or a reply only inserts its message, so
+concurrent messages of one busy channel never queue on a shared counter row. Instead
+``roll_up`` (the Celery beat task ``roll_up_report_tallies``, every few minutes) recomputes
+whole past hours from the messages into ``MessageTally`` and moves the watermark
+(``TallyWatermark.upto``) forward; the report adds the messages from the watermark on, counted
+live (an hour or so of rows, read through ``msg_channel_time``). ``rebuild`` recomputes
+everything (the command ``rebuild_report_tallies``, and loaders that bypass the services).
+
+Both recompute by delete + insert of whole hours in one transaction, under a lock that
+serialises them, so they are idempotent and a report (one statement for the messages) sees
+either the old hours and watermark or the new ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import TruncHour
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, TruncHour
+from django.utils import timezone
 
-from conversations.models import Conversation, Message, MessageTally
+from channels_app.models import Channel
+from conversations.models import Conversation, Message, MessageTally, TallyWatermark
+
+# A message's created_at is taken when its transaction starts; the hour it falls in is rolled
+# up only once it is this far in the past, so a transaction still open then is rare.
+SETTLE = timedelta(minutes=5)
+# Each roll-up recomputes this much before the previous watermark too: a message committed
+# later than SETTLE (a very slow transaction) is still counted by the next run.
+LOOKBACK = timedelta(hours=1)
+
+# pg_advisory_xact_lock key, fixed so every process agrees on it ("tallies" in ASCII).
+LOCK_KEY = 0x74616C6C696573
 
 
 def hour_of(at: datetime) -> datetime:
@@ -23,62 +43,109 @@ def hour_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def count_message(message: Message) -> None:
-    """Add one stored message to its tally row (an atomic upsert: concurrent writers of the
-    same hour add up instead of overwriting each other). Call inside the storing transaction."""
-    table = connection.ops.quote_name(MessageTally._meta.db_table)
-    with connection.cursor() as cursor:
-        # Both PostgreSQL and SQLite (3.24+) speak this ON CONFLICT form.
-        cursor.execute(
-            f"INSERT INTO {table} "  # noqa: S608 - the table name is ours; values are parameters
-            "(channel_id, hour, author_key, direction, outside_window, count) "
-            "VALUES (%s, %s, %s, %s, %s, 1) "
-            "ON CONFLICT (channel_id, hour, author_key, direction, outside_window) "
-            "DO UPDATE SET count = " + table + ".count + 1",
-            [
-                message.channel_id,
-                hour_of(message.created_at),
-                message.author_id or 0,
-                message.direction,
-                bool(message.sent_outside_window),
-            ],
+def watermark() -> datetime | None:
+    """The instant before which the tallies are complete (None: nothing rolled up yet)."""
+    return TallyWatermark.objects.values_list("upto", flat=True).order_by("pk").first()
+
+
+def _lock() -> None:
+    # Roll-ups and rebuilds delete and insert the same keys: one at a time. SQLite
+    # serialises writing transactions by itself.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def _set_watermark(upto: datetime, now: datetime) -> None:
+    updated = TallyWatermark.objects.update(upto=upto, updated_at=now)
+    if not updated:
+        TallyWatermark.objects.create(upto=upto, updated_at=now)
+
+
+def _recompute(*, start: datetime | None, end: datetime, channel_ids: Sequence[int] | None) -> int:
+    """Replace the tally rows of the hours in [start, end) (all before ``end`` when start is
+    None) of these channels (all when None) by counts of their messages; one INSERT ...
+    SELECT, no rows through Python. Returns the number of rows written."""
+    messages = Message.objects.filter(created_at__lt=end)
+    tallies = MessageTally.objects.filter(hour__lt=end)
+    if start is not None:
+        messages = messages.filter(created_at__gte=start)
+        tallies = tallies.filter(hour__gte=start)
+    if channel_ids is None and start is not None:
+        # An explicit list lets PostgreSQL range-scan msg_channel_time once per channel
+        # instead of reading every message.
+        channel_ids = list(Channel.objects.values_list("pk", flat=True))
+    if channel_ids is not None:
+        messages = messages.filter(channel_id__in=channel_ids)
+        tallies = tallies.filter(channel_id__in=channel_ids)
+    tallies.delete()
+    groups = (
+        messages.annotate(hour=TruncHour("created_at", tzinfo=UTC))
+        .values("channel_id", "hour", "direction", "sent_outside_window")
+        .annotate(
+            author_key=Coalesce("author_id", Value(0), output_field=IntegerField()),
+            count=Count("id"),
         )
+        .order_by()
+    )
+    select_sql, params = groups.query.sql_with_params()
+    q = connection.ops.quote_name
+    table = q(MessageTally._meta.db_table)
+    into = ", ".join(
+        q(c) for c in ("channel_id", "hour", "direction", "outside_window", "author_key", "count")
+    )
+    picked = ", ".join(
+        q(c)
+        for c in ("channel_id", "hour", "direction", "sent_outside_window", "author_key", "count")
+    )
+    with connection.cursor() as cursor:
+        # The table and column names are ours; every value is a parameter of the SELECT.
+        cursor.execute(
+            f"INSERT INTO {table} ({into}) SELECT {picked} FROM ({select_sql}) g",  # noqa: S608
+            params,
+        )
+        return max(cursor.rowcount, 0)
 
 
 @transaction.atomic
-def rebuild(*, channel_ids: Iterable[int] | None = None) -> dict[str, int]:
-    """Recompute the tallies and first responders of these channels (all when None) from the
-    messages; afterwards they equal what the services would have maintained. Returns the
-    number of tally rows written and conversations updated."""
-    messages = Message.objects.all()
-    tallies = MessageTally.objects.all()
+def roll_up(*, now: datetime) -> dict:
+    """Move the watermark to the last whole hour ended at least ``SETTLE`` before ``now`` and
+    recompute every hour from ``LOOKBACK`` before the previous watermark up to it (everything
+    the first time). Idempotent: a second run recomputes the same hours to the same counts.
+    Returns the new watermark and the number of tally rows written."""
+    _lock()
+    current = watermark()
+    target = hour_of(now - SETTLE)
+    upto = max(current, target) if current else target
+    start = None if current is None else min(current, target) - LOOKBACK
+    rows = _recompute(start=start, end=upto, channel_ids=None)
+    _set_watermark(upto, now)
+    return {"upto": upto.isoformat(), "tallies": rows}
+
+
+@transaction.atomic
+def rebuild(
+    *, channel_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """Recompute the tallies (every hour before the watermark) and the first responders of
+    these channels (all when None) from the messages. Rebuilding all channels, or any when
+    nothing was rolled up yet, also rolls the watermark up to ``now``. Returns the number of
+    tally rows written and answered conversations updated."""
+    _lock()
+    now = now or timezone.now()
+    current = watermark()
+    ids = None if channel_ids is None else list(channel_ids)
+    if ids is None or current is None:
+        target = hour_of(now - SETTLE)
+        upto = max(current, target) if current else target
+        rows = _recompute(start=None, end=upto, channel_ids=None)
+        _set_watermark(upto, now)
+    else:
+        rows = _recompute(start=None, end=current, channel_ids=ids)
+
     conversations = Conversation.objects.all()
-    if channel_ids is not None:
-        ids = list(channel_ids)
-        messages = messages.filter(channel_id__in=ids)
-        tallies = tallies.filter(channel_id__in=ids)
+    if ids is not None:
         conversations = conversations.filter(channel_id__in=ids)
-    tallies.delete()
-    groups = (
-        messages.annotate(h=TruncHour("created_at", tzinfo=UTC))
-        .values("channel_id", "h", "author_id", "direction", "sent_outside_window")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    rows = MessageTally.objects.bulk_create(
-        (
-            MessageTally(
-                channel_id=g["channel_id"],
-                hour=g["h"],
-                author_key=g["author_id"] or 0,
-                direction=g["direction"],
-                outside_window=g["sent_outside_window"],
-                count=g["n"],
-            )
-            for g in groups.iterator(chunk_size=5000)
-        ),
-        batch_size=2000,
-    )
     # The first responder is the author of the earliest outbound message (lowest id on a tie),
     # the message whose instant the services wrote into first_response_at.
     first_author = (
@@ -90,4 +157,4 @@ def rebuild(*, channel_ids: Iterable[int] | None = None) -> dict[str, int]:
     updated = conversations.filter(first_response_at__isnull=False).update(
         first_responder=Subquery(first_author)
     )
-    return {"tallies": len(rows), "conversations": updated}
+    return {"tallies": rows, "conversations": updated}

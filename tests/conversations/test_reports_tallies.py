@@ -1,5 +1,6 @@
-"""The reports' pre-aggregates: the services keep them exactly as a rebuild from the messages
-computes them, and the report's figures from them equal those counted from the messages."""
+"""The reports' pre-aggregates: the message path writes no tally; the roll-up (and a rebuild)
+computes them from the messages, and the report's figures equal those counted from the
+messages before, across and after a roll-up watermark."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Sum
 
 from conversations import reports, services, tallies
 from conversations.models import Conversation, MessageTally
@@ -73,27 +75,73 @@ def tallies_params(template) -> int:
     return services.template_placeholder_count(template)
 
 
-def test_services_keep_tallies_and_first_responder_equal_to_a_rebuild(db, cast, no_dispatch):
+def late(hours: float = 0) -> datetime:
+    """A roll-up instant: the hour boundary after T0 plus ``hours``, once settled."""
+    return datetime(2025, 3, 10, 9, tzinfo=UTC) + timedelta(hours=hours) + tallies.SETTLE
+
+
+def test_the_message_path_writes_no_tally_only_the_first_responder(db, cast, no_dispatch):
+    # No shared counter row on the message path: concurrent webhooks of one busy channel never
+    # wait on each other's tally update.
     conversation = live_history(cast)
     conversation.refresh_from_db()
     assert conversation.first_responder == cast.contributor
+    assert not MessageTally.objects.exists()
+    assert tallies.watermark() is None
 
-    live = snapshot()
-    by_key = {(r[1], r[2], r[3], r[4]): r[5] for r in live[0] if r[0] == cast.channel.pk}
-    hour = datetime(2025, 3, 10, 8, tzinfo=UTC)
-    assert by_key[(hour, 0, "in", False)] == 1  # 08:59:30
-    assert by_key[(hour + timedelta(hours=1), 0, "in", False)] == 1  # 09:00:10
-    assert by_key[(hour + timedelta(hours=1), cast.contributor.pk, "out", False)] == 1
-    assert by_key[(hour + timedelta(days=2), cast.supervisor.pk, "out", True)] == 1
 
+def test_figures_equal_raw_counts_before_across_and_after_a_roll_up(
+    db, cast, no_dispatch, monkeypatch
+):
+    live_history(cast)
+    raw = message_figures(raw_message_figures(monkeypatch, cast.channel))
+    assert raw[0:3] == (2, 3, 1)  # in-1, in-2 (in-3 is elsewhere); 2 replies and a template
+
+    assert message_figures(report_for(cast.channel)) == raw  # nothing rolled up: all live
+
+    # 08:59:30 (in-1) is before the watermark, 09:00:10 and the replies after it.
+    result = tallies.roll_up(now=late(0))
+    assert tallies.watermark() == datetime(2025, 3, 10, 9, tzinfo=UTC)
+    assert result["tallies"] == 2  # in-1 on this channel, in-3 on the other
+    assert message_figures(report_for(cast.channel)) == raw
+
+    rolled = snapshot()
+    tallies.roll_up(now=late(0))  # idempotent: the same hours, the same counts
+    assert snapshot() == rolled
+
+    tallies.roll_up(now=late(1))  # the 09:00 hour too; the template (two days on) stays live
+    assert message_figures(report_for(cast.channel)) == raw
+    tallies.roll_up(now=late(72))
+    assert MessageTally.objects.filter(channel=cast.channel).aggregate(n=Sum("count"))["n"] == 5
+    assert message_figures(report_for(cast.channel)) == raw
+    assert message_figures(report_for(cast.channel, cast.other_channel)) == message_figures(
+        raw_message_figures(monkeypatch, cast.channel, cast.other_channel)
+    )
+
+    # Whatever the roll-ups did equals a rebuild from scratch.
+    everything = snapshot()
     MessageTally.objects.all().delete()
     Conversation.objects.update(first_responder=None)
-    tallies.rebuild()
-    assert snapshot() == live
+    tallies.rebuild(now=late(72))
+    assert snapshot() == everything
+
+
+def test_a_message_committed_late_is_counted_by_the_next_roll_up(db, cast, no_dispatch):
+    live_history(cast)
+    tallies.roll_up(now=late(1))
+    before = report_for(cast.channel).summary.messages_in
+    # A transaction that took longer than SETTLE: its message lies behind the watermark.
+    services.receive_inbound(
+        channel=cast.channel, wa_id="491700000009", provider_message_id="in-late",
+        sent_at=T0, type="text", body="slow", now=datetime(2025, 3, 10, 9, 59, tzinfo=UTC),
+    )  # fmt: skip
+    tallies.roll_up(now=late(1) + timedelta(minutes=5))  # within LOOKBACK of the watermark
+    assert report_for(cast.channel).summary.messages_in == before + 1
 
 
 def test_rebuild_of_one_channel_leaves_the_others(db, cast, no_dispatch):
     live_history(cast)
+    tallies.roll_up(now=late(72))
     live = snapshot()
     MessageTally.objects.filter(channel=cast.other_channel).update(count=99)
     tallies.rebuild(channel_ids=[cast.channel.pk])
@@ -104,10 +152,25 @@ def test_rebuild_of_one_channel_leaves_the_others(db, cast, no_dispatch):
 
 def test_rebuild_command_reports_what_it_wrote(db, cast, no_dispatch):
     live_history(cast)
+    tallies.roll_up(now=late(72))
     MessageTally.objects.all().delete()
     out = StringIO()
     call_command("rebuild_report_tallies", "--channel", str(cast.channel.pk), stdout=out)
     assert "5 tally rows written, 1 answered conversations updated." in out.getvalue()
+    assert MessageTally.objects.filter(channel=cast.other_channel).count() == 0
+
+
+def test_the_beat_task_rolls_up_to_the_last_settled_hour(db, cast, no_dispatch):
+    from django.conf import settings
+
+    from conversations.tasks import roll_up_report_tallies
+
+    entry = settings.CELERY_BEAT_SCHEDULE["roll-up-report-tallies"]
+    assert entry["task"] == roll_up_report_tallies.name
+    live_history(cast)
+    result = roll_up_report_tallies()
+    assert tallies.watermark() == datetime.fromisoformat(result["upto"])
+    assert MessageTally.objects.aggregate(n=Sum("count"))["n"] == 6
 
 
 def raw_message_figures(monkeypatch, *channels, period=PERIOD):

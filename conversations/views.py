@@ -180,8 +180,7 @@ def detail(request, pk: int):
         if can_reply and not window_open and conversation.is_open
         else []
     )
-    tag_ids = {t.pk for t in conversation.tags.all()}
-    topic_ids = {t.pk for t in conversation.topics.all()}
+    all_tags, all_topics = queries.labels_for(conversation)
     full_history = request.GET.get("history") == "all"
     events, more_events = queries.events(
         conversation, limit=queries.EVENT_LIMIT if full_history else queries.EVENT_PAGE
@@ -194,10 +193,8 @@ def detail(request, pk: int):
         "more_events": more_events,
         "full_history": full_history,
         "history": queries.contact_history(conversation, request.user),
-        "all_tags": queries.all_tags(),
-        "all_topics": queries.all_topics(),
-        "tag_ids": tag_ids,
-        "topic_ids": topic_ids,
+        "all_tags": all_tags,
+        "all_topics": all_topics,
         "assignable": queries.assignable_users(channel) if conversation.is_open else [],
         "can_reply": can_reply,
         "can_triage": can(request.user, Cap.TRIAGE, channel),

@@ -212,3 +212,28 @@ def test_a_half_hour_zone_counts_from_the_messages(history):
     # c6's and c9's messages of the 9th evening and c2's template on the 12th; not c7 or c8.
     s = report.summary
     assert (s.messages_in, s.messages_out, s.outside_window) == (8, 7, 1)
+
+
+def test_resolved_by_is_the_resolving_agent_cleared_by_a_reopen_and_empty_when_automatic(
+    db, cast, no_dispatch
+):
+    from conversations import autoresolve
+
+    conversation = live_history(cast)
+    services.move_conversation(
+        conversation, to="resolved", actor=cast.supervisor, now=T0 + timedelta(days=2, hours=1)
+    )
+    conversation.refresh_from_db()
+    assert conversation.resolved_by == cast.supervisor
+
+    services.move_conversation(
+        conversation, to="pending", actor=cast.supervisor, now=T0 + timedelta(days=2, hours=2)
+    )
+    conversation.refresh_from_db()
+    assert (conversation.resolved_by, conversation.resolved_at) == (None, None)
+
+    # Auto-resolve leaves it empty: nobody to credit.
+    autoresolve.autoresolve(now=T0 + timedelta(days=90), batch_size=100)
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.resolution) == ("resolved", "auto_pending")
+    assert conversation.resolved_by is None

@@ -76,7 +76,9 @@ def inbox(request):
     # A search is bounded by its matches: one exact pass beats three capped ones there.
     counts = queries.queue_counts(base, cap=None if filters.q else queries.COUNT_CAP)
     cursor = queries.Cursor.decode(request.GET.get("cursor"))
-    page = queries.inbox_page(base, status=status, cursor=cursor, size=settings.INBOX_PAGE_SIZE)
+    page = queries.inbox_page(
+        base, status=status, cursor=cursor, size=settings.INBOX_PAGE_SIZE, channels=channels
+    )
 
     params = request.GET.copy()
     for key in ("cursor", "fragment"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import dateformat, formats, timezone
-from django.utils.html import escape, format_html, format_html_join
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
@@ -107,14 +107,12 @@ def select_field(bound_field) -> str:
     """
     value = bound_field.value()
     selected = "" if value is None else str(value)
-    options = format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (key, " selected" if str(key) == selected else "", label)
-            for key, label in bound_field.field.choices
-        ),
-    )
+    parts = []
+    for key, label in bound_field.field.choices:
+        key = str(key)
+        mark = " selected" if key == selected else ""
+        parts.append(f'<option value="{escape(key)}"{mark}>{escape(label)}</option>')
+    options = mark_safe("".join(parts))  # noqa: S308 - every value and label is escaped above
     return format_html(
         '<select name="{}" id="{}">{}</select>',
         bound_field.html_name,

@@ -125,3 +125,42 @@ def test_viewer_sees_no_reply_box(browser, live_server, cast):
     assert page.is_visible("#no-reply-role")
     assert page.locator("#reply-box").count() == 0
     assert page.locator("#id_reply_body").count() == 0
+
+
+def test_earlier_messages_load_in_place_and_the_page_works_without_script(
+    browser, live_server, cast, settings
+):
+    settings.THREAD_PAGE_SIZE = 5
+    conv = ConversationFactory(channel=cast.channel)
+    start = timezone.now() - timedelta(hours=3)
+    sent = [
+        MessageFactory(
+            conversation=conv, body=f"line {i:02d}", created_at=start + timedelta(minutes=i)
+        )
+        for i in range(12)
+    ]
+    page = browser.new_page()
+    log_in(page, live_server, cast.viewer)
+    page.goto(f"{live_server.url}/conversations/{conv.pk}/")
+    bodies = page.locator(".timeline .msg .msg-body")
+    assert bodies.all_inner_texts() == [f"line {i:02d}" for i in range(7, 12)]
+
+    page.click("a[data-thread-earlier]")  # fetched and put in place, no navigation
+    page.wait_for_function("document.querySelectorAll('.timeline .msg').length === 10")
+    assert page.url.endswith(f"/conversations/{conv.pk}/")
+    assert bodies.all_inner_texts() == [f"line {i:02d}" for i in range(2, 12)]
+    page.click("a[data-thread-earlier]")
+    page.wait_for_function("document.querySelectorAll('.timeline .msg').length === 12")
+    assert page.locator("a[data-thread-earlier]").count() == 0
+    assert page.locator(f"#message-{sent[0].pk}").is_visible()
+
+    # Without JavaScript the same link is a page of its own.
+    plain = browser.new_context(java_script_enabled=False).new_page()
+    log_in(plain, live_server, cast.viewer)
+    plain.goto(f"{live_server.url}/conversations/{conv.pk}/")
+    plain.click("a[data-thread-earlier]")
+    plain.wait_for_url("**before=*")
+    assert plain.locator(".timeline .msg .msg-body").all_inner_texts() == [
+        f"line {i:02d}" for i in range(2, 7)
+    ]
+    assert plain.locator("#thread-later a").first.is_visible()

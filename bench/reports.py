@@ -400,14 +400,20 @@ def explain(channel_id: int) -> None:
     period = reports.Period(first=FIRST, last=LAST, tz=TZ)
     with CaptureQueriesContext(connection) as queries:
         reports.build_report(channel_ids=[channel_id], period=period, now=NOW)
+    total = 0.0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(reports.SESSION_SETTINGS)
         for q in queries.captured_queries:
             if not q["sql"].startswith("SELECT"):
                 continue
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
-            print("\n".join(row[0] for row in cursor.fetchall()))
+            lines = [row[0] for row in cursor.fetchall()]
+            total += sum(
+                float(line.split()[2]) for line in lines if line.startswith("Execution Time:")
+            )
+            print("\n".join(lines))
             print("-" * 100)
+    print(f"sum of the statements' execution times (EXPLAIN ANALYZE): {total:.0f} ms")
 
 
 def run(*, database_url: str | None = None, runs: int = 10, regenerate: bool = False) -> dict:

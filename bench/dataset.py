@@ -690,6 +690,10 @@ def ensure(n: int, *, regenerate: bool = False, now: datetime | None = None) -> 
     with connection.cursor() as cursor:
         found = marker(cursor)
     if found and found["conversations"] == n and not regenerate:
+        from django.core.management import call_command
+
+        # A dataset built before the latest migrations gets them (and their backfills) once.
+        call_command("migrate", verbosity=0)
         _log(f"reusing {n:,} conversations (built {found['built_at']:%Y-%m-%d %H:%M})")
         return {**found, "reused": True}
     built = build(n, now=now or datetime.now(UTC))

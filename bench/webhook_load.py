@@ -11,8 +11,9 @@ Steps:
 
 1. **Database**: migrate, then seed 4 channels, 2,000 contacts with an open conversation (80 % New,
    20 % Pending) and 200 contacts whose only conversation is Resolved.
-2. **Server**: gunicorn exactly as the Procfile's ``web`` line (``config.wsgi``, 2 workers, access
-   log, ``--timeout 30``) with production settings (DEBUG off, a SECRET_KEY, ALLOWED_HOSTS
+2. **Server**: gunicorn exactly as the Procfile's ``web`` line (``config/gunicorn.py``: 2 sync
+   workers, access log, 30 s timeout) with production settings (DEBUG off, a SECRET_KEY,
+   ALLOWED_HOSTS
    127.0.0.1, the Redis broker), on a free loopback port. Only ``SECURE_SSL_REDIRECT`` is off: on
    loopback there is no TLS proxy to set ``X-Forwarded-Proto``.
 3. **Bodies**: one text message per request, Meta's shape (tests/fixtures/whatsapp/text_reply.json),
@@ -293,12 +294,12 @@ def start_server(
     database_url: str, *, port: int, workers: int, worker_class: str, threads: int, log: Path
 ) -> subprocess.Popen:
     """gunicorn as the Procfile's web line runs it; returns once a worker answers."""
+    # The Procfile's line (its settings file), with the size and port of this run.
     argv = [
         sys.executable, "-m", "gunicorn", "config.wsgi",
+        "-c", "config/gunicorn.py",
         "--workers", str(workers),
         "--bind", f"127.0.0.1:{port}",
-        "--access-logfile", "-",
-        "--timeout", "30",
         "--worker-class", worker_class,
     ]  # fmt: skip
     if worker_class == "gthread":

@@ -34,6 +34,11 @@ from conversations.models import Conversation, Event
 DEFAULT_BATCH_SIZE = 500
 MAX_BATCH_SIZE = 50_000
 
+# Each batch aims to hold its row locks about this long: after a slower batch the next one is
+# smaller (a checkpoint, a busy disk), after a faster one it grows back towards ``batch_size``.
+TARGET_BATCH_SECONDS = 0.1
+MIN_BATCH_SIZE = 50
+
 # pg_try_advisory_lock key, fixed so every process agrees on it ("autoresol" in ASCII).
 ADVISORY_LOCK_KEY = 0x6175746F7265736F
 
@@ -361,6 +366,16 @@ def _run_lock(exclusive: bool):
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
 
 
+def next_batch_size(size: int, took: float, *, maximum: int) -> int:
+    """The size of the next batch after one of ``size`` rows took ``took`` seconds: scaled
+    towards TARGET_BATCH_SECONDS, at most doubling, never below MIN_BATCH_SIZE or above
+    ``maximum``."""
+    if took <= 0:
+        return maximum
+    scaled = int(size * min(2.0, TARGET_BATCH_SECONDS / took))
+    return max(min(MIN_BATCH_SIZE, maximum), min(maximum, scaled))
+
+
 def autoresolve(
     *,
     now: datetime,
@@ -386,14 +401,13 @@ def autoresolve(
             summary.skipped = True
             return summary
         start: tuple[int, str] = (0, "")
+        size = batch_size
         while True:
             if should_stop is not None and should_stop():
                 summary.stopped = True
                 break
             batch_started = time.perf_counter()
-            batch = autoresolve_batch(
-                now=now, batch_size=batch_size, channel_id=channel_id, start=start
-            )
+            batch = autoresolve_batch(now=now, batch_size=size, channel_id=channel_id, start=start)
             took = time.perf_counter() - batch_started
             if not batch.claimed:
                 break
@@ -405,8 +419,9 @@ def autoresolve(
                 on_batch(summary)
             # A short batch means every pair from the cursor on is exhausted; rows skipped as
             # locked wait for the next run rather than being spun on here.
-            if batch.claimed < batch_size:
+            if batch.claimed < size:
                 break
             start = batch.last_pair
+            size = next_batch_size(size, took, maximum=batch_size)
     summary.elapsed = time.perf_counter() - started
     return summary

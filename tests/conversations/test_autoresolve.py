@@ -259,3 +259,34 @@ def test_celery_task_resolves_what_is_due_and_is_idempotent(channel):
     assert first["total"] == 1
     assert second["total"] == 0
     assert len(auto_events(conv)) == 1
+
+
+@pytest.mark.parametrize(
+    ("size", "took", "expected"),
+    [
+        (500, 0.1, 500),  # on target: unchanged
+        (500, 0.4, 125),  # four times too slow: a quarter the size
+        (500, 0.05, 500),  # fast, but never above the configured size
+        (100, 0.01, 200),  # fast: at most doubles
+        (100, 10.0, 50),  # a stall: never below the floor
+    ],
+)
+def test_batch_size_follows_the_time_each_batch_held_its_locks(size, took, expected):
+    assert autoresolve.next_batch_size(size, took, maximum=500) == expected
+
+
+@pytest.mark.django_db
+def test_a_run_whose_batches_shrink_still_resolves_everything_once(channel, monkeypatch):
+    # Every batch looks far too slow, so sizes fall to the floor of 1 set here.
+    monkeypatch.setattr(autoresolve, "TARGET_BATCH_SECONDS", 1e-9)
+    monkeypatch.setattr(autoresolve, "MIN_BATCH_SIZE", 1)
+    convs = [waiting(channel, NEW, 8 * DAY) for _ in range(7)]
+    sizes = []
+
+    summary = autoresolve.autoresolve(
+        now=NOW, batch_size=4, on_batch=lambda s: sizes.append(s.total)
+    )
+
+    assert summary.total == 7
+    assert sizes[0] == 4 and len(sizes) == 4  # 4, then 1 + 1 + 1
+    assert all(status_of(c) == RESOLVED and len(auto_events(c)) == 1 for c in convs)

@@ -3,10 +3,11 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db.models import CharField, F, Value
 
 from conversations import queries
-from conversations.models import Conversation
-from tests.factories import ConversationFactory
+from conversations.models import Conversation, Message
+from tests.factories import ConversationFactory, MessageFactory
 
 
 def test_cursor_round_trips_and_rejects_garbage():
@@ -68,3 +69,37 @@ def test_assignable_users_cover_every_grant_source_once(cast):
 
     cast.other_channel.all_teams_enabled = True
     assert cast.team_contributor in queries.assignable_users(cast.other_channel)
+
+
+@pytest.mark.django_db
+def test_message_search_is_the_full_text_match_whatever_the_case_or_wildcards(cast, on_postgres):
+    # The full-text match decides; the substring pre-check before it must neither let more
+    # through (LIKE wildcards in the query are literal) nor hold a real match back.
+    bodies = {
+        "refund": "I am sorry. I have started a REFUND for #29002; 3-5 days.",
+        "refunds": "Refunds take a week",
+        "promo": "Use code 50%_OFF today",
+        "path": r"See C:\temp\Refund_form for the form",
+        "lookalike": "50 percent xOFF",
+        "accents": "Rückerstattung für Straße",
+    }
+    conversations = {key: ConversationFactory(channel=cast.channel) for key in bodies}
+    for key, body in bodies.items():
+        MessageFactory(conversation=conversations[key], body=body)
+    text_only = Message.objects.filter(channel=cast.channel)
+
+    def found(q, messages=None):
+        if messages is None:
+            messages = queries._matching_conversation_ids(q, [cast.channel.pk])
+        else:
+            text = Value(q, output_field=CharField())
+            messages = messages.filter(queries._BodyMatches(F("body"), text))
+        ids = set(messages.values_list("conversation_id", flat=True))
+        return {key for key, c in conversations.items() if c.pk in ids}
+
+    assert found("Refund") == {"refund", "path"}  # not "Refunds": whole words only
+    assert found("refund please") == set()  # every word must be there
+    assert found("50%_off") == {"promo"}  # the words "50" and "off"; % and _ match themselves
+    assert found("RÜCKERSTATTUNG straße") == {"accents"}
+    for q in ["refund", "REFUNDS take", "50%_off", "%", "_", "x%", r"c:\temp", "für", "3-5"]:
+        assert found(q) == found(q, text_only), q

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Case, Exists, IntegerField, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
@@ -65,12 +66,41 @@ MINIMUM_ROLE: dict[Cap, Role] = {
 GRANTABLE_ROLES = [Role.VIEWER, Role.CONTRIBUTOR, Role.SUPERVISOR]
 
 
+_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# Where is_admin() keeps its answer on the user object (like Django's own _perm_cache).
+_ADMIN_CACHE = "_desk_admin_permission"
+
+
+def _holds_admin_permission(user) -> bool:
+    """Whether the (active) user holds ADMIN_PERMISSION directly or through a group.
+
+    Cached on the user object for its lifetime, as has_perm() caches: one request, one read.
+    With the default backend this is one EXISTS query instead of has_perm's two full loads.
+    """
+    cached = getattr(user, _ADMIN_CACHE, None)
+    if cached is not None:
+        return cached
+    if hasattr(user, "_perm_cache") or settings.AUTHENTICATION_BACKENDS != [_MODEL_BACKEND]:
+        held = user.has_perm(ADMIN_PERMISSION)  # already loaded, or a backend we cannot inline
+    else:
+        from django.contrib.auth.models import Permission
+
+        app_label, codename = ADMIN_PERMISSION.split(".", 1)
+        held = (
+            Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            .filter(Q(user=user) | Q(group__user=user))
+            .exists()
+        )
+    setattr(user, _ADMIN_CACHE, held)
+    return held
+
+
 def is_admin(user: AnyUser) -> bool:
     """Superusers and holders of the channel-admin permission administer every channel."""
     return bool(
         user.is_authenticated
         and user.is_active
-        and (user.is_superuser or user.has_perm(ADMIN_PERMISSION))
+        and (user.is_superuser or _holds_admin_permission(user))
     )
 
 
@@ -78,23 +108,27 @@ def role_allows(role: Role | int | None, cap: Cap) -> bool:
     return role is not None and role >= MINIMUM_ROLE[cap]
 
 
-def _effective_role_expression(user: AnyUser):
-    """A SQL expression, on a Channel queryset, of the user's effective role (NULL = no access)."""
+def _effective_role_expression(user: AnyUser, *, path: str = ""):
+    """A SQL expression of the user's effective role (0 = no access), on a Channel queryset or,
+    with ``path`` (e.g. ``"channel"``), on a queryset whose rows point at a channel there."""
     from channels_app.models import AccessGrant, Team
 
-    grants = AccessGrant.objects.filter(channel=OuterRef("pk"))
+    prefix = f"{path}__" if path else ""
+    grants = AccessGrant.objects.filter(channel=OuterRef(f"{path}_id" if path else "pk"))
     direct = grants.filter(user=user).values("role")[:1]
-    via_team = (
-        grants.filter(team__members=user)
-        .values("channel")
-        .annotate(best=Max("role"))
-        .values("best")[:1]
-    )
+    # The best team grant as ORDER BY role DESC LIMIT 1 over the user's team ids: the same value
+    # as MAX() but a smaller plan (no GROUP BY, no join through the team table), which matters
+    # because this expression is planned on every page.
+    user_teams = Team.members.through.objects.filter(user=user).values("team_id")
+    via_team = grants.filter(team_id__in=user_teams).order_by("-role").values("role")[:1]
     in_a_team = Exists(Team.objects.filter(members=user))
     none = Value(None, output_field=IntegerField())
-    all_users = Case(When(all_users_enabled=True, then="all_users_role"), default=none)
+    all_users = Case(
+        When(**{f"{prefix}all_users_enabled": True}, then=f"{prefix}all_users_role"), default=none
+    )
     all_teams = Case(
-        When(Q(all_teams_enabled=True) & in_a_team, then="all_teams_role"), default=none
+        When(Q(**{f"{prefix}all_teams_enabled": True}) & in_a_team, then=f"{prefix}all_teams_role"),
+        default=none,
     )
     # GREATEST ignores NULLs on PostgreSQL but returns NULL on SQLite if any argument is NULL, so
     # every argument is coalesced to 0 and 0 is mapped back to "no access" by the caller.
@@ -130,6 +164,34 @@ def channels_with_role(user: AnyUser):
         .filter(effective_role__gt=0)
         .annotate(effective_role_of=of_user)
     )
+
+
+def with_channel_role(
+    queryset,
+    user: AnyUser,
+    *,
+    path: str = "channel",
+    name: str = "channel_role",
+    select: bool = True,
+):
+    """``queryset`` (rows with a channel FK at ``path``) annotated with ``name``: the user's
+    effective role on each row's channel, 0 when they have none (anonymous and inactive users:
+    0 everywhere). Same answer as channels_with_role(), computed for these rows only.
+    ``select=False`` only makes ``name`` filterable (an alias), for a filter without a read."""
+    if not user.is_authenticated or not user.is_active:
+        role = Value(0, output_field=IntegerField())
+    elif is_admin(user):
+        role = Value(int(Role.ADMIN), output_field=IntegerField())
+    else:
+        role = _effective_role_expression(user, path=path)
+    return queryset.annotate(**{name: role}) if select else queryset.alias(**{name: role})
+
+
+def remember_role(user: AnyUser, channel: Channel, role: int | None) -> None:
+    """Record on ``channel`` the user's role read by with_channel_role(), so that role_for(),
+    can() and require() on it cost no query."""
+    channel.effective_role = role or 0
+    channel.effective_role_of = user.pk
 
 
 def channels_visible_to(user: AnyUser):

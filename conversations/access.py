@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from channels_app.access import Cap, channel_for
+from channels_app.access import Cap, remember_role, require, with_channel_role
 from conversations.models import Conversation
 
 NOT_FOUND = _("No such conversation.")
@@ -20,16 +20,19 @@ def conversation_for(user, pk, *, needs: Cap = Cap.SEE) -> Conversation:
     """The conversation with this id, with channel, contact and assignee joined.
 
     Raises Http404 when it is missing or its channel is invisible to ``user`` (the same answer),
-    PermissionDenied when the user's role lacks ``needs``. The returned ``conversation.channel``
-    carries the user's ``effective_role`` annotation, so later checks cost no query.
+    PermissionDenied when the user's role lacks ``needs``. One query: the row comes with the
+    user's role on its channel, and the returned ``conversation.channel`` carries it as the
+    ``effective_role`` annotation, so later checks cost no query.
     """
     try:
-        conversation = Conversation.objects.select_related("contact", "assignee").get(pk=int(pk))
+        conversation = with_channel_role(
+            Conversation.objects.select_related("channel", "contact", "assignee"), user
+        ).get(pk=int(pk))
     except (ValueError, TypeError, OverflowError, Conversation.DoesNotExist):
         raise Http404(NOT_FOUND) from None
+    remember_role(user, conversation.channel, conversation.channel_role)
     try:
-        channel = channel_for(user, conversation.channel_id, needs=needs)
+        require(user, needs, conversation.channel)
     except Http404:
         raise Http404(NOT_FOUND) from None
-    conversation.channel = channel
     return conversation

@@ -32,7 +32,7 @@ from django.db.models import (
 )
 from django.utils.dateparse import parse_datetime
 
-from channels_app.access import channels_visible_to
+from channels_app.access import channels_visible_to, with_channel_role
 from channels_app.models import AccessGrant, Channel, MessageTemplate, Team
 from conversations.models import Contact, Conversation, Message, Tag, Topic
 
@@ -506,13 +506,20 @@ def events(conversation: Conversation, *, limit: int = EVENT_LIMIT) -> tuple[lis
 
 
 def contact_history(conversation: Conversation, user) -> list[Conversation]:
-    """The contact's other conversations on channels the user can see, newest first."""
+    """The contact's other conversations on channels the user can see, newest first.
+
+    The role is computed for the contact's own rows only (a handful), not for every channel the
+    user can see (201 for a Supervisor), which the ``channel__in`` form of this query did.
+    """
     return list(
-        Conversation.objects.filter(
-            contact_id=conversation.contact_id, channel__in=channels_visible_to(user)
+        with_channel_role(
+            Conversation.objects.filter(contact_id=conversation.contact_id)
+            .exclude(pk=conversation.pk)
+            .select_related("channel"),
+            user,
+            select=False,
         )
-        .exclude(pk=conversation.pk)
-        .select_related("channel")
+        .filter(channel_role__gt=0)
         .order_by("-opened_at")[:HISTORY_LIMIT]
     )
 

@@ -217,12 +217,12 @@ def test_page_renders_in_a_constant_number_of_queries(client, history, django_as
     params = {"channel": cast.channel.pk, **DATES}
     client.get(URL, params)  # the first request stores the time zone in the session
 
-    # Session, user, the user's and groups' permissions (is the user an admin?), channel_for,
+    # Session, user, the user's or groups' permission (is the user an admin?), channel_for,
     # the channel list, the report's savepoint and its release (the test runs in a
     # transaction), and the report: 8 statements on SQLite; on PostgreSQL 7 (the first
     # responders share the opened conversations' GROUPING SETS) plus the SET LOCAL of its
     # settings.
-    expected = 16
+    expected = 15
     with django_assert_num_queries(expected):
         assert client.get(URL, params).status_code == 200
 

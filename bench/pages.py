@@ -151,7 +151,7 @@ def _keep_thread_window_open(n: int) -> None:
         )
 
 
-def measure(n: int, *, warmups: int = 3, runs: int = 30) -> dict:
+def measure(n: int, *, warmups: int = 3, runs: int = 30, only: str | None = None) -> dict:
     """Time every case (Django must be set up on the dataset's database); returns a dict with
     ``cases`` (one per page, persona and filter) and ``dataset``."""
     from django.contrib.auth import get_user_model
@@ -169,6 +169,8 @@ def measure(n: int, *, warmups: int = 3, runs: int = 30) -> dict:
     with override_settings(STORAGES=storages, DEBUG=False):
         clients = {}
         for case in _cases(n):
+            if only and case["page"] != only:
+                continue
             client = clients.get(case["username"])
             if client is None:
                 client = clients[case["username"]] = Client()
@@ -216,13 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmups", type=int, default=3)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    parser.add_argument(
+        "--only", choices=["inbox", "conversation"], help="time only this page's cases"
+    )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each main query")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmups < 0:
         parser.error("--runs must be at least 1, --warmups at least 0")
     dataset.setup_django()
     dataset.check_database()
-    result = measure(args.conversations, warmups=args.warmups, runs=args.runs)
+    result = measure(args.conversations, warmups=args.warmups, runs=args.runs, only=args.only)
     if args.explain:
         from django.db import connection
 

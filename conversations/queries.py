@@ -43,6 +43,10 @@ SEARCH_CONTACT_CAP = 500
 # Queue counts stop here (shown as "1,000+"); see queue_counts. At 1M conversations every queue
 # of a Supervisor passes 10,000, and counting 10,000 index entries three times cost ~30 ms a page.
 COUNT_CAP = 1_000
+# With a tag or topic filter each counted row costs a probe into the link table, so the queues
+# are counted to a lower cap ("100+"): at a million conversations an uncapped tag count is a
+# hash join over every tagged conversation.
+FILTERED_COUNT_CAP = 100
 HISTORY_LIMIT = 20
 EVENT_LIMIT = 200  # the full history view
 EVENT_PAGE = 20  # the history panel beside the thread

@@ -74,7 +74,13 @@ def inbox(request):
     )
     base = queries.inbox_for(request.user, filters, channels=channels)
     # A search is bounded by its matches: one exact pass beats three capped ones there.
-    counts = queries.queue_counts(base, cap=None if filters.q else queries.COUNT_CAP)
+    if filters.q:
+        cap = None
+    elif filters.tag is not None or filters.topic is not None:
+        cap = queries.FILTERED_COUNT_CAP
+    else:
+        cap = queries.COUNT_CAP
+    counts = queries.queue_counts(base, cap=cap)
     cursor = queries.Cursor.decode(request.GET.get("cursor"))
     page = queries.inbox_page(
         base, status=status, cursor=cursor, size=settings.INBOX_PAGE_SIZE, channels=channels
@@ -92,7 +98,7 @@ def inbox(request):
                 "value": value,
                 "label": label,
                 "count": counts[value],
-                "capped": counts[value] >= queries.COUNT_CAP,
+                "capped": cap is not None and counts[value] >= cap,
                 "query": link.urlencode(),
             }
         )

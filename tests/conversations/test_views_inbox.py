@@ -230,3 +230,24 @@ def test_language_switch_to_german_is_remembered(client, cast):
     assert response.status_code == 302
     html = client.get(INBOX).content.decode()
     assert '<html lang="de">' in html
+
+
+def test_queue_counts_stop_at_a_lower_cap_under_a_tag_filter_and_say_so(
+    client, cast, monkeypatch
+):
+    from conversations import queries
+
+    monkeypatch.setattr(queries, "FILTERED_COUNT_CAP", 3)
+    monkeypatch.setattr(queries, "COUNT_CAP", 10)
+    refund = TagFactory(name="refund")
+    for _ in range(4):
+        conv(cast.channel).tags.add(refund)
+    conv(cast.channel)
+    client.force_login(cast.viewer)
+
+    tagged = {q["value"]: q for q in client.get(INBOX, {"tag": refund.pk}).context["queues"]}
+    assert (tagged["new"]["count"], tagged["new"]["capped"]) == (3, True)
+    assert b"3+" in client.get(INBOX, {"tag": refund.pk}).content
+
+    plain = {q["value"]: q for q in client.get(INBOX).context["queues"]}
+    assert (plain["new"]["count"], plain["new"]["capped"]) == (5, False)

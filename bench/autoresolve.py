@@ -297,9 +297,13 @@ def run_worker(batch_size: int) -> dict:
 
 def worker(batch_size: int) -> None:
     _setup_django()
+    from django.conf import settings
+
     from conversations import autoresolve
 
-    summary = autoresolve.autoresolve(now=NOW, batch_size=batch_size)
+    summary = autoresolve.autoresolve(
+        now=NOW, batch_size=batch_size, workers=settings.AUTORESOLVE_WORKERS
+    )
     out = summary.as_dict()
     out.pop("resolved")  # 400 per-queue rows: the parent only needs the totals
     out["vmhwm_kb"] = _vmhwm_kb()

@@ -227,6 +227,8 @@ OUTBOUND_STUCK_SENDING_AFTER = timedelta(
     seconds=env.int("OUTBOUND_STUCK_SENDING_AFTER_S", default=600)
 )
 AUTORESOLVE_BATCH_SIZE = env.int("AUTORESOLVE_BATCH_SIZE", default=500)
+# Batch loops run side by side on PostgreSQL, each on its own connection and share of channels.
+AUTORESOLVE_WORKERS = env.int("AUTORESOLVE_WORKERS", default=2)
 INBOX_PAGE_SIZE = env.int("INBOX_PAGE_SIZE", default=50)
 # The conversation page shows this many messages and notes, newest last; older ones a click away.
 THREAD_PAGE_SIZE = env.int("THREAD_PAGE_SIZE", default=50)

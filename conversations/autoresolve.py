@@ -16,9 +16,11 @@ docs/concurrency.md.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -185,20 +187,30 @@ SELECT p.channel_id, p.status, count(*)
 """  # noqa: S608
 
 
-def _pg_channel_filter(channel_id: int | None) -> str:
-    return "" if channel_id is None else "AND ch.id = %(channel_id)s"
+def _pg_channel_filter(channel_id: int | None, partition: tuple[int, int] | None = None) -> str:
+    sql = "" if channel_id is None else "AND ch.id = %(channel_id)s"
+    if partition is not None:
+        sql += " AND ch.id %% %(partitions)s = %(partition)s"
+    return sql
 
 
 def _pg_batch(
-    *, now: datetime, batch_size: int, channel_id: int | None, start: tuple[int, str]
+    *,
+    now: datetime,
+    batch_size: int,
+    channel_id: int | None,
+    start: tuple[int, str],
+    partition: tuple[int, int] | None = None,
 ) -> Batch:
-    sql = _PG_BATCH.format(channel_filter=_pg_channel_filter(channel_id))
+    sql = _PG_BATCH.format(channel_filter=_pg_channel_filter(channel_id, partition))
     params = {
         "now": now,
         "limit": batch_size,
         "channel_id": channel_id,
         "from_channel": start[0],
         "from_queue": start[1],
+        "partition": partition[0] if partition else None,
+        "partitions": partition[1] if partition else None,
     }
     with connection.cursor() as cursor:
         # The job is idempotent, so a batch lost to a crash in the few milliseconds before its
@@ -305,6 +317,7 @@ def autoresolve_batch(
     batch_size: int = DEFAULT_BATCH_SIZE,
     channel_id: int | None = None,
     start: tuple[int, str] = (0, ""),
+    partition: tuple[int, int] | None = None,
 ) -> Batch:
     """Resolve up to ``batch_size`` due conversations in one short transaction.
 
@@ -314,12 +327,20 @@ def autoresolve_batch(
     the same transaction. On PostgreSQL the rows are claimed FOR NO KEY UPDATE SKIP LOCKED, so
     rows an agent holds are left for the next run. (channel id, queue) pairs before ``start``
     are not looked at; pass the previous batch's ``last_pair`` to continue a run.
+    ``partition=(i, n)`` (PostgreSQL only) limits the batch to channels whose id is i modulo n,
+    so n workers can run side by side on disjoint rows.
     """
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
     if connection.vendor == "postgresql":
         with transaction.atomic():
-            return _pg_batch(now=now, batch_size=batch_size, channel_id=channel_id, start=start)
+            return _pg_batch(
+                now=now,
+                batch_size=batch_size,
+                channel_id=channel_id,
+                start=start,
+                partition=partition,
+            )
     # Read the settings before the transaction opens: on SQLite the batch's first statement must
     # be its write, or a writer committing in between would make our upgrade fail as busy.
     limits = _channel_limits(channel_id, start)
@@ -384,6 +405,7 @@ def autoresolve(
     exclusive: bool = True,
     should_stop: Callable[[], bool] | None = None,
     on_batch: Callable[[Summary], None] | None = None,
+    workers: int = 1,
 ) -> Summary:
     """Resolve every conversation due at ``now``, batch by batch, and return a Summary.
 
@@ -392,36 +414,61 @@ def autoresolve(
     ``exclusive`` takes a PostgreSQL advisory lock so that a run overlapping another one skips
     (``Summary.skipped``); without it, overlapping runs still resolve each row once, because
     SKIP LOCKED and the re-stated conditions keep them apart. ``should_stop`` is checked before
-    each batch; ``on_batch`` is called after each one (progress reporting).
+    each batch; ``on_batch`` is called after each one (progress reporting, under a lock).
+    ``workers`` > 1 (PostgreSQL, all channels) runs that many batch loops side by side, each on
+    its own connection and its own share of the channels.
     """
     summary = Summary()
     started = time.perf_counter()
-    with _run_lock(exclusive) as acquired:
-        if not acquired:
-            summary.skipped = True
-            return summary
+    guard = threading.Lock()
+
+    def run_partition(partition: tuple[int, int] | None) -> None:
         start: tuple[int, str] = (0, "")
         size = batch_size
         while True:
             if should_stop is not None and should_stop():
                 summary.stopped = True
-                break
+                return
             batch_started = time.perf_counter()
-            batch = autoresolve_batch(now=now, batch_size=size, channel_id=channel_id, start=start)
+            batch = autoresolve_batch(
+                now=now, batch_size=size, channel_id=channel_id, start=start, partition=partition
+            )
             took = time.perf_counter() - batch_started
             if not batch.claimed:
-                break
-            summary.batches += 1
-            summary.longest_batch = max(summary.longest_batch, took)
-            summary.resolved.update(batch.resolved)
-            summary.elapsed = time.perf_counter() - started
-            if on_batch is not None:
-                on_batch(summary)
+                return
+            with guard:
+                summary.batches += 1
+                summary.longest_batch = max(summary.longest_batch, took)
+                summary.resolved.update(batch.resolved)
+                summary.elapsed = time.perf_counter() - started
+                if on_batch is not None:
+                    on_batch(summary)
             # A short batch means every pair from the cursor on is exhausted; rows skipped as
             # locked wait for the next run rather than being spun on here.
             if batch.claimed < size:
-                break
+                return
             start = batch.last_pair
             size = next_batch_size(size, took, maximum=batch_size)
+
+    def in_own_connection(partition: tuple[int, int]) -> None:
+        try:
+            run_partition(partition)
+        finally:
+            connection.close()  # this thread's connection
+
+    with _run_lock(exclusive) as acquired:
+        if not acquired:
+            summary.skipped = True
+            return summary
+        if workers > 1 and channel_id is None and connection.vendor == "postgresql":
+            # Disjoint channel sets, one connection each: PostgreSQL runs the batches on as many
+            # cores, and the row locks keep each row to exactly one of them anyway.
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for future in [
+                    pool.submit(in_own_connection, (i, workers)) for i in range(workers)
+                ]:
+                    future.result()
+        else:
+            run_partition(None)
     summary.elapsed = time.perf_counter() - started
     return summary

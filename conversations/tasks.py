@@ -84,7 +84,9 @@ def autoresolve() -> dict:
     from conversations import autoresolve as service
 
     return service.autoresolve(
-        now=timezone.now(), batch_size=settings.AUTORESOLVE_BATCH_SIZE
+        now=timezone.now(),
+        batch_size=settings.AUTORESOLVE_BATCH_SIZE,
+        workers=settings.AUTORESOLVE_WORKERS,
     ).as_dict()
 
 

@@ -19,6 +19,10 @@ def _fast_and_isolated(settings, tmp_path):
     }
     settings.SECURE_SSL_REDIRECT = False
     settings.LANGUAGE_CODE = "en"
+    # Side-by-side auto-resolve loops each open their own connection, which cannot see the
+    # uncommitted rows of a test's transaction; the concurrency tests (transaction=True) pass
+    # workers explicitly.
+    settings.AUTORESOLVE_WORKERS = 1
 
 
 @pytest.fixture

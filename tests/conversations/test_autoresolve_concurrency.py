@@ -169,3 +169,23 @@ def test_an_agent_resolving_by_hand_during_the_run_gets_no_auto_event(on_postgre
     assert (during.total, after.total) == (0, 0)
     assert (conv.status, conv.resolution) == ("resolved", "agent")
     assert not events_per_conversation()
+
+
+def test_side_by_side_workers_share_the_channels_and_resolve_each_row_once(on_postgres):
+    channels = [
+        ChannelFactory(auto_resolve_new_after=7 * DAY, auto_resolve_pending_after=30 * DAY)
+        for _ in range(5)
+    ]
+    due = [waiting(ch, "new", 8 * DAY) for ch in channels for _ in range(9)]
+    due += [waiting(ch, "pending", 31 * DAY) for ch in channels[:2] for _ in range(4)]
+    kept = [waiting(ch, "new", 6 * DAY) for ch in channels]
+    batches = []
+
+    summary = autoresolve.autoresolve(
+        now=NOW, batch_size=4, workers=3, on_batch=lambda s: batches.append(s.batches)
+    )
+
+    assert summary.total == len(due) == 53
+    assert batches == list(range(1, summary.batches + 1))  # each batch reported once, in order
+    assert events_per_conversation() == Counter({c.pk: 1 for c in due})
+    assert Conversation.objects.filter(pk__in=[c.pk for c in kept], status="new").count() == 5

@@ -34,6 +34,12 @@ class Command(DeskCommand):
             help=_("Conversations per transaction (default %(default)s).")
             % {"default": settings.AUTORESOLVE_BATCH_SIZE},
         )
+        parser.add_argument(
+            "--workers",
+            metavar="N",
+            help=_("Batch loops side by side on PostgreSQL (default %(default)s).")
+            % {"default": settings.AUTORESOLVE_WORKERS},
+        )
 
     def handle(self, *args, **options):
         batch_size = self.positive_int(
@@ -41,6 +47,9 @@ class Command(DeskCommand):
             "batch_size",
             default=settings.AUTORESOLVE_BATCH_SIZE,
             maximum=autoresolve.MAX_BATCH_SIZE,
+        )
+        workers = self.positive_int(
+            options, "workers", default=settings.AUTORESOLVE_WORKERS, maximum=16
         )
         channel = self.get_channel(options)
         channel_id = channel.pk if channel else None
@@ -62,6 +71,7 @@ class Command(DeskCommand):
                 channel_id=channel_id,
                 should_stop=lambda: self.stop_requested,
                 on_batch=progress,
+                workers=workers,
             )
         if self.stdout.isatty() and summary.batches:
             self.stdout.write("")  # end the progress bar's line

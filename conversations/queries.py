@@ -43,6 +43,8 @@ SEARCH_CONTACT_CAP = 500
 # Queue counts stop here (shown as "1,000+"); see queue_counts. At 1M conversations every queue
 # of a Supervisor passes 10,000, and counting 10,000 index entries three times cost ~30 ms a page.
 COUNT_CAP = 1_000
+# Up to this many channels, a sparse filter's page is read per channel (inbox_page).
+SPLIT_CHANNELS_MAX = 20
 # With a tag or topic filter each counted row costs a probe into the link table, so the queues
 # are counted to a lower cap ("100+"): at a million conversations an uncapped tag count is a
 # hash join over every tagged conversation.
@@ -299,12 +301,18 @@ def inbox_page(
     cursor: Cursor | None,
     size: int,
     channels: list[ChannelOption] | None = None,
+    sparse_in: list[int] | None = None,
 ) -> InboxPage:
     """One page of a queue with keyset pagination (two queries: rows, then their tags).
 
     The cursor is (last_activity_at, id) of the previous page's last row, matching the
     ``conv_inbox`` index order, so deep pages cost the same as the first. Each row gets
     ``channel_name``, from ``channels`` when given (no join), else from its channel.
+
+    ``sparse_in``: the channel ids of a filter that few rows pass (a tag, a topic). On
+    PostgreSQL, for a handful of channels, the page's ids are then read as the newest rows of
+    each channel separately (one index range each, UNION ALL), and the rows by id: one query
+    more, but no walk through every channel's rows to find the few that match.
     """
     qs = qs.filter(status=status)
     if cursor is not None:
@@ -315,10 +323,29 @@ def inbox_page(
     related = (
         ("contact", "assignee") if channels is not None else ("channel", "contact", "assignee")
     )
+    order = ("-last_activity_at", "-id")
+    if (
+        sparse_in is not None
+        and 1 < len(sparse_in) <= SPLIT_CHANNELS_MAX
+        and connections[qs.db].vendor == "postgresql"
+    ):
+        per_channel = [
+            qs.filter(channel_id=pk).order_by(*order).values_list("last_activity_at", "id")[
+                : size + 1
+            ]
+            for pk in sparse_in
+        ]
+        ids = [
+            pk
+            for _, pk in per_channel[0].union(*per_channel[1:], all=True).order_by(*order)[
+                : size + 1
+            ]
+        ]
+        qs = Conversation.objects.filter(pk__in=ids)
     rows = list(
         qs.select_related(*related)
         .prefetch_related(Prefetch("tags", to_attr="tag_list"))
-        .order_by("-last_activity_at", "-id")[: size + 1]
+        .order_by(*order)[: size + 1]
     )
     names = {c.pk: c.display_name for c in channels} if channels is not None else None
     for row in rows:

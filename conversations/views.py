@@ -82,8 +82,14 @@ def inbox(request):
         cap = queries.COUNT_CAP
     counts = queries.queue_counts(base, cap=cap)
     cursor = queries.Cursor.decode(request.GET.get("cursor"))
+    sparse = filters.tag is not None or filters.topic is not None
     page = queries.inbox_page(
-        base, status=status, cursor=cursor, size=settings.INBOX_PAGE_SIZE, channels=channels
+        base,
+        status=status,
+        cursor=cursor,
+        size=settings.INBOX_PAGE_SIZE,
+        channels=channels,
+        sparse_in=[c.pk for c in channels] if sparse and filters.channel is None else None,
     )
 
     params = request.GET.copy()

@@ -103,3 +103,43 @@ def test_message_search_is_the_full_text_match_whatever_the_case_or_wildcards(ca
     assert found("RÜCKERSTATTUNG straße") == {"accents"}
     for q in ["refund", "REFUNDS take", "50%_off", "%", "_", "x%", r"c:\temp", "für", "3-5"]:
         assert found(q) == found(q, text_only), q
+
+
+def test_a_tag_page_read_per_channel_is_the_same_walk_as_the_plain_query(cast, on_postgres):
+    """inbox_page(sparse_in=...) must page exactly like the single query: same rows, same
+    order, ties on last_activity_at broken by id, every row once across pages."""
+    from channels_app.access import Role
+    from tests.factories import ChannelFactory, GrantFactory, TagFactory
+
+    extra = [ChannelFactory() for _ in range(2)]
+    for channel in extra:
+        GrantFactory(channel=channel, user=cast.viewer, role=Role.VIEWER)
+    refund = TagFactory(name="refund")
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    for i, channel in enumerate([cast.channel, *extra] * 7):
+        same = at.replace(minute=i // 3)  # three rows share each timestamp
+        conv = ConversationFactory(
+            channel=channel, status="resolved", opened_at=same, last_activity_at=same
+        )
+        if i % 4:
+            conv.tags.add(refund)
+    channels = queries.inbox_channels(cast.viewer)
+    assert len(channels) == 3
+    base = queries.inbox_for(
+        cast.viewer, queries.InboxFilters(status="resolved", tag=refund), channels=channels
+    )
+
+    def walk(**kwargs):
+        seen, cursor = [], None
+        while True:
+            page = queries.inbox_page(
+                base, status="resolved", cursor=cursor, size=4, channels=channels, **kwargs
+            )
+            seen += [row.pk for row in page.rows]
+            if page.next_cursor is None:
+                return seen
+            cursor = page.next_cursor
+
+    plain = walk()
+    assert len(plain) == len(set(plain)) == 15
+    assert walk(sparse_in=[c.pk for c in channels]) == plain

@@ -313,3 +313,21 @@ def test_channels_visible_to_is_one_query_whatever_the_data(cast, django_assert_
         assert all(channel.effective_role >= Role.VIEWER for channel in visible)
         sizes.append(len(visible))
     assert sizes[0] < sizes[1] < sizes[2]
+
+
+@pytest.mark.django_db
+def test_users_with_access_are_exactly_those_role_for_lets_see_the_channel(cast):
+    """The "who" side of the access module agrees with its "what" side for every persona."""
+    from django.contrib.auth import get_user_model
+
+    channel_admin = UserFactory(username="cleo_channel_admin")
+    channel_admin.user_permissions.add(Permission.objects.get(codename="administer_channels"))
+    UserFactory(username="ina_inactive", is_active=False)
+    for channel in (cast.channel, cast.other_channel):
+        listed = set(access.users_with_access(channel))
+        for user in get_user_model().objects.all():
+            user = get_user_model().objects.get(pk=user.pk)  # no cached permissions
+            assert (user in listed) == (access.role_for(user, channel) is not None), (
+                user.username,
+                channel.display_name,
+            )

@@ -15,12 +15,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.access import Cap, channels_where, require
 from channels_app.models import Channel, MessageTemplate
+from conversations import inbound_sql
 from conversations.models import Contact, Conversation, Event, Message, Note, Tag, Topic
 
 # WhatsApp Cloud API: a text message body is at most 4096 characters.
@@ -133,8 +134,6 @@ def _has_access(user: AbstractBaseUser, channel: Channel) -> bool:
 def _contact_for(
     *, kind: str, wa_id: str | None, bsuid: str | None, profile_name: str
 ) -> Contact:
-    if not wa_id and not bsuid:
-        raise DomainError(str(_("An inbound message names no sender.")))
     contact = None
     if wa_id:
         contact = Contact.objects.filter(kind=kind, wa_id=wa_id).first()
@@ -231,9 +230,6 @@ def _attach_inbound(
     return message, True
 
 
-# No savepoint of its own: the webhook applies a whole payload in one transaction and rolls it
-# back on any error, so a savepoint here would be two more round trips per message for nothing.
-@transaction.atomic(savepoint=False)
 def receive_inbound(
     *,
     channel: Channel,
@@ -253,9 +249,83 @@ def receive_inbound(
     Returns ``(message, created)``; a redelivery (same channel and provider id) writes nothing
     and returns the stored message with ``created=False``. A Pending conversation goes back to
     New (keeping its assignee); a Resolved one is never reopened: a new conversation opens.
-    Locks the open conversation row; safe against concurrent first messages of a new contact.
+    Locks the open conversation row; safe against concurrent first messages of a new contact and
+    concurrent redeliveries. On PostgreSQL this is one statement (``conversations.inbound_sql``);
+    elsewhere the same rules run through the ORM.
     """
+    if not wa_id and not bsuid:
+        raise DomainError(str(_("An inbound message names no sender.")))
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        return _receive_in_one_statement(
+            channel=channel, wa_id=wa_id, bsuid=bsuid, profile_name=profile_name,
+            provider_message_id=provider_message_id, sent_at=sent_at, type=type, body=body,
+            payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
+        )  # fmt: skip
+    return _receive_through_orm(
+        channel=channel, wa_id=wa_id, bsuid=bsuid, profile_name=profile_name,
+        provider_message_id=provider_message_id, sent_at=sent_at, type=type, body=body,
+        payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
+    )  # fmt: skip
+
+
+# Each attempt either stores the message, finds it stored, or (a concurrent writer won a race)
+# writes nothing; the next attempt's fresh snapshot sees the winner's rows.
+INBOUND_ATTEMPTS = 3
+
+
+def _receive_in_one_statement(
+    *, channel: Channel, wa_id: str | None, bsuid: str | None, profile_name: str,
+    provider_message_id: str, sent_at: datetime, type: str, body: str, payload: dict | None,
+    reply_to_provider_id: str, now: datetime,
+) -> tuple[Message, bool]:  # fmt: skip
+    for _attempt in range(INBOUND_ATTEMPTS):
+        stored = inbound_sql.receive(
+            channel_id=channel.pk,
+            kind=channel.kind,
+            wa_id=wa_id,
+            bsuid=bsuid,
+            profile_name=profile_name,
+            provider_message_id=provider_message_id,
+            sent_at=sent_at,
+            type=type,
+            body=body,
+            payload=payload,
+            reply_to_provider_id=reply_to_provider_id,
+            preview=_preview(body, type),
+            now=now,
+        )
+        if stored is None:
+            continue
+        if not stored.created:
+            return Message.objects.get(pk=stored.message_id), False
+        message = Message(
+            id=stored.message_id,
+            conversation_id=stored.conversation_id,
+            channel=channel,
+            direction=Message.Direction.INBOUND,
+            type=type,
+            body=body or "",
+            payload=payload or {},
+            provider_message_id=provider_message_id,
+            reply_to_provider_id=reply_to_provider_id or "",
+            delivery=Message.Delivery.RECEIVED,
+            created_at=now,
+            sent_at=sent_at,
+        )
+        message._state.adding = False
+        return message, True
+    raise IntegrityError(
+        f"inbound message {provider_message_id} lost a race {INBOUND_ATTEMPTS} times in a row"
+    )
+
+
+@transaction.atomic(savepoint=False)
+def _receive_through_orm(
+    *, channel: Channel, wa_id: str | None, bsuid: str | None, profile_name: str,
+    provider_message_id: str, sent_at: datetime, type: str, body: str, payload: dict | None,
+    reply_to_provider_id: str, now: datetime,
+) -> tuple[Message, bool]:  # fmt: skip
     duplicate = Message.objects.filter(
         channel=channel, provider_message_id=provider_message_id
     ).first()
@@ -275,7 +345,7 @@ def receive_inbound(
         "reply_to_provider_id": reply_to_provider_id,
         "now": now,
     }
-    for attempt in range(3):
+    for attempt in range(INBOUND_ATTEMPTS):
         try:
             with transaction.atomic():  # a savepoint, so a lost race leaves nothing behind
                 return _attach_inbound(**kwargs)
@@ -285,7 +355,7 @@ def receive_inbound(
             ).first()
             if duplicate is not None:
                 return duplicate, False
-            if attempt == 2:
+            if attempt == INBOUND_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 

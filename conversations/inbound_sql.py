@@ -1,0 +1,193 @@
+"""An inbound message stored in one PostgreSQL statement: the webhook's hot path.
+
+``services.receive_inbound`` is the one entry point; on PostgreSQL it calls ``receive`` here, on
+SQLite (development) it runs the same rules through the ORM. Both write the same rows, which
+``tests/conversations/test_inbound_sql.py`` checks case by case.
+
+Why one statement: through the ORM an inbound message cost ten round trips (redelivery check,
+contact, savepoint, open conversation under lock, message, conversation update, release) and
+most of the webhook's CPU went into building those queries. Here the rules are one chain of
+data-modifying CTEs, in the order the ORM version applies them (docs/webhook-path.md):
+
+1. ``dup``: the message is already stored (same channel and provider id): nothing else runs.
+2. ``found`` / ``new_contact``: the contact by wa_id, else by BSUID, else inserted
+   (``ON CONFLICT DO NOTHING``); ``contact_update`` refreshes its profile name and fills a
+   missing wa_id or BSUID.
+3. ``open_conv``: the contact's open conversation on the channel, locked
+   ``FOR NO KEY UPDATE``; without one, ``conv_insert`` opens a New conversation (with its final
+   preview and times) and the ``opened`` event.
+4. ``msg``: the message (``ON CONFLICT DO NOTHING`` on the provider id).
+5. ``conv_update``: only when the message was inserted: Pending goes back to New (with its
+   event), the preview follows the newest message, the window and the activity only move forward.
+
+Races end in an empty result, never in a half-applied message: a contact or conversation that
+a concurrent first message is inserting, or a concurrent redelivery of the same message, makes
+its INSERT do nothing, and everything after it depends on its RETURNING. The caller runs the
+statement again with a fresh snapshot, which then sees the winner's rows (READ COMMITTED).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+
+from conversations.models import Conversation, Event, Message
+
+OPEN = tuple(Conversation.OPEN)
+
+STATEMENT = """
+WITH dup AS (
+    SELECT id, conversation_id FROM conversations_message
+    WHERE channel_id = %(channel)s AND provider_message_id = %(wamid)s
+),
+found AS (
+    (SELECT id FROM conversations_contact WHERE kind = %(kind)s AND wa_id = %(wa_id)s)
+    UNION ALL
+    (SELECT id FROM conversations_contact WHERE kind = %(kind)s AND bsuid = %(bsuid)s)
+    LIMIT 1
+),
+new_contact AS (
+    INSERT INTO conversations_contact (kind, wa_id, bsuid, profile_name, phone, created_at)
+    SELECT %(kind)s, %(wa_id)s, %(bsuid)s, %(profile_name)s, %(phone)s, %(now)s
+    WHERE NOT EXISTS (SELECT FROM dup) AND NOT EXISTS (SELECT FROM found)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+),
+contact AS (
+    SELECT id FROM found UNION ALL SELECT id FROM new_contact
+),
+contact_update AS (
+    UPDATE conversations_contact c SET
+        profile_name = CASE WHEN %(profile_name)s <> '' THEN %(profile_name)s
+                            ELSE c.profile_name END,
+        bsuid = COALESCE(NULLIF(c.bsuid, ''), %(bsuid)s),
+        wa_id = COALESCE(NULLIF(c.wa_id, ''), %(wa_id)s),
+        phone = CASE WHEN COALESCE(c.wa_id, '') = '' AND %(wa_id)s::varchar IS NOT NULL
+                          AND c.phone = '' THEN %(phone)s
+                     ELSE c.phone END
+    FROM found f
+    WHERE c.id = f.id AND NOT EXISTS (SELECT FROM dup)
+      AND ((%(profile_name)s <> '' AND c.profile_name <> %(profile_name)s)
+           OR (COALESCE(c.bsuid, '') = '' AND %(bsuid)s::varchar IS NOT NULL)
+           OR (COALESCE(c.wa_id, '') = '' AND %(wa_id)s::varchar IS NOT NULL))
+),
+open_conv AS (
+    SELECT cv.id, cv.status, cv.last_customer_message_at, cv.last_activity_at
+    FROM conversations_conversation cv
+    WHERE cv.channel_id = %(channel)s AND cv.contact_id = (SELECT id FROM contact)
+      AND cv.status IN (%(new)s, %(pending)s) AND NOT EXISTS (SELECT FROM dup)
+    FOR NO KEY UPDATE
+),
+conv_insert AS (
+    INSERT INTO conversations_conversation (
+        channel_id, contact_id, status, opened_at, last_customer_message_at, last_activity_at,
+        resolution, last_message_preview)
+    SELECT %(channel)s, contact.id, %(new)s, %(sent_at)s, %(sent_at)s, %(now)s, '', %(preview)s
+    FROM contact
+    WHERE NOT EXISTS (SELECT FROM dup) AND NOT EXISTS (SELECT FROM open_conv)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+),
+msg AS (
+    INSERT INTO conversations_message (
+        conversation_id, channel_id, direction, type, body, payload, provider_message_id,
+        reply_to_provider_id, delivery, failure_reason, sent_outside_window, attempts,
+        created_at, sent_at)
+    SELECT conv.id, %(channel)s, %(inbound)s, %(type)s, %(body)s, %(payload)s::jsonb, %(wamid)s,
+           %(reply_to)s, %(received)s, '', false, 0, %(now)s, %(sent_at)s
+    FROM (SELECT id FROM open_conv UNION ALL SELECT id FROM conv_insert) conv
+    ON CONFLICT DO NOTHING
+    RETURNING id, conversation_id
+),
+conv_update AS (
+    UPDATE conversations_conversation cv SET
+        status = %(new)s,
+        last_message_preview = CASE
+            WHEN o.last_customer_message_at IS NULL OR %(sent_at)s >= o.last_customer_message_at
+            THEN %(preview)s ELSE cv.last_message_preview END,
+        last_customer_message_at = GREATEST(o.last_customer_message_at, %(sent_at)s),
+        last_activity_at = GREATEST(o.last_activity_at, %(now)s)
+    FROM open_conv o
+    WHERE cv.id = o.id AND EXISTS (SELECT FROM msg)
+    RETURNING cv.id, o.status AS previous_status
+),
+events AS (
+    INSERT INTO conversations_event (conversation_id, kind, data, created_at)
+    SELECT id, %(opened)s, '{}'::jsonb, %(now)s FROM conv_insert
+    UNION ALL
+    SELECT id, %(status_changed)s, %(back_to_new)s::jsonb, %(now)s
+    FROM conv_update WHERE previous_status = %(pending)s
+)
+SELECT true, id, conversation_id FROM msg
+UNION ALL
+SELECT false, id, conversation_id FROM dup
+"""
+
+# A Pending conversation the customer answered goes back to New (services.receive_inbound).
+BACK_TO_NEW = json.dumps(
+    {
+        "from": Conversation.Status.PENDING,
+        "to": Conversation.Status.NEW,
+        "reason": "customer_replied",
+    }
+)
+
+CONSTANTS = {
+    "new": Conversation.Status.NEW.value,
+    "pending": Conversation.Status.PENDING.value,
+    "inbound": Message.Direction.INBOUND.value,
+    "received": Message.Delivery.RECEIVED.value,
+    "opened": Event.Kind.OPENED.value,
+    "status_changed": Event.Kind.STATUS_CHANGED.value,
+    "back_to_new": BACK_TO_NEW,
+}
+
+
+@dataclass(frozen=True)
+class Stored:
+    created: bool
+    message_id: int
+    conversation_id: int
+
+
+def receive(
+    *,
+    channel_id: int,
+    kind: str,
+    wa_id: str | None,
+    bsuid: str | None,
+    profile_name: str,
+    provider_message_id: str,
+    sent_at: datetime,
+    type: str,
+    body: str,
+    payload: dict,
+    reply_to_provider_id: str,
+    preview: str,
+    now: datetime,
+) -> Stored | None:
+    """Run the statement once; ``None`` when a concurrent writer won a race (run it again)."""
+    params = {
+        **CONSTANTS,
+        "channel": channel_id,
+        "kind": kind,
+        "wa_id": wa_id or None,
+        "bsuid": bsuid or None,
+        "profile_name": profile_name or "",
+        "phone": f"+{wa_id}" if wa_id else "",
+        "wamid": provider_message_id,
+        "sent_at": sent_at,
+        "type": type,
+        "body": body or "",
+        "payload": json.dumps(payload or {}),
+        "reply_to": reply_to_provider_id or "",
+        "preview": preview,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(STATEMENT, params)
+        row = cursor.fetchone()
+    return Stored(*row) if row else None

@@ -65,9 +65,19 @@ DELIVERIES = [
 
 def deliver_all(receive, channels):
     outcomes = []
-    for name, wa_id, bsuid, profile, wamid, sent_at, now, type_, body, payload, reply_to in (
-        DELIVERIES
-    ):
+    for (
+        name,
+        wa_id,
+        bsuid,
+        profile,
+        wamid,
+        sent_at,
+        now,
+        type_,
+        body,
+        payload,
+        reply_to,
+    ) in DELIVERIES:
         message, created = receive(
             channel=channels[name], wa_id=wa_id, bsuid=bsuid, profile_name=profile,
             provider_message_id=wamid, sent_at=sent_at, type=type_, body=body, payload=payload,
@@ -95,19 +105,40 @@ def snapshot():
         ),
         "conversations": sorted(
             (
-                conv_keys[c.pk], c.status, c.last_customer_message_at, c.last_activity_at,
-                c.last_message_preview, c.assignee_id is not None, c.resolution, c.resolved_at,
+                conv_keys[c.pk],
+                c.status,
+                c.last_customer_message_at,
+                c.last_activity_at,
+                c.last_message_preview,
+                c.assignee_id is not None,
+                c.resolution,
+                c.resolved_at,
                 c.first_response_at,
-            )  # fmt: skip
+            )
             for c in Conversation.objects.all()
         ),
         "messages": sorted(
             (
-                conv_keys[m.conversation_id], m.channel.display_name, m.direction, m.type, m.body,
-                m.payload, m.provider_message_id, m.reply_to_provider_id, m.delivery,
-                m.failure_code, m.failure_reason, m.sent_outside_window, m.attempts,
-                m.created_at, m.sent_at, m.delivered_at, m.read_at, m.author_id, m.template_id,
-            )  # fmt: skip
+                conv_keys[m.conversation_id],
+                m.channel.display_name,
+                m.direction,
+                m.type,
+                m.body,
+                m.payload,
+                m.provider_message_id,
+                m.reply_to_provider_id,
+                m.delivery,
+                m.failure_code,
+                m.failure_reason,
+                m.sent_outside_window,
+                m.attempts,
+                m.created_at,
+                m.sent_at,
+                m.delivered_at,
+                m.read_at,
+                m.author_id,
+                m.template_id,
+            )
             for m in Message.objects.select_related("channel")
         ),
         "events": sorted(

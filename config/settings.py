@@ -81,9 +81,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Behind PgBouncer in transaction mode a server-side cursor cannot outlive its transaction.
-DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
-    "DATABASE_TRANSACTION_POOLING", default=False
-)
+DATABASE_TRANSACTION_POOLING = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_TRANSACTION_POOLING
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not (
+    DATABASE_TRANSACTION_POOLING
+):
+    # Only the inbound-message statement (conversations/inbound_sql.py) binds server-side, so it
+    # is the one statement psycopg prepares (once per connection); Django's own
+    # cursors bind client-side and are never prepared. A transaction pooler gets none.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web process, the worker and beat share the file.
     DATABASES["default"]["CONN_MAX_AGE"] = 0

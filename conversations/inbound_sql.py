@@ -7,7 +7,7 @@ SQLite (development) it runs the same rules through the ORM. Both write the same
 Why one statement: through the ORM an inbound message cost ten round trips (redelivery check,
 contact, savepoint, open conversation under lock, message, conversation update, release) and
 most of the webhook's CPU went into building those queries. Here the rules are one chain of
-data-modifying CTEs, in the order the ORM version applies them (docs/webhook-path.md):
+data-modifying CTEs, in the order the ORM version applies them (docs/whatsapp.md):
 
 1. ``dup``: the message is already stored (same channel and provider id): nothing else runs.
 2. ``found`` / ``new_contact``: the contact by wa_id, else by BSUID, else inserted

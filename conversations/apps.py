@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = _("Conversations")
+
+    def ready(self):
+        from conversations import checks  # noqa: F401 - registers the system checks

@@ -65,7 +65,8 @@ class Durations:
     pg_down_s: float
     sweep_every_s: int
     stuck_queued_s: int
-    stuck_sending_s: int
+    stuck_sending_s: int  # above 4 x http_timeout_s (manage.py check, conversations.E001)
+    http_timeout_s: float
     webhook_retry_delays: str
 
     @classmethod
@@ -83,6 +84,7 @@ class Durations:
             sweep_every_s=5,
             stuck_queued_s=10,
             stuck_sending_s=30,
+            http_timeout_s=5,
             webhook_retry_delays="1,2,4,8,16,32,64",
         )
 
@@ -101,6 +103,7 @@ class Durations:
             sweep_every_s=1,
             stuck_queued_s=2,
             stuck_sending_s=10,
+            http_timeout_s=2,
             webhook_retry_delays="0.5,1,2,4,8,16",
         )
 
@@ -192,11 +195,12 @@ class Stack:
             WHATSAPP_GRAPH_URL=f"http://127.0.0.1:{self.emulator_port}/v23.0",
             WHATSAPP_APP_SECRET=APP_SECRET,
             WHATSAPP_EMULATOR_WEBHOOK_URL=f"http://127.0.0.1:{self.web_port}/webhooks/whatsapp/",
-            WHATSAPP_HTTP_TIMEOUT="5",
+            WHATSAPP_HTTP_TIMEOUT=str(d.http_timeout_s),
             OUTBOUND_SWEEP_EVERY_S=str(d.sweep_every_s),
             OUTBOUND_STUCK_QUEUED_AFTER_S=str(d.stuck_queued_s),
             OUTBOUND_STUCK_SENDING_AFTER_S=str(d.stuck_sending_s),
             MEDIA_ROOT=str(self.home / "media"),
+            CELERY_BEAT_SCHEDULE_FILENAME=str(self.home / "celerybeat-schedule"),
             LOG_LEVEL="INFO",
         )
         return env

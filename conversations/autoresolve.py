@@ -40,6 +40,9 @@ MAX_BATCH_SIZE = 50_000
 # smaller (a checkpoint, a busy disk), after a faster one it grows back towards ``batch_size``.
 TARGET_BATCH_SECONDS = 0.1
 MIN_BATCH_SIZE = 50
+# The first batch of a loop has cold caches and no timing to go by: it starts small and grows (at
+# most doubling per batch), so not even the first one can hold its locks far past the target.
+FIRST_BATCH_SIZE = 100
 
 # pg_try_advisory_lock key, fixed so every process agrees on it ("autoresol" in ASCII).
 ADVISORY_LOCK_KEY = 0x6175746F7265736F
@@ -424,7 +427,7 @@ def autoresolve(
 
     def run_partition(partition: tuple[int, int] | None) -> None:
         start: tuple[int, str] = (0, "")
-        size = batch_size
+        size = min(batch_size, FIRST_BATCH_SIZE)
         while True:
             if should_stop is not None and should_stop():
                 summary.stopped = True

@@ -290,3 +290,20 @@ def test_a_run_whose_batches_shrink_still_resolves_everything_once(channel, monk
     assert summary.total == 7
     assert sizes[0] == 4 and len(sizes) == 4  # 4, then 1 + 1 + 1
     assert all(status_of(c) == RESOLVED and len(auto_events(c)) == 1 for c in convs)
+
+
+@pytest.mark.django_db
+def test_a_run_starts_with_a_small_batch_and_grows(channel, monkeypatch):
+    monkeypatch.setattr(autoresolve, "FIRST_BATCH_SIZE", 2)
+    monkeypatch.setattr(autoresolve, "MIN_BATCH_SIZE", 1)
+    monkeypatch.setattr(autoresolve, "TARGET_BATCH_SECONDS", 1e9)  # every batch is "fast"
+    for _ in range(9):
+        waiting(channel, NEW, 8 * DAY)
+    totals = []
+
+    summary = autoresolve.autoresolve(
+        now=NOW, batch_size=500, on_batch=lambda s: totals.append(s.total)
+    )
+
+    assert summary.total == 9
+    assert totals == [2, 6, 9]  # 2, then 4, then the last 3 of a batch of 8

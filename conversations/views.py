@@ -194,7 +194,7 @@ def detail(request, pk: int):
         if can_reply and not window_open and conversation.is_open
         else []
     )
-    all_tags, all_topics = queries.labels_for(conversation)
+    tags, topics = queries.labels_for(conversation)
     full_history = request.GET.get("history") == "all"
     events, more_events = queries.events(
         conversation, limit=queries.EVENT_LIMIT if full_history else queries.EVENT_PAGE
@@ -207,8 +207,12 @@ def detail(request, pk: int):
         "more_events": more_events,
         "full_history": full_history,
         "history": queries.contact_history(conversation, request.user),
-        "all_tags": all_tags,
-        "all_topics": all_topics,
+        # Split here so that each list in the template is one plain loop, without a test per
+        # label (the chips show the conversation's labels, the pickers the others).
+        "tags_on": [t for t in tags if t.on],
+        "tags_off": [t for t in tags if not t.on],
+        "topics_on": [t for t in topics if t.on],
+        "topics_off": [t for t in topics if not t.on],
         "assignable": queries.assignable_users(channel) if conversation.is_open else [],
         "can_reply": can_reply,
         "can_triage": can(request.user, Cap.TRIAGE, channel),

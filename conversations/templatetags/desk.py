@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import html
+from functools import lru_cache
+
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.template.defaultfilters import truncatechars
+from django.urls import reverse
 from django.utils import dateformat, formats, timezone
-from django.utils.html import escape, format_html
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import normalize_newlines
 from django.utils.translation import gettext as _
 
-from conversations.models import Conversation, Event
+from conversations.models import Conversation, Event, Message
 
 register = template.Library()
 
@@ -83,8 +89,59 @@ def _local(value):
     return timezone.localtime(value) if timezone.is_aware(value) else value
 
 
+@lru_cache(maxsize=64)
+def _format_pieces(format_string: str) -> tuple[tuple[bool, str], ...]:
+    """A date format split once into ``(is_specifier, text)`` pieces.
+
+    dateformat.format() splits the format with two regular expressions on every call, which was
+    most of its cost (~25 µs a row on a 70-row page); the split depends on the string alone.
+    """
+    pieces = []
+    for i, piece in enumerate(dateformat.re_formatchars.split(format_string)):
+        if i % 2:
+            pieces.append((True, piece))
+        elif piece:
+            pieces.append((False, dateformat.re_escaped.sub(r"\1", piece)))
+    return tuple(pieces)
+
+
+def _date_text(local, format_string: str) -> str:
+    """dateformat.format(local, format_string), from the pre-split pieces."""
+    df = dateformat.DateFormat(local)
+    pieces = _format_pieces(format_string)
+    return "".join(str(getattr(df, text)()) if spec else text for spec, text in pieces)
+
+
 def _formatted(local, fmt: str) -> str:
-    return escape(dateformat.format(local, formats.get_format(fmt)))
+    return escape(_date_text(local, str(formats.get_format(fmt))))
+
+
+def _esc(value) -> str:
+    """Django's escape() without its lazy-string wrapper: the same text at a fraction of the
+    cost, which counts at a few calls per row of a long list."""
+    return html.escape(str(value))
+
+
+def _lines(text: str) -> str:
+    """``{{ text|linebreaksbr }}``: escaped, each line break a ``<br>``."""
+    return _esc(normalize_newlines(text)).replace("\n", "<br>")
+
+
+class LocalTimes:
+    """``<time>`` tags for many datetimes: the time zone and the localized format are read once.
+
+    Same output as ``time_tag``; the time zone and language active when it is built apply.
+    """
+
+    def __init__(self, fmt: str = "SHORT_DATETIME_FORMAT"):
+        self.tz = timezone.get_current_timezone()
+        self.format = str(formats.get_format(fmt))
+
+    def tag(self, value) -> str:
+        local = value.astimezone(self.tz) if timezone.is_aware(value) else value
+        text = _esc(_date_text(local, self.format))
+        # isoformat() is digits and "-:+T." only; the localized text is escaped.
+        return f'<time datetime="{local.isoformat()}">{text}</time>'
 
 
 @register.filter
@@ -96,6 +153,148 @@ def time_tag(value, fmt: str = "SHORT_DATETIME_FORMAT") -> str:
     local = _local(value)
     # isoformat() is digits and "-:+T." only; the localized text is escaped.
     return mark_safe(f'<time datetime="{local.isoformat()}">{_formatted(local, fmt)}</time>')  # noqa: S308
+
+
+class _Labels(dict):
+    """The display labels of a field's choices, each translated on first use (once a render,
+    where ``get_FOO_display()`` rebuilds its choices dict and translates on every row)."""
+
+    def __init__(self, choices):
+        super().__init__()
+        self.choices = dict(choices)
+
+    def __missing__(self, value):
+        label = self[value] = _esc(self.choices.get(value, value))
+        return label
+
+
+def _text(value) -> str:
+    """``{{ value }}`` as a template renders it (localized, escaped)."""
+    return conditional_escape(str(formats.localize(value)))
+
+
+def _user_name(user) -> str:
+    return "" if user is None else _esc(user.get_full_name() or user.get_username())
+
+
+def _attachment(m, payload: dict, attachment_base: str, inline_types) -> str:
+    if payload.get("file"):
+        # The conversations:attachment URL, from the page's own prefix (no reverse() per row).
+        url = _esc(f"{attachment_base}{m.pk}/attachment/")
+        try:
+            inline = payload.get("mime_type") in inline_types
+        except TypeError:  # not a string: the template's ``in`` said False
+            inline = False
+        if inline:
+            alt = _esc(_("Picture from the customer"))
+            return (
+                f'<a class="attachment" href="{url}"><img src="{url}" alt="{alt}"'
+                ' loading="lazy"></a>'
+            )
+        name = _text(payload.get("filename") or _("Download attachment"))
+        return f'<a class="attachment" href="{url}" download>{name}</a>'
+    if payload.get("media_id") and m.direction == Message.Direction.INBOUND:
+        error = payload.get("download_error")
+        if error:
+            text = f"{_esc(_('The attachment could not be downloaded:'))} {_text(error)}"
+        else:
+            text = _esc(_("Attachment is being downloaded…"))
+        return f'<span class="muted">{text}</span>'
+    return ""
+
+
+@register.simple_tag
+def thread_items(items, attachment_base: str, inline_types) -> str:
+    """The thread's rows (``<li>`` per message and note), built in one Python pass.
+
+    The same markup the per-row template produced. That template ran ~20 nodes and a
+    ``get_*_display()`` per row, about half of the conversation page's render time for a
+    50-row page; here the time zone, the date format and the labels are read once a page.
+    Every text from the database is escaped.
+    """
+    times = LocalTimes()
+    deliveries = _Labels(Message.Delivery.choices)
+    types = _Labels(Message.Type.choices)
+    note_label = template_label = None
+    rows = []
+    for item in items:
+        at = times.tag(item.at)
+        if item.kind != "message":
+            n = item.obj
+            if note_label is None:
+                note_label = _esc(_("Internal note"))
+            rows.append(
+                f'\n<li class="note" id="note-{n.pk}">\n  <div class="bubble">\n'
+                f'    <span class="msg-kind">{note_label}</span>\n'
+                f'    <div class="msg-body">{_lines(n.body)}</div>\n  </div>\n'
+                f'  <div class="msg-meta">{at} · {_user_name(n.author)}</div>\n</li>'
+            )
+            continue
+        m = item.obj
+        kind = ""
+        if m.type == Message.Type.TEMPLATE:
+            if template_label is None:
+                template_label = _esc(_("Template"))
+            name = f" · {_esc(m.template.name)}" if m.template else ""
+            kind = f'<span class="msg-kind">{template_label}{name}</span>'
+        elif m.type != Message.Type.TEXT:
+            kind = f'<span class="msg-kind">{types[m.type]}</span>'
+        payload = m.payload if isinstance(m.payload, dict) else {}
+        attachment = _attachment(m, payload, attachment_base, inline_types) if payload else ""
+        meta = at
+        if m.direction == Message.Direction.OUTBOUND:
+            if m.author:
+                meta += f" · {_user_name(m.author)}"
+            delivery = _esc(m.delivery)
+            meta += f' · <span class="delivery delivery-{delivery}">{deliveries[m.delivery]}</span>'
+            if m.delivery == Message.Delivery.FAILED and m.failure_reason:
+                meta += f' <span class="failure">{_esc(m.failure_reason)}</span>'
+        rows.append(
+            f'\n<li class="msg dir-{_esc(m.direction)}" id="message-{m.pk}">\n'
+            f'  <div class="bubble">\n    {kind}\n    {attachment}\n'
+            f'    <div class="msg-body">{_lines(m.body)}</div>\n  </div>\n'
+            f'  <div class="msg-meta">{meta}</div>\n</li>'
+        )
+    return mark_safe("".join(rows))  # noqa: S308 - every value above is escaped or a number
+
+
+@register.simple_tag
+def event_items(events) -> str:
+    """The history panel's rows, one ``<li>`` per event, in one Python pass (as thread_items)."""
+    times = LocalTimes()
+    # A history repeats itself (New → Pending, Pending → New, ...): each distinct line is
+    # described, translated and escaped once.
+    lines = {}
+    rows = []
+    for e in events:
+        key = (e.kind, repr(e.data))
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = _esc(describe_event(e))
+        rows.append(
+            f'<li><span>{line}</span> <span class="muted">· {_esc(actor_name(e))}'
+            f" · {times.tag(e.created_at)}</span></li>"
+        )
+    return mark_safe("\n        ".join(rows))  # noqa: S308 - every text above is escaped
+
+
+@register.simple_tag
+def earlier_items(conversations) -> str:
+    """The contact's earlier conversations, one ``<li>`` each: link, status, day opened (the
+    short date), channel and the start of the last message. One Python pass, as thread_items."""
+    short_date = str(formats.get_format("SHORT_DATE_FORMAT"))
+    statuses = _Labels(Conversation.Status.choices)
+    rows = []
+    for c in conversations:
+        url = _esc(reverse("conversations:detail", args=[c.pk]))
+        opened = _esc(_date_text(_local(c.opened_at), short_date))
+        preview = _esc(truncatechars(c.last_message_preview, 80))
+        rows.append(
+            f'<li><a href="{url}">#{c.pk}</a> {statuses[c.status]} · {opened}'
+            f" · {_esc(c.channel.display_name)}<br>"
+            f'<span class="muted">{preview}</span></li>'
+        )
+    return mark_safe("\n        ".join(rows))  # noqa: S308 - every text above is escaped
 
 
 @register.simple_tag

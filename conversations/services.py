@@ -169,6 +169,25 @@ def _contact_for(
     return contact
 
 
+def _inbound_fields(
+    *, channel: Channel, provider_message_id: str, sent_at: datetime, type: str, body: str,
+    payload: dict | None, reply_to_provider_id: str, now: datetime,
+) -> dict:  # fmt: skip
+    """The fields of a stored inbound message (both paths of receive_inbound)."""
+    return {
+        "channel": channel,
+        "direction": Message.Direction.INBOUND,
+        "type": type,
+        "body": body or "",
+        "payload": payload or {},
+        "provider_message_id": provider_message_id,
+        "reply_to_provider_id": reply_to_provider_id or "",
+        "delivery": Message.Delivery.RECEIVED,
+        "created_at": now,
+        "sent_at": sent_at,
+    }
+
+
 def _attach_inbound(
     *, channel: Channel, contact: Contact, provider_message_id: str, sent_at: datetime,
     type: str, body: str, payload: dict | None, reply_to_provider_id: str, now: datetime,
@@ -195,17 +214,11 @@ def _attach_inbound(
 
     message = Message.objects.create(
         conversation=conversation,
-        channel=channel,
-        direction=Message.Direction.INBOUND,
-        type=type,
-        body=body or "",
-        payload=payload or {},
-        provider_message_id=provider_message_id,
-        reply_to_provider_id=reply_to_provider_id or "",
-        delivery=Message.Delivery.RECEIVED,
-        created_at=now,
-        sent_at=sent_at,
-    )
+        **_inbound_fields(
+            channel=channel, provider_message_id=provider_message_id, sent_at=sent_at, type=type,
+            body=body, payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
+        ),
+    )  # fmt: skip
 
     fields = ["last_customer_message_at", "last_activity_at"]
     if conversation.status == Status.PENDING:
@@ -299,20 +312,16 @@ def _receive_in_one_statement(
             continue
         if not stored.created:
             return Message.objects.get(pk=stored.message_id), False
+        # The row the statement inserted, as the ORM would have loaded it.
         message = Message(
             id=stored.message_id,
             conversation_id=stored.conversation_id,
-            channel=channel,
-            direction=Message.Direction.INBOUND,
-            type=type,
-            body=body or "",
-            payload=payload or {},
-            provider_message_id=provider_message_id,
-            reply_to_provider_id=reply_to_provider_id or "",
-            delivery=Message.Delivery.RECEIVED,
-            created_at=now,
-            sent_at=sent_at,
-        )
+            **_inbound_fields(
+                channel=channel, provider_message_id=provider_message_id, sent_at=sent_at,
+                type=type, body=body, payload=payload, reply_to_provider_id=reply_to_provider_id,
+                now=now,
+            ),
+        )  # fmt: skip
         message._state.adding = False
         return message, True
     raise IntegrityError(

@@ -1,7 +1,7 @@
 """The capability table of DESIGN.md, driven as data through every route to a role."""
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
@@ -320,10 +320,16 @@ def test_users_with_access_are_exactly_those_role_for_lets_see_the_channel(cast)
     """The "who" side of the access module agrees with its "what" side for every persona."""
     from django.contrib.auth import get_user_model
 
+    admin_permission = Permission.objects.get(codename="administer_channels")
     channel_admin = UserFactory(username="cleo_channel_admin")
-    channel_admin.user_permissions.add(Permission.objects.get(codename="administer_channels"))
+    channel_admin.user_permissions.add(admin_permission)
+    admins = Group.objects.create(name="Channel admins")
+    admins.permissions.add(admin_permission)
+    UserFactory(username="gus_group_admin").groups.add(admins)
     UserFactory(username="ina_inactive", is_active=False)
-    for channel in (cast.channel, cast.other_channel):
+    TeamFactory(name="Day shift", members=[UserFactory(username="tia_team_only")])
+    all_teams = ChannelFactory(display_name="All teams", all_teams_enabled=True)
+    for channel in (cast.channel, cast.other_channel, all_teams):
         listed = set(access.users_with_access(channel))
         for user in get_user_model().objects.all():
             user = get_user_model().objects.get(pk=user.pk)  # no cached permissions

@@ -9,6 +9,8 @@ contact, savepoint, open conversation under lock, message, conversation update, 
 most of the webhook's CPU went into building those queries. Here the rules are one chain of
 data-modifying CTEs, in the order the ORM version applies them (docs/whatsapp.md):
 
+0. ``ch``: the channel, by id or by the phone number id of an active WhatsApp channel; without
+   one nothing else runs and the statement says so.
 1. ``dup``: the message is already stored (same channel and provider id): nothing else runs.
 2. ``found`` / ``new_contact``: the contact by wa_id, else by BSUID, else inserted
    (``ON CONFLICT DO NOTHING``); ``contact_update`` refreshes its profile name and fills a
@@ -35,14 +37,18 @@ from datetime import datetime
 import psycopg
 from django.db import connection
 
+from channels_app.models import Channel
 from conversations.models import Conversation, Event, Message
 
 OPEN = tuple(Conversation.OPEN)
 
-STATEMENT = """
-WITH dup AS (
+TEMPLATE = """
+WITH ch AS (
+    {channel}
+),
+dup AS (
     SELECT id, conversation_id FROM conversations_message
-    WHERE channel_id = %(channel)s AND provider_message_id = %(wamid)s
+    WHERE channel_id = (SELECT id FROM ch) AND provider_message_id = %(wamid)s
 ),
 found AS (
     (SELECT id FROM conversations_contact WHERE kind = %(kind)s AND wa_id = %(wa_id)s)
@@ -53,12 +59,13 @@ found AS (
 new_contact AS (
     INSERT INTO conversations_contact (kind, wa_id, bsuid, profile_name, phone, created_at)
     SELECT %(kind)s, %(wa_id)s, %(bsuid)s, %(profile_name)s, %(phone)s, %(now)s
-    WHERE NOT EXISTS (SELECT FROM dup) AND NOT EXISTS (SELECT FROM found)
+    WHERE EXISTS (SELECT FROM ch) AND NOT EXISTS (SELECT FROM dup)
+      AND NOT EXISTS (SELECT FROM found)
     ON CONFLICT DO NOTHING
     RETURNING id
 ),
 contact AS (
-    SELECT id FROM found UNION ALL SELECT id FROM new_contact
+    SELECT id FROM found WHERE EXISTS (SELECT FROM ch) UNION ALL SELECT id FROM new_contact
 ),
 contact_update AS (
     UPDATE conversations_contact c SET
@@ -69,7 +76,7 @@ contact_update AS (
         phone = CASE WHEN COALESCE(c.wa_id, '') = '' AND %(wa_id)s::varchar IS NOT NULL
                           AND c.phone = '' THEN %(phone)s
                      ELSE c.phone END
-    FROM found f
+    FROM contact f
     WHERE c.id = f.id AND NOT EXISTS (SELECT FROM dup)
       AND ((%(profile_name)s <> '' AND c.profile_name <> %(profile_name)s)
            OR (COALESCE(c.bsuid, '') = '' AND %(bsuid)s::varchar IS NOT NULL)
@@ -78,7 +85,7 @@ contact_update AS (
 open_conv AS (
     SELECT cv.id, cv.status, cv.last_customer_message_at, cv.last_activity_at
     FROM conversations_conversation cv
-    WHERE cv.channel_id = %(channel)s AND cv.contact_id = (SELECT id FROM contact)
+    WHERE cv.channel_id = (SELECT id FROM ch) AND cv.contact_id = (SELECT id FROM contact)
       AND cv.status IN (%(new)s, %(pending)s) AND NOT EXISTS (SELECT FROM dup)
     FOR NO KEY UPDATE
 ),
@@ -86,7 +93,8 @@ conv_insert AS (
     INSERT INTO conversations_conversation (
         channel_id, contact_id, status, opened_at, last_customer_message_at, last_activity_at,
         resolution, last_message_preview)
-    SELECT %(channel)s, contact.id, %(new)s, %(sent_at)s, %(sent_at)s, %(now)s, '', %(preview)s
+    SELECT (SELECT id FROM ch), contact.id, %(new)s, %(sent_at)s, %(sent_at)s, %(now)s, '',
+           %(preview)s
     FROM contact
     WHERE NOT EXISTS (SELECT FROM dup) AND NOT EXISTS (SELECT FROM open_conv)
     ON CONFLICT DO NOTHING
@@ -97,8 +105,8 @@ msg AS (
         conversation_id, channel_id, direction, type, body, payload, provider_message_id,
         reply_to_provider_id, delivery, failure_reason, sent_outside_window, attempts,
         created_at, sent_at)
-    SELECT conv.id, %(channel)s, %(inbound)s, %(type)s, %(body)s, %(payload)s::jsonb, %(wamid)s,
-           %(reply_to)s, %(received)s, '', false, 0, %(now)s, %(sent_at)s
+    SELECT conv.id, (SELECT id FROM ch), %(inbound)s, %(type)s, %(body)s, %(payload)s::jsonb,
+           %(wamid)s, %(reply_to)s, %(received)s, '', false, 0, %(now)s, %(sent_at)s
     FROM (SELECT id FROM open_conv UNION ALL SELECT id FROM conv_insert) conv
     ON CONFLICT DO NOTHING
     RETURNING id, conversation_id
@@ -122,10 +130,24 @@ events AS (
     SELECT id, %(status_changed)s, %(back_to_new)s::jsonb, %(now)s
     FROM conv_update WHERE previous_status = %(pending)s
 )
-SELECT true, id, conversation_id FROM msg
+SELECT true, id, conversation_id, (SELECT id FROM ch) FROM msg
 UNION ALL
-SELECT false, id, conversation_id FROM dup
+SELECT false, id, conversation_id, (SELECT id FROM ch) FROM dup
+UNION ALL
+SELECT NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM ch)
 """
+
+# The channel by id (services.receive_inbound), or the active WhatsApp channel of a phone number
+# id (the webhook: one round trip less than reading the channel first). Two statements, each
+# prepared on its own.
+BY_CHANNEL = TEMPLATE.replace(
+    "{channel}", "SELECT id FROM channels_app_channel WHERE id = %(channel)s"
+)
+BY_NUMBER = TEMPLATE.replace(
+    "{channel}",
+    "SELECT id FROM channels_app_channel"
+    " WHERE phone_number_id = %(number)s AND kind = %(whatsapp)s AND is_active",
+)
 
 # A Pending conversation the customer answered goes back to New (services.receive_inbound).
 BACK_TO_NEW = json.dumps(
@@ -144,6 +166,7 @@ CONSTANTS = {
     "opened": Event.Kind.OPENED.value,
     "status_changed": Event.Kind.STATUS_CHANGED.value,
     "back_to_new": BACK_TO_NEW,
+    "whatsapp": Channel.Kind.WHATSAPP.value,
 }
 
 
@@ -152,11 +175,17 @@ class Stored:
     created: bool
     message_id: int
     conversation_id: int
+    channel_id: int
+
+
+class UnknownChannel(Exception):
+    """No active WhatsApp channel has this phone number id."""
 
 
 def receive(
     *,
-    channel_id: int,
+    channel_id: int | None = None,
+    phone_number_id: str | None = None,
     kind: str,
     wa_id: str | None,
     bsuid: str | None,
@@ -170,10 +199,13 @@ def receive(
     preview: str,
     now: datetime,
 ) -> Stored | None:
-    """Run the statement once; ``None`` when a concurrent writer won a race (run it again)."""
+    """Run the statement once for the channel ``channel_id``, or for the active WhatsApp channel
+    of ``phone_number_id`` (UnknownChannel when there is none); ``None`` when a concurrent writer
+    won a race (run it again)."""
     params = {
         **CONSTANTS,
         "channel": channel_id,
+        "number": phone_number_id,
         "kind": kind,
         "wa_id": wa_id or None,
         "bsuid": bsuid or None,
@@ -189,9 +221,13 @@ def receive(
         "now": now,
     }
     with _prepared_cursor() as cursor:
-        cursor.execute(STATEMENT, params)
+        cursor.execute(BY_CHANNEL if phone_number_id is None else BY_NUMBER, params)
         row = cursor.fetchone()
-    return Stored(*row) if row else None
+    if row is None:
+        return None
+    if row[0] is None:
+        raise UnknownChannel(phone_number_id)
+    return Stored(*row)
 
 
 def _prepared_cursor():

@@ -170,12 +170,12 @@ def _contact_for(
 
 
 def _inbound_fields(
-    *, channel: Channel, provider_message_id: str, sent_at: datetime, type: str, body: str,
+    *, channel_id: int, provider_message_id: str, sent_at: datetime, type: str, body: str,
     payload: dict | None, reply_to_provider_id: str, now: datetime,
 ) -> dict:  # fmt: skip
     """The fields of a stored inbound message (both paths of receive_inbound)."""
     return {
-        "channel": channel,
+        "channel_id": channel_id,
         "direction": Message.Direction.INBOUND,
         "type": type,
         "body": body or "",
@@ -215,7 +215,8 @@ def _attach_inbound(
     message = Message.objects.create(
         conversation=conversation,
         **_inbound_fields(
-            channel=channel, provider_message_id=provider_message_id, sent_at=sent_at, type=type,
+            channel_id=channel.pk, provider_message_id=provider_message_id, sent_at=sent_at,
+            type=type,
             body=body, payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
         ),
     )  # fmt: skip
@@ -271,7 +272,8 @@ def receive_inbound(
     now = now or timezone.now()
     if connection.vendor == "postgresql":
         return _receive_in_one_statement(
-            channel=channel, wa_id=wa_id, bsuid=bsuid, profile_name=profile_name,
+            channel_id=channel.pk, kind=channel.kind, wa_id=wa_id, bsuid=bsuid,
+            profile_name=profile_name,
             provider_message_id=provider_message_id, sent_at=sent_at, type=type, body=body,
             payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
         )  # fmt: skip
@@ -282,20 +284,62 @@ def receive_inbound(
     )  # fmt: skip
 
 
+def receive_inbound_at_number(
+    *,
+    phone_number_id: str,
+    wa_id: str | None,
+    bsuid: str | None = None,
+    profile_name: str = "",
+    provider_message_id: str,
+    sent_at: datetime,
+    type: str,
+    body: str = "",
+    payload: dict | None = None,
+    reply_to_provider_id: str = "",
+    now: datetime | None = None,
+) -> tuple[Message, bool] | None:
+    """receive_inbound() on the active WhatsApp channel with this phone number id; ``None``
+    when there is no such channel. On PostgreSQL the channel is found by the same statement that
+    stores the message (the webhook's path: one round trip less than reading it first)."""
+    message = {
+        "wa_id": wa_id, "bsuid": bsuid, "profile_name": profile_name,
+        "provider_message_id": provider_message_id, "sent_at": sent_at, "type": type,
+        "body": body, "payload": payload, "reply_to_provider_id": reply_to_provider_id,
+    }  # fmt: skip
+    if connection.vendor != "postgresql":
+        channel = Channel.objects.filter(
+            phone_number_id=phone_number_id, kind=Channel.Kind.WHATSAPP, is_active=True
+        ).first()
+        return None if channel is None else receive_inbound(channel=channel, now=now, **message)
+    if not wa_id and not bsuid:
+        raise DomainError(str(_("An inbound message names no sender.")))
+    try:
+        return _receive_in_one_statement(
+            phone_number_id=phone_number_id,
+            kind=Channel.Kind.WHATSAPP,
+            now=now or timezone.now(),
+            **message,
+        )
+    except inbound_sql.UnknownChannel:
+        return None
+
+
 # Each attempt either stores the message, finds it stored, or (a concurrent writer won a race)
 # writes nothing; the next attempt's fresh snapshot sees the winner's rows.
 INBOUND_ATTEMPTS = 3
 
 
 def _receive_in_one_statement(
-    *, channel: Channel, wa_id: str | None, bsuid: str | None, profile_name: str,
-    provider_message_id: str, sent_at: datetime, type: str, body: str, payload: dict | None,
-    reply_to_provider_id: str, now: datetime,
+    *, channel_id: int | None = None, phone_number_id: str | None = None, kind: str,
+    wa_id: str | None, bsuid: str | None, profile_name: str, provider_message_id: str,
+    sent_at: datetime, type: str, body: str, payload: dict | None, reply_to_provider_id: str,
+    now: datetime,
 ) -> tuple[Message, bool]:  # fmt: skip
     for _attempt in range(INBOUND_ATTEMPTS):
         stored = inbound_sql.receive(
-            channel_id=channel.pk,
-            kind=channel.kind,
+            channel_id=channel_id,
+            phone_number_id=phone_number_id,
+            kind=kind,
             wa_id=wa_id,
             bsuid=bsuid,
             profile_name=profile_name,
@@ -317,9 +361,9 @@ def _receive_in_one_statement(
             id=stored.message_id,
             conversation_id=stored.conversation_id,
             **_inbound_fields(
-                channel=channel, provider_message_id=provider_message_id, sent_at=sent_at,
-                type=type, body=body, payload=payload, reply_to_provider_id=reply_to_provider_id,
-                now=now,
+                channel_id=stored.channel_id, provider_message_id=provider_message_id,
+                sent_at=sent_at, type=type, body=body, payload=payload,
+                reply_to_provider_id=reply_to_provider_id, now=now,
             ),
         )  # fmt: skip
         message._state.adding = False

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import logging
 from collections import Counter
-from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 
@@ -97,6 +96,12 @@ def process_events(events: list[webhooks.Event], *, now: datetime | None = None)
     from conversations.tasks import download_media
 
     now = now or timezone.now()
+    if (
+        len(events) == 1
+        and isinstance(events[0], webhooks.InboundMessage)
+        and connection.vendor == "postgresql"
+    ):
+        return _receive_one(events[0], now=now)
     numbers = {
         e.phone_number_id
         for e in events
@@ -104,7 +109,7 @@ def process_events(events: list[webhooks.Event], *, now: datetime | None = None)
     }
     channels = _active_channels(numbers)
     counts: Counter = Counter()
-    with _one_transaction(events):
+    with transaction.atomic():
         for event in events:
             if isinstance(event, webhooks.Ignored):
                 logger.info("webhook field %s ignored (%s)", event.field, event.why)
@@ -140,23 +145,8 @@ def process_events(events: list[webhooks.Event], *, now: datetime | None = None)
                 )
                 counts["statuses" if message else "unknown_status"] += 1
                 continue
-            payload = dict(event.payload)
-            kind = MESSAGE_TYPES.get(event.type)
-            if kind is None:
-                payload.setdefault("original_type", event.type)
-                kind = Message.Type.UNSUPPORTED
             message, created = services.receive_inbound(
-                channel=channel,
-                wa_id=event.wa_id,
-                bsuid=event.bsuid,
-                profile_name=event.profile_name,
-                provider_message_id=event.provider_message_id,
-                sent_at=event.sent_at,
-                type=kind,
-                body=event.body,
-                payload=payload,
-                reply_to_provider_id=event.reply_to_provider_id,
-                now=now,
+                channel=channel, **_message_fields(event), now=now
             )
             counts["messages" if created else "duplicates"] += 1
             if created and event.media_id:
@@ -164,20 +154,45 @@ def process_events(events: list[webhooks.Event], *, now: datetime | None = None)
     return counts
 
 
-def _one_transaction(events: list[webhooks.Event]):
-    """The transaction a payload is applied in: all of it or nothing.
+def _message_fields(event: webhooks.InboundMessage) -> dict:
+    """What services.receive_inbound() takes from an inbound event, its type mapped to ours."""
+    payload = dict(event.payload)
+    kind = MESSAGE_TYPES.get(event.type)
+    if kind is None:
+        payload.setdefault("original_type", event.type)
+        kind = Message.Type.UNSUPPORTED
+    return {
+        "wa_id": event.wa_id,
+        "bsuid": event.bsuid,
+        "profile_name": event.profile_name,
+        "provider_message_id": event.provider_message_id,
+        "sent_at": event.sent_at,
+        "type": kind,
+        "body": event.body,
+        "payload": payload,
+        "reply_to_provider_id": event.reply_to_provider_id,
+    }
 
-    A payload of one inbound message (nearly every webhook) is a single statement on PostgreSQL
-    (conversations/inbound_sql.py), atomic by itself, so it runs without BEGIN and COMMIT
-    round trips around it.
-    """
-    if (
-        len(events) == 1
-        and isinstance(events[0], webhooks.InboundMessage)
-        and connection.vendor == "postgresql"
-    ):
-        return nullcontext()
-    return transaction.atomic()
+
+def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
+    """A payload of one inbound message on PostgreSQL (nearly every webhook): one statement,
+    atomic by itself, that finds the channel and stores the message (conversations/inbound_sql.py),
+    with no BEGIN/COMMIT and no channel read around it."""
+    from conversations import services
+    from conversations.tasks import download_media
+
+    stored = services.receive_inbound_at_number(
+        phone_number_id=event.phone_number_id, **_message_fields(event), now=now
+    )
+    if stored is None:
+        logger.warning("webhook for unknown phone_number_id %s", event.phone_number_id)
+        return Counter(unknown_number=1)
+    message, created = stored
+    if created and event.media_id:
+        # Runs at once in autocommit (the statement has committed), after the caller's
+        # transaction when there is one.
+        transaction.on_commit(partial(download_media.delay, message.pk))
+    return Counter(messages=1) if created else Counter(duplicates=1)
 
 
 def _active_channels(numbers: set[str]) -> dict[str, Channel]:

@@ -87,6 +87,11 @@ def deliver_all(receive, channels):
     return outcomes
 
 
+def _at_number(*, channel, **message):
+    """The webhook's entry: the channel named by its phone number id, found by the statement."""
+    return services.receive_inbound_at_number(phone_number_id=channel.phone_number_id, **message)
+
+
 def snapshot():
     """Every row the deliveries can touch, with ids replaced by stable keys."""
 
@@ -165,6 +170,12 @@ def test_the_statement_writes_what_the_orm_rules_write(on_postgres):
 
     assert by_statement == by_orm
     assert snapshot() == expected
+
+    reset()
+    channels = world()
+    by_number = deliver_all(_at_number, channels)
+    assert by_number == by_orm
+    assert snapshot() == expected
     # And the scenario really exercised the rules: a redelivery, a reopened Pending, a new
     # conversation after a resolved one, a contact found by BSUID that gained a number.
     assert [created for created, *_ in by_orm].count(False) == 1
@@ -185,3 +196,23 @@ def test_the_statement_returns_a_message_that_behaves_like_a_loaded_one(on_postg
     assert Message.objects.get(pk=message.pk).body == "hello"
     message.refresh_from_db()
     assert message.delivery == Message.Delivery.RECEIVED
+
+
+@pytest.mark.django_db
+def test_a_number_without_an_active_channel_stores_nothing(on_postgres):
+    ChannelFactory(phone_number_id="555000", is_active=False)
+    for number in ("555000", "no-such-number"):
+        stored = services.receive_inbound_at_number(
+            phone_number_id=number,
+            wa_id="4977",
+            profile_name="Dana",
+            provider_message_id=f"w.{number}",
+            sent_at=NOW,
+            type="text",
+            body="hi",
+            now=NOW,
+        )
+        assert stored is None
+    assert not Contact.objects.exists()
+    assert not Message.objects.exists()
+    assert not Conversation.objects.exists()

@@ -1,7 +1,8 @@
 """An inbound message stored in one PostgreSQL statement: the webhook's hot path.
 
-``services.receive_inbound`` is the one entry point; on PostgreSQL it calls ``receive`` here, on
-SQLite (development) it runs the same rules through the ORM. Both write the same rows, which
+``services.receive_inbound`` (a channel) and ``services.receive_inbound_at_number`` (the webhook:
+a phone number id) are the entry points; on PostgreSQL they call ``receive`` here, on SQLite
+(development) they run the same rules through the ORM. All write the same rows, which
 ``tests/conversations/test_inbound_sql.py`` checks case by case.
 
 Why one statement: through the ORM an inbound message cost ten round trips (redelivery check,
@@ -39,8 +40,6 @@ from django.db import connection
 
 from channels_app.models import Channel
 from conversations.models import Conversation, Event, Message
-
-OPEN = tuple(Conversation.OPEN)
 
 TEMPLATE = """
 WITH ch AS (

@@ -34,6 +34,18 @@ def delivery_of(message):
     return message.delivery
 
 
+def failed_and_recorded(reply) -> bool:
+    """The reply shows failed and its REPLY_FAILED event is written. The webhook writes both in
+    one transaction; on SQLite the live server shares the test's connection, so the test could
+    see the first write before the second: wait for both."""
+    return (
+        delivery_of(reply) == Message.Delivery.FAILED
+        and Event.objects.filter(
+            conversation_id=reply.conversation_id, kind=Event.Kind.REPLY_FAILED
+        ).exists()
+    )
+
+
 def test_customer_message_arrives_through_a_signed_webhook_as_new(emulator, wa_channel):
     inbound = customer_writes(emulator, wa_channel)
     conversation = inbound.conversation
@@ -93,12 +105,9 @@ def test_reply_whose_window_closed_while_queued_fails_on_the_async_131047(emulat
     reply = queue_reply(inbound.conversation)
     emulator.advance_clock(25 * 3600)  # clock skew: Meta already sees the window closed
     assert outbound.dispatch(reply.pk).result == "sent"
-    assert wait_for(lambda: delivery_of(reply) == Message.Delivery.FAILED)
+    assert wait_for(lambda: failed_and_recorded(reply))
     assert reply.failure_code == 131047
     assert "24-hour customer service window is closed" in reply.failure_reason
-    assert Event.objects.filter(
-        conversation=inbound.conversation, kind=Event.Kind.REPLY_FAILED
-    ).exists()
 
 
 def test_duplicate_webhooks_are_stored_once(emulator, wa_channel):
@@ -165,7 +174,7 @@ def test_permanent_error_is_shown_failed_with_its_reason(emulator, wa_channel, c
     reply = queue_reply(inbound.conversation)
     emulator.fail_next_send(code, mode=mode)
     outbound.dispatch(reply.pk)
-    assert wait_for(lambda: delivery_of(reply) == Message.Delivery.FAILED)
+    assert wait_for(lambda: failed_and_recorded(reply))
     assert reply.failure_code == code
     assert reason in reply.failure_reason
     assert reply.attempts == 1  # permanent: never retried

@@ -16,6 +16,25 @@ def default_auto_resolve() -> timedelta:
     return DEFAULT_AUTO_RESOLVE
 
 
+class ChannelManager(models.Manager):
+    def active_whatsapp(self, numbers: set[str]) -> dict[str, Channel]:
+        """The active WhatsApp channels of these phone number ids, by phone number id, loaded
+        with the three columns webhooks need (the rest load on access).
+
+        Raw SQL: built through the ORM, this query cost four times what the read itself costs,
+        on every webhook.
+        """
+        if not numbers:
+            return {}
+        placeholders = ", ".join(["%s"] * len(numbers))
+        channels = self.raw(
+            f"SELECT id, kind, phone_number_id FROM {self.model._meta.db_table} "  # noqa: S608
+            f"WHERE phone_number_id IN ({placeholders}) AND kind = %s AND is_active",
+            [*numbers, Channel.Kind.WHATSAPP],
+        )
+        return {c.phone_number_id: c for c in channels}
+
+
 class Channel(models.Model):
     """One connected messaging account (a WhatsApp Business number) and its desk settings."""
 
@@ -94,6 +113,8 @@ class Channel(models.Model):
 
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ChannelManager()
 
     class Meta:
         verbose_name = _("channel")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -285,40 +286,22 @@ def receive_inbound(
 
 
 def receive_inbound_at_number(
-    *,
-    phone_number_id: str,
-    wa_id: str | None,
-    bsuid: str | None = None,
-    profile_name: str = "",
-    provider_message_id: str,
-    sent_at: datetime,
-    type: str,
-    body: str = "",
-    payload: dict | None = None,
-    reply_to_provider_id: str = "",
-    now: datetime | None = None,
+    *, phone_number_id: str, **message: Any
 ) -> tuple[Message, bool] | None:
-    """receive_inbound() on the active WhatsApp channel with this phone number id; ``None``
-    when there is no such channel. On PostgreSQL the channel is found by the same statement that
-    stores the message (the webhook's path: one round trip less than reading it first)."""
-    message = {
-        "wa_id": wa_id, "bsuid": bsuid, "profile_name": profile_name,
-        "provider_message_id": provider_message_id, "sent_at": sent_at, "type": type,
-        "body": body, "payload": payload, "reply_to_provider_id": reply_to_provider_id,
-    }  # fmt: skip
+    """receive_inbound() (``message``: its keywords but ``channel``) on the active WhatsApp
+    channel with this phone number id; ``None`` when there is no such channel. On PostgreSQL the
+    channel is found by the same statement that stores the message (the webhook's path: one
+    round trip less than reading it first)."""
     if connection.vendor != "postgresql":
-        channel = Channel.objects.filter(
-            phone_number_id=phone_number_id, kind=Channel.Kind.WHATSAPP, is_active=True
-        ).first()
-        return None if channel is None else receive_inbound(channel=channel, now=now, **message)
-    if not wa_id and not bsuid:
+        channel = Channel.objects.active_whatsapp({phone_number_id}).get(phone_number_id)
+        return None if channel is None else receive_inbound(channel=channel, **message)
+    if not message.get("wa_id") and not message.get("bsuid"):
         raise DomainError(str(_("An inbound message names no sender.")))
     try:
         return _receive_in_one_statement(
             phone_number_id=phone_number_id,
             kind=Channel.Kind.WHATSAPP,
-            now=now or timezone.now(),
-            **message,
+            **{**message, "now": message.get("now") or timezone.now()},
         )
     except inbound_sql.UnknownChannel:
         return None
@@ -331,9 +314,9 @@ INBOUND_ATTEMPTS = 3
 
 def _receive_in_one_statement(
     *, channel_id: int | None = None, phone_number_id: str | None = None, kind: str,
-    wa_id: str | None, bsuid: str | None, profile_name: str, provider_message_id: str,
-    sent_at: datetime, type: str, body: str, payload: dict | None, reply_to_provider_id: str,
-    now: datetime,
+    wa_id: str | None, bsuid: str | None = None, profile_name: str = "",
+    provider_message_id: str, sent_at: datetime, type: str, body: str = "",
+    payload: dict | None = None, reply_to_provider_id: str = "", now: datetime,
 ) -> tuple[Message, bool]:  # fmt: skip
     for _attempt in range(INBOUND_ATTEMPTS):
         stored = inbound_sql.receive(

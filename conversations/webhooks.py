@@ -107,7 +107,7 @@ def process_events(events: list[webhooks.Event], *, now: datetime | None = None)
         for e in events
         if isinstance(e, webhooks.InboundMessage | webhooks.StatusUpdate)
     }
-    channels = _active_channels(numbers)
+    channels = Channel.objects.active_whatsapp(numbers)
     counts: Counter = Counter()
     with transaction.atomic():
         for event in events:
@@ -193,20 +193,3 @@ def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
         # transaction when there is one.
         transaction.on_commit(partial(download_media.delay, message.pk))
     return Counter(messages=1) if created else Counter(duplicates=1)
-
-
-def _active_channels(numbers: set[str]) -> dict[str, Channel]:
-    """The active WhatsApp channels of these phone number ids, by phone number id.
-
-    Raw SQL with the three columns the events need (the rest load on access): the ORM built this
-    query for every webhook and it cost four times what the read itself costs.
-    """
-    if not numbers:
-        return {}
-    placeholders = ", ".join(["%s"] * len(numbers))
-    channels = Channel.objects.raw(
-        f"SELECT id, kind, phone_number_id FROM {Channel._meta.db_table} "  # noqa: S608
-        f"WHERE phone_number_id IN ({placeholders}) AND kind = %s AND is_active",
-        [*numbers, Channel.Kind.WHATSAPP],
-    )
-    return {c.phone_number_id: c for c in channels}

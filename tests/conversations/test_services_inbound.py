@@ -220,3 +220,22 @@ def test_concurrent_redeliveries_store_the_message_once(on_postgres):
     assert sorted(results) == [False, True]
     assert Message.objects.count() == 1
     assert Conversation.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_by_phone_number_id_only_an_active_whatsapp_channel_receives():
+    active = ChannelFactory(phone_number_id="555001")
+    ChannelFactory(phone_number_id="555002", is_active=False)
+
+    def at(number, wamid):
+        return services.receive_inbound_at_number(
+            phone_number_id=number, wa_id="4966", provider_message_id=wamid, sent_at=NOW,
+            type="text", body="hi", now=NOW,
+        )  # fmt: skip
+
+    message, created = at("555001", "wamid.n1")
+    assert created and message.channel_id == active.pk
+    assert message.conversation.channel_id == active.pk
+    assert at("555002", "wamid.n2") is None  # inactive
+    assert at("555999", "wamid.n3") is None  # nobody's number
+    assert Message.objects.count() == 1

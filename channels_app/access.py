@@ -50,6 +50,7 @@ class Cap(models.TextChoices):
     ANNOTATE = "annotate", _("Add tags, notes and topics to a conversation")
     REPLY = "reply", _("Reply to the customer")
     REPORTS = "reports", _("See reports for the channel")
+    SEE_DELETED = "see_deleted", _("Read messages the customer deleted, while they are kept")
     CONFIGURE = "configure", _("Edit channel settings, teams, access, onboarding")
 
 
@@ -60,6 +61,7 @@ MINIMUM_ROLE: dict[Cap, Role] = {
     Cap.ANNOTATE: Role.VIEWER,
     Cap.REPLY: Role.CONTRIBUTOR,
     Cap.REPORTS: Role.SUPERVISOR,
+    Cap.SEE_DELETED: Role.SUPERVISOR,
     Cap.CONFIGURE: Role.ADMIN,
 }
 

@@ -211,6 +211,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.roll_up_report_tallies",
         "schedule": timedelta(seconds=env.int("REPORT_ROLLUP_EVERY_S", default=300)),
     },
+    # Every hour: erase the kept text and files of messages deleted longer ago than
+    # DELETED_MESSAGE_RETENTION_DAYS (in batches), and drop edits parked as long for a message
+    # that never came.
+    "erase-deleted-messages": {
+        "task": "conversations.tasks.erase_deleted_messages",
+        "schedule": timedelta(seconds=env.int("ERASE_DELETED_EVERY_S", default=3600)),
+    },
 }
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
@@ -218,12 +225,24 @@ WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="http://127.0.0.1:8025/v2
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="dev-app-secret")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="dev-verify-token")
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
+# Where inbound media may be downloaded from (the URL the Graph API answers): https only, unless
+# an entry says http://host:port (the emulator in development). Meta's media host by default.
+WHATSAPP_MEDIA_HOSTS = env.list(
+    "WHATSAPP_MEDIA_HOSTS",
+    default=["lookaside.fbsbx.com", *(["http://127.0.0.1:8025"] if DEBUG else [])],
+)
 # Where the emulator delivers its signed webhooks (the app's own endpoint in development).
 WHATSAPP_EMULATOR_WEBHOOK_URL = env(
     "WHATSAPP_EMULATOR_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/whatsapp/"
 )
 
 # --- Product -----------------------------------------------------------------------------------
+# A message the customer deleted keeps its text and attachments this long, readable only by
+# Supervisors (access.Cap.SEE_DELETED), then the erase job removes them.
+DELETED_MESSAGE_RETENTION = timedelta(days=env.int("DELETED_MESSAGE_RETENTION_DAYS", default=30))
+ERASE_DELETED_BATCH_SIZE = env.int("ERASE_DELETED_BATCH_SIZE", default=500)
+# A history webhook can carry thousands of past messages: stored this many per transaction.
+HISTORY_IMPORT_BATCH_SIZE = env.int("HISTORY_IMPORT_BATCH_SIZE", default=500)
 # Free-form replies stop this long before the 24-hour window closes, for queue latency and skew.
 WHATSAPP_WINDOW_SAFETY_MARGIN = timedelta(
     seconds=env.int("WHATSAPP_WINDOW_SAFETY_MARGIN_S", default=60)

@@ -155,6 +155,9 @@ class Conversation(models.Model):
     resolution = models.CharField(
         _("resolution"), max_length=16, choices=Resolution.choices, blank=True
     )
+    # Meta said the customer's WhatsApp identity changed (reinstall, new phone): the page warns
+    # the agents until the conversation ends (conversations.inbound_changes).
+    identity_changed_at = models.DateTimeField(_("identity changed"), null=True, blank=True)
     # Denormalised preview for the inbox list, so a page needs no per-row message query.
     last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
 
@@ -250,6 +253,11 @@ class Message(models.Model):
         TEMPLATE = "template", _("Template")
         UNSUPPORTED = "unsupported", _("Unsupported")
 
+    class Via(models.TextChoices):
+        DESK = "", _("The desk")
+        BUSINESS_APP = "app", _("The WhatsApp Business app")
+        HISTORY = "history", _("Imported history")
+
     class Delivery(models.TextChoices):
         RECEIVED = "received", _("Received")
         QUEUED = "queued", _("Queued")
@@ -305,6 +313,17 @@ class Message(models.Model):
     )
     # True for a template that had to be used because the 24-hour window was closed (reports).
     sent_outside_window = models.BooleanField(default=False)
+    # Where the message came from besides the desk and the customer: an echo of what the business
+    # wrote in the WhatsApp Business app, or an imported past chat (coexistence). A database
+    # default, so the raw inserts (inbound_sql, bench) need not name it.
+    via = models.CharField(
+        _("via"), max_length=8, choices=Via.choices, blank=True, default="", db_default=""
+    )
+    # Edits and deletions (conversations.message_changes): the earlier versions are kept in
+    # payload["versions"]; a deleted message keeps its text for Supervisors until erased_at.
+    edited_at = models.DateTimeField(_("edited"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("deleted by the sender"), null=True, blank=True)
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(_("created"))
     # Inbound: Meta's timestamp. Outbound: when the provider accepted it.
@@ -332,6 +351,12 @@ class Message(models.Model):
             ),
             # Reports: messages in and out on a channel in a date range.
             models.Index(fields=["channel", "created_at"], name="msg_channel_time"),
+            # The erase job: deleted messages whose text is still kept.
+            models.Index(
+                fields=["revoked_at"],
+                condition=Q(revoked_at__isnull=False, erased_at__isnull=True),
+                name="msg_revoked_to_erase",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -340,6 +365,39 @@ class Message(models.Model):
     @classmethod
     def rank(cls, state: str) -> int:
         return cls.DELIVERY_RANK.get(state, 0)
+
+
+class ParkedChange(models.Model):
+    """An edit or deletion that arrived before the message it changes (webhooks come in any
+    order); applied, then removed, when that message is stored (conversations.message_changes).
+    """
+
+    class Kind(models.TextChoices):
+        EDIT = "edit", _("Edit")
+        REVOKE = "revoke", _("Deletion")
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # The change's own wamid: a redelivery parks nothing twice.
+    provider_message_id = models.CharField(max_length=128)
+    # The wamid of the message it changes; looked up when that message arrives.
+    target_provider_id = models.CharField(max_length=128)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    data = models.JSONField(default=dict, blank=True)
+    sent_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("parked message change")
+        verbose_name_plural = _("parked message changes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"], name="parked_change_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["channel", "target_provider_id"], name="parked_target")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.target_provider_id}"
 
 
 class Note(models.Model):
@@ -376,6 +434,8 @@ class Event(models.Model):
         TOPIC_REMOVED = "topic_removed", _("Topic removed")
         NOTE_ADDED = "note_added", _("Note added")
         REPLY_FAILED = "reply_failed", _("Reply failed")
+        NUMBER_CHANGED = "number_changed", _("Customer changed number")
+        IDENTITY_CHANGED = "identity_changed", _("Customer identity changed")
 
     # Indexed through event_thread (its first column).
     conversation = models.ForeignKey(

@@ -18,6 +18,8 @@ DESIGN_TABLE = {
     Cap.ANNOTATE: "✓ ✓ ✓ ✓",
     Cap.REPLY: "✗ ✓ ✓ ✓",
     Cap.REPORTS: "✗ ✗ ✓ ✓",
+    # Issue 21: a deleted message's text stays readable for Supervisors until it is erased.
+    Cap.SEE_DELETED: "✗ ✗ ✓ ✓",
     Cap.CONFIGURE: "✗ ✗ ✗ ✓",
 }
 COLUMNS = [Role.VIEWER, Role.CONTRIBUTOR, Role.SUPERVISOR, Role.ADMIN]

@@ -75,7 +75,8 @@ class DurationWidget(forms.MultiWidget):
 class AutoResolveField(forms.MultiValueField):
     """An auto-resolve age: a positive whole number of days or hours up to a year, or None (off).
 
-    Ticking Off or leaving the number empty switches the rule off.
+    Ticking Off switches the rule off whatever the number says (an admin should not have to
+    clear it first); so does leaving the number empty.
     """
 
     widget = DurationWidget
@@ -83,7 +84,6 @@ class AutoResolveField(forms.MultiValueField):
     default_error_messages = {
         "positive": _("Enter a positive number of days or hours, or tick Off."),
         "too_long": _("At most 365 days (8760 hours)."),
-        "ambiguous": _("Either untick Off or clear the number."),
     }
 
     def __init__(self, **kwargs):
@@ -95,15 +95,18 @@ class AutoResolveField(forms.MultiValueField):
         )
         super().__init__(fields, require_all_fields=False, **kwargs)
 
+    def clean(self, value):
+        # Off wins before the number is even read: a stale or mistyped number next to a ticked
+        # Off box is not an error.
+        if isinstance(value, list | tuple) and len(value) == 3 and self.fields[2].clean(value[2]):
+            return None
+        return super().clean(value)
+
     def compress(self, data_list):
         if not data_list:
             return None
         amount, unit, off = data_list
-        if off:
-            if amount is not None:
-                raise ValidationError(self.error_messages["ambiguous"], code="ambiguous")
-            return None
-        if amount is None:
+        if off or amount is None:
             return None
         if amount <= 0:
             raise ValidationError(self.error_messages["positive"], code="positive")

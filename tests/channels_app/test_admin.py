@@ -391,6 +391,9 @@ def test_access_token_is_write_only_and_blank_keeps_the_stored_one(client, admin
         ("8760", "hours", False, timedelta(days=365), "365 days"),
         ("", "days", True, None, "off"),
         ("", "days", False, None, "off"),
+        # Ticking Off is enough: the number beside it need not be cleared (issue 13).
+        ("10", "days", True, None, "off"),
+        ("ten", "hours", True, None, "off"),
     ],
 )
 def test_auto_resolve_durations_round_trip_through_the_form(
@@ -434,7 +437,6 @@ def test_auto_resolve_durations_round_trip_through_the_form(
         ("-3", "days", False, "Enter a positive number of days or hours, or tick Off."),
         ("366", "days", False, "At most 365 days (8760 hours)."),
         ("8761", "hours", False, "At most 365 days (8760 hours)."),
-        ("10", "days", True, "Either untick Off or clear the number."),
         ("ten", "days", False, "Enter a whole number."),
     ],
 )

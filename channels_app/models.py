@@ -280,6 +280,9 @@ class MessageTemplate(models.Model):
     parameter_format = models.CharField(_("parameter format"), max_length=16, default="POSITIONAL")
     rejection_reason = models.CharField(_("rejection reason"), max_length=255, blank=True)
     quality_score = models.CharField(_("quality"), max_length=16, blank=True)
+    # When Meta decided the status last applied from a webhook (its entry time): status events
+    # arrive in any order, and an older one must not undo a newer one (template_services).
+    status_event_at = models.DateTimeField(_("status event time"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

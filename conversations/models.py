@@ -252,6 +252,9 @@ class Message(models.Model):
         SYSTEM = "system", _("System")
         TEMPLATE = "template", _("Template")
         UNSUPPORTED = "unsupported", _("Unsupported")
+        # A message of a batch the parser could not read: its raw JSON is in payload["raw"]
+        # (conversations.webhooks, per-message isolation).
+        UNREADABLE = "unreadable", _("Unreadable message")
 
     class Via(models.TextChoices):
         DESK = "", _("The desk")
@@ -521,3 +524,47 @@ class TallyWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"tallies up to {self.upto:%Y-%m-%d %H:%M}"
+
+
+class InboundPayload(models.Model):
+    """A large signed webhook body, stored as received and applied by the worker in chunks.
+
+    The webhook answers at once; ``conversations.inbound_payloads`` applies ``progress`` events
+    at a time, each chunk in its own short transaction that also advances ``progress``, so a
+    worker that dies half-way is resumed where it stopped (and inbound messages are unique per
+    provider id anyway). See docs/whatsapp.md.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        PROCESSING = "processing", _("Being applied")
+        DONE = "done", _("Applied")
+
+    body = models.BinaryField(_("raw body"))
+    received_at = models.DateTimeField(_("received"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    # Events of the parsed body applied so far, in payload order; the total once parsed.
+    progress = models.PositiveIntegerField(_("events applied"), default=0)
+    total = models.PositiveIntegerField(_("events"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Set when a worker claims it and at every chunk: a stale one means the worker died.
+    heartbeat_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("applied"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("inbound webhook payload")
+        verbose_name_plural = _("inbound webhook payloads")
+        indexes = [
+            # The sweep: payloads not applied yet (a handful at most, the rest are done).
+            models.Index(
+                fields=["received_at"],
+                condition=~Q(status="done"),
+                name="inbound_payload_open",
+            ),
+            models.Index(fields=["processed_at"], name="inbound_payload_processed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook payload {self.pk} ({self.status}, {self.progress}/{self.total or '?'})"

@@ -2,10 +2,11 @@
 
 ``verify_signature`` checks ``X-Hub-Signature-256`` over the exact request bytes. ``parse`` turns
 a body into a list of events (``InboundMessage``, ``StatusUpdate``, ``TemplateStatusUpdate``,
-``Ignored``) or raises ``MalformedPayload`` with a reason; it validates the whole body before
-returning anything, so a caller that stores the events never stores half a payload. Unknown keys
-are ignored and unknown message types become ``unsupported``, because Meta adds fields without
-notice. See docs/whatsapp.md.
+``Ignored``; the coexistence fields ``smb_message_echoes`` and ``history`` become
+``InboundMessage`` events marked by their ``source``) or raises ``MalformedPayload`` with a
+reason; it validates the whole body before returning anything, so a caller that stores the
+events never stores half a payload. Unknown keys are ignored and unknown message types become
+``unsupported``, because Meta adds fields without notice. See docs/whatsapp.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hmac
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,8 @@ KNOWN_TYPES = (
     "reaction",
     "order",
     "system",
+    "edit",
+    "revoke",
     "unsupported",
 )
 STATUSES = ("sent", "delivered", "read", "failed")
@@ -83,6 +86,11 @@ class InboundMessage:
     payload: dict = field(default_factory=dict)
     reply_to_provider_id: str = ""
     media_id: str = ""
+    # "" for a customer's message; "echo" for what the business sent from the WhatsApp Business
+    # app (smb_message_echoes), "history" for a past chat imported on onboarding (coexistence).
+    # ``outbound``: the business wrote it; wa_id/bsuid then name the customer it went to.
+    source: str = ""
+    outbound: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,8 @@ def _parse_change(change: Any, waba_id: str, where: str) -> list[Event]:
         raise MalformedPayload(f"{where} needs a field name and a value object")
     if name == "message_template_status_update":
         return [_parse_template_status(value, waba_id, f"{where}.value")]
+    if name in ("smb_message_echoes", "history"):
+        return _parse_coexistence(name, value, waba_id, f"{where}.value")
     if name != "messages":
         return [Ignored(field=name[:64], waba_id=waba_id, why="field not handled")]
     metadata = value.get("metadata")
@@ -232,6 +242,63 @@ def _parse_message(
     )
 
 
+def _parse_coexistence(name: str, value: dict, waba_id: str, where: str) -> list[Event]:
+    """Messages of a WhatsApp Business app number that also uses the Cloud API (Meta's
+    "coexistence"): ``smb_message_echoes`` carries ``message_echoes[]``, what the business sent
+    from the app (``from`` its own number, ``to`` the customer); ``history`` carries
+    ``history[].threads[]`` of past messages (a thread's ``id`` is the customer, a message from
+    anyone else was the business's), and later ``messages[]`` with the media of a history
+    message sent as ``media_placeholder``. Both become InboundMessage events with ``source``."""
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        raise MalformedPayload(f"{where}.metadata is missing")
+    pnid = _id(metadata.get("phone_number_id"), f"{where}.metadata.phone_number_id")
+    events: list[Event] = []
+    if name == "smb_message_echoes":
+        for k, echo in enumerate(_list(value, "message_echoes", where, required=False)):
+            at = f"{where}.message_echoes[{k}]"
+            if not isinstance(echo, dict):
+                raise MalformedPayload(f"{at} is not an object")
+            to = echo.get("to")
+            customer = to.lstrip("+") if isinstance(to, str) else to
+            parsed = _parse_message({**echo, "from": customer}, pnid, waba_id, {}, at)
+            events.append(replace(parsed, source="echo", outbound=True))
+        return events
+    for k, chunk in enumerate(_list(value, "history", where, required=False)):
+        at = f"{where}.history[{k}]"
+        if not isinstance(chunk, dict):
+            raise MalformedPayload(f"{at} is not an object")
+        if "errors" in chunk:  # the business declined to share its chat history
+            events.append(Ignored(field=name, waba_id=waba_id, why="history not shared"))
+        for t, thread in enumerate(_list(chunk, "threads", at, required=False)):
+            tat = f"{at}.threads[{t}]"
+            if not isinstance(thread, dict):
+                raise MalformedPayload(f"{tat} is not an object")
+            customer = _id(thread.get("id"), f"{tat}.id").lstrip("+")
+            for m, message in enumerate(_list(thread, "messages", tat, required=False)):
+                events.append(_history_message(message, customer, pnid, waba_id, f"{tat}[{m}]"))
+    # The media of a history message sent earlier as a media_placeholder (same wamid).
+    for m, message in enumerate(_list(value, "messages", where, required=False)):
+        sender = message.get("from") if isinstance(message, dict) else None
+        customer = sender.lstrip("+") if isinstance(sender, str) else ""
+        events.append(_history_message(message, customer, pnid, waba_id, f"{where}[{m}]"))
+    return events
+
+
+def _history_message(
+    message: Any, customer: str, pnid: str, waba_id: str, where: str
+) -> InboundMessage:
+    if not isinstance(message, dict):
+        raise MalformedPayload(f"{where} is not an object")
+    sender = message.get("from")
+    outbound = isinstance(sender, str) and sender.lstrip("+") != customer
+    parsed = _parse_message({**message, "from": customer}, pnid, waba_id, {}, where)
+    context = message.get("history_context")
+    if isinstance(context, dict) and isinstance(context.get("status"), str):
+        parsed.payload["history_status"] = context["status"][:16]
+    return replace(parsed, source="history", outbound=outbound)
+
+
 def _body_and_payload(message: dict, kind: str, where: str) -> tuple[str, dict, str]:
     """The readable text of a message and its type-specific details."""
     obj = message.get(kind)
@@ -298,7 +365,37 @@ def _body_and_payload(message: dict, kind: str, where: str) -> tuple[str, dict, 
         return _text(obj.get("text"), f"{at}.text", MAX_TEXT), {"order": obj}, ""
     if kind == "system":
         obj = _obj(obj, at)
-        return _text(obj.get("body"), f"{at}.body", MAX_TEXT), {"system": obj}, ""
+        payload = {"system": obj}
+        for key in ("wa_id", "new_wa_id"):  # the new number: user_changed_number / older name
+            new = obj.get(key)
+            if new is not None:
+                if not isinstance(new, str) or not WA_ID_RE.match(new.lstrip("+")):
+                    raise MalformedPayload(f"{at}.{key} is not a WhatsApp ID (digits)")
+                payload["new_wa_id"] = new.lstrip("+")
+        if isinstance(message.get("identity"), dict):  # customer_identity_changed
+            payload["identity"] = message["identity"]
+        return _text(obj.get("body"), f"{at}.body", MAX_TEXT), payload, ""
+    if kind in ("edit", "revoke"):
+        # A change to an earlier message (Meta: edits within 15 minutes of sending, deletions
+        # within two days): the original's wamid and, for an edit, the new message object.
+        obj = _obj(obj, at)
+        payload = {"original_message_id": _id(obj.get("original_message_id"), f"{at}.original")}
+        if kind == "revoke":
+            return "", payload, ""
+        new = _obj(obj.get("message"), f"{at}.message")
+        new_kind = new.get("type")
+        if not isinstance(new_kind, str) or not isinstance(new.get(new_kind), dict):
+            # Meta's examples name the type; a bare text or media object is read as such.
+            new_kind = next((k for k in ("text", *MEDIA_TYPES) if isinstance(new.get(k), dict)), "")
+        if new_kind not in ("text", *MEDIA_TYPES):
+            raise MalformedPayload(f"{at}.message has no text or caption")
+        payload["new_type"] = new_kind
+        if new_kind == "text":
+            return _text(new["text"].get("body"), f"{at}.message.text.body", MAX_TEXT), payload, ""
+        # A media edit changes only the caption; the file stays the original's.
+        caption = _text(new[new_kind].get("caption"), f"{at}.message.{new_kind}.caption", MAX_TEXT)
+        payload["caption"] = caption
+        return caption, payload, ""
     # unsupported / unknown / request_welcome / anything new: keep what Meta said about it.
     payload: dict = {"original_type": kind}
     if isinstance(message.get("errors"), list):

@@ -67,6 +67,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "desk_webhook_bench"
 APP_SECRET = "bench-webhook-app-secret"  # noqa: S105 - a loopback-only benchmark server
 VERIFY_TOKEN = "bench-verify-token"  # noqa: S105
+FIELD_ENCRYPTION_KEY = "d2ViaG9vay1iZW5jaC1sb29wYmFjay1vbmx5LWstMzI="
 REDIS_URL = "redis://127.0.0.1:6379/4"
 PATH = "/webhooks/whatsapp/"
 
@@ -281,6 +282,7 @@ def server_env(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "DEBUG": "0",
         "SECRET_KEY": "webhook-bench-" + hashlib.sha256(os.urandom(32)).hexdigest(),
+        "FIELD_ENCRYPTION_KEYS": FIELD_ENCRYPTION_KEY,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "REDIS_URL": REDIS_URL,

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.access import GRANTABLE_ROLES, Role
+from channels_app.encryption import EncryptedTextField
 
 DEFAULT_AUTO_RESOLVE = timedelta(days=30)
 
@@ -108,8 +109,9 @@ class Channel(models.Model):
     waba_id = models.CharField(_("WhatsApp Business account ID"), max_length=64, blank=True)
     display_phone_number = models.CharField(_("display phone number"), max_length=32, blank=True)
     verified_name = models.CharField(_("verified name"), max_length=255, blank=True)
-    # The bearer token for the Cloud API. Never logged, never shown again after saving.
-    access_token = models.TextField(_("access token"), blank=True)
+    # The bearer token for the Cloud API. Never logged, never shown again after saving, encrypted
+    # at rest (channels_app/encryption.py).
+    access_token = EncryptedTextField(_("access token"), blank=True)
 
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -150,6 +150,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Keys that encrypt the secrets stored in the database (channels' access tokens), newest first:
+# the first encrypts, all decrypt (channels_app/encryption.py). Unset, a development key is
+# derived from SECRET_KEY; check --deploy and the web process refuse that when DEBUG is off.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 # --- Celery ------------------------------------------------------------------------------------
 # REDIS_URL (or CELERY_BROKER_URL) selects a real broker. Without one, kombu's filesystem transport

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.encryption import EncryptedTextField
 from onboarding import steps
 from onboarding.business_time import add_business_time, business_elapsed
 from onboarding.validation import (
@@ -83,8 +84,9 @@ class Onboarding(models.Model):
         _("phone number ID"), max_length=64, blank=True, null=True, unique=True
     )
     # The operator's token for the API steps until the channel exists; then it moves to the
-    # channel and this field is emptied. Never logged, never shown again after saving.
-    access_token = models.TextField(_("access token"), blank=True)
+    # channel and this field is emptied. Never logged, never shown again after saving, encrypted
+    # at rest.
+    access_token = EncryptedTextField(_("access token"), blank=True)
     channel = models.OneToOneField(
         "channels_app.Channel",
         on_delete=models.SET_NULL,

@@ -33,6 +33,7 @@ from bench.faults import infra
 
 PNID = "109876543210987"  # a number the emulator knows by default (whatsapp_emulator DEMO_NUMBERS)
 TOKEN = "demo-access-token"  # noqa: S105 - the emulator's demo token
+FIELD_ENCRYPTION_KEY = "ZmF1bHQtc3VpdGUtbG9vcGJhY2stb25seS1rZXktMzI="  # loopback only
 AGENT, AGENT_PASSWORD = "fault-agent", "fault-agent-password-2026"
 APP_SECRET = "faults-app-secret"  # noqa: S105 - loopback only
 
@@ -183,6 +184,9 @@ class Stack:
             REDIS_URL=self.redis.url,
             DEBUG="0",
             SECRET_KEY="faults-" + secrets.token_urlsafe(40),
+            # Production refuses to start without a key (docs/security.md); a fixed one, because
+            # the migrated template database keeps the encrypted token from run to run.
+            FIELD_ENCRYPTION_KEYS=FIELD_ENCRYPTION_KEY,
             ALLOWED_HOSTS="127.0.0.1,localhost",
             # Plain HTTP on loopback, no proxy in front: the HTTPS-only flags stay off here.
             SECURE_SSL_REDIRECT="0",

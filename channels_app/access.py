@@ -49,6 +49,8 @@ class Cap(models.TextChoices):
     TRIAGE = "triage", _("Move a conversation to Pending or Resolved")
     ANNOTATE = "annotate", _("Add tags, notes and topics to a conversation")
     REPLY = "reply", _("Reply to the customer")
+    ASSIGN = "assign", _("Assign a conversation (to a user who can reply)")
+    BE_ASSIGNED = "be_assigned", _("Be assigned / routed a conversation")
     REPORTS = "reports", _("See reports for the channel")
     SEE_DELETED = "see_deleted", _("Read messages the customer deleted, while they are kept")
     CONFIGURE = "configure", _("Edit channel settings, teams, access, onboarding")
@@ -60,6 +62,9 @@ MINIMUM_ROLE: dict[Cap, Role] = {
     Cap.TRIAGE: Role.VIEWER,
     Cap.ANNOTATE: Role.VIEWER,
     Cap.REPLY: Role.CONTRIBUTOR,
+    Cap.ASSIGN: Role.CONTRIBUTOR,
+    # The assignee answers the conversation, so exactly those who can reply can be assigned.
+    Cap.BE_ASSIGNED: Role.CONTRIBUTOR,
     Cap.REPORTS: Role.SUPERVISOR,
     Cap.SEE_DELETED: Role.SUPERVISOR,
     Cap.CONFIGURE: Role.ADMIN,
@@ -202,9 +207,11 @@ def remember_role(user: AnyUser, channel: Channel, role: int | None) -> None:
     channel.effective_role_of = user.pk
 
 
-def users_with_access(channel: Channel):
-    """Active users who can see ``channel``, by every grant source: direct, team, All Users,
-    All Teams, and admins. One queryset, no join that multiplies users (no DISTINCT needed).
+def users_with_access(channel: Channel, *, minimum: Role = Role.VIEWER):
+    """Active users whose effective role on ``channel`` is at least ``minimum`` (by default:
+    who can see it), by every grant source: direct, team, All Users, All Teams, and admins.
+    One queryset, no join that multiplies users (no DISTINCT needed). ``users_holding()``
+    asks it for a capability.
 
     The grant sources are one ``UNION ALL`` of plain reads under ``pk IN (...)``, written as SQL:
     as five ORM subqueries the same filter cost ~3 ms of Python to build and compile on every
@@ -213,11 +220,13 @@ def users_with_access(channel: Channel):
     from django.contrib.auth import get_user_model
 
     users = get_user_model().objects.filter(is_active=True)
-    if channel.all_users_enabled:
+    if channel.all_users_enabled and channel.all_users_role >= minimum:
         return users
     app_label, codename = ADMIN_PERMISSION.split(".", 1)
-    sql = GRANTEE_IDS_SQL + (ALL_TEAMS_MEMBERS_SQL if channel.all_teams_enabled else "")
-    params = [channel.pk, channel.pk, app_label, codename, app_label, codename]
+    all_teams = channel.all_teams_enabled and channel.all_teams_role >= minimum
+    sql = GRANTEE_IDS_SQL + (ALL_TEAMS_MEMBERS_SQL if all_teams else "")
+    level = int(minimum)
+    params = [channel.pk, level, channel.pk, level, app_label, codename, app_label, codename]
     # A constant statement; only values travel, as parameters.
     return users.filter(Q(is_superuser=True) | Q(pk__in=RawSQL(sql, params)))  # noqa: S611
 
@@ -227,16 +236,17 @@ ADMIN_PERMISSION_ID_SQL = (
     "SELECT p.id FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id"
     " WHERE ct.app_label = %s AND p.codename = %s"
 )
-# Users granted a channel (directly, through a team) or holding the channel-admin permission
-# (directly, through a group): users_with_access(). Django's own auth tables and ours; the
-# parameters are the channel id twice, then the permission's app label and codename twice.
+# Users granted a channel (directly, through a team) with at least a role, or holding the
+# channel-admin permission (directly, through a group): users_with_access(). Django's own auth
+# tables and ours; the parameters are the channel id and the minimum role twice, then the
+# permission's app label and codename twice.
 GRANTEE_IDS_SQL = """
     SELECT user_id FROM channels_app_accessgrant
-    WHERE channel_id = %s AND user_id IS NOT NULL
+    WHERE channel_id = %s AND user_id IS NOT NULL AND role >= %s
     UNION ALL
     SELECT m.user_id FROM channels_app_team_members m
     JOIN channels_app_accessgrant g ON g.team_id = m.team_id
-    WHERE g.channel_id = %s
+    WHERE g.channel_id = %s AND g.role >= %s
     UNION ALL
     SELECT up.user_id FROM auth_user_user_permissions up
     WHERE up.permission_id IN (ADMIN_PERMISSION)
@@ -258,6 +268,11 @@ ADMIN_HOLDER_SQL = """
     WHERE ug.user_id = %s AND gp.permission_id IN (ADMIN_PERMISSION)
     LIMIT 1
 """.replace("ADMIN_PERMISSION", ADMIN_PERMISSION_ID_SQL)
+
+
+def users_holding(cap: Cap, channel: Channel):
+    """Active users who hold ``cap`` on ``channel`` (e.g. the assign picker: Cap.BE_ASSIGNED)."""
+    return users_with_access(channel, minimum=MINIMUM_ROLE[cap])
 
 
 def channels_visible_to(user: AnyUser):
@@ -307,6 +322,13 @@ def require(user: AnyUser, cap: Cap, channel: Channel) -> Role:
 def capability_denied_message(cap: Cap) -> str:
     messages = {
         Cap.REPLY: _("Your role on this channel does not allow replying to customers."),
+        Cap.ASSIGN: _(
+            "Your role on this channel does not allow assigning conversations: a Contributor "
+            "role or higher is needed."
+        ),
+        Cap.BE_ASSIGNED: _(
+            "This user cannot reply on this channel, so conversations cannot be assigned to them."
+        ),
         Cap.REPORTS: _("Only Supervisors of this channel can see its reports."),
         Cap.CONFIGURE: _("Only admins can change this channel."),
     }

@@ -34,7 +34,7 @@ from channels_app.access import (
     can,
     channels_visible_to,
     is_admin,
-    users_with_access,
+    users_holding,
     with_channel_role,
 )
 from channels_app.models import Channel, MessageTemplate
@@ -516,6 +516,11 @@ class ThreadRow:
     delivery: str = ""
     failure_reason: str = ""
     template: MessageTemplate | None = None
+    # Issue 21: the WhatsApp Business app / imported history, and edits and deletions.
+    via: str = ""
+    edited_at: datetime | None = None
+    revoked_at: datetime | None = None
+    erased_at: datetime | None = None
 
 
 # The time is read as ``at``: selected under its own name, ``created_at`` in the ORDER BY

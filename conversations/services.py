@@ -42,6 +42,10 @@ class DomainError(Exception):
         self.message = message
 
 
+class AssigneeNotAllowed(DomainError):
+    """The chosen assignee may not be assigned the conversation (they cannot reply on it)."""
+
+
 class WindowClosed(DomainError):
     """A free-form reply outside WhatsApp's 24-hour customer-service window."""
 
@@ -61,7 +65,9 @@ UNKNOWN_STATUS = _("Unknown status.")
 ANOTHER_OPEN = _(
     "The contact already has an open conversation on this channel; continue that one instead."
 )
-ASSIGNEE_NO_ACCESS = _("This user has no access to the channel.")
+ASSIGNEE_NO_ACCESS = _(
+    "This user cannot reply on this channel, so the conversation cannot be assigned to them."
+)
 ASSIGN_RESOLVED = _("A resolved conversation cannot be assigned.")
 EMPTY_NOTE = _("Write a note first.")
 NOTE_TOO_LONG = _("A note can be at most 10000 characters long.")
@@ -123,10 +129,10 @@ def _require(actor: AbstractBaseUser | None, cap: Cap, conversation: Conversatio
         require(actor, cap, conversation.channel)
 
 
-def _has_access(user: AbstractBaseUser, channel: Channel) -> bool:
+def _has_access(user: AbstractBaseUser, channel: Channel, cap: Cap = Cap.SEE) -> bool:
     # Not can(user, ...): a channel loaded for the acting user carries *their* role annotation,
     # which role_for() would reuse for this other user.
-    return channels_where(user, Cap.SEE).filter(pk=channel.pk).exists()
+    return channels_where(user, cap).filter(pk=channel.pk).exists()
 
 
 # --- inbound -----------------------------------------------------------------------------------
@@ -610,13 +616,16 @@ def assign(
 ) -> Conversation:
     """Make ``assignee`` responsible for an open conversation; assigning the same user is a no-op.
 
-    Needs Cap.TRIAGE for the actor, and at least Cap.SEE on the channel for the assignee
-    (DomainError otherwise). A Resolved conversation cannot be assigned. Locks the conversation.
+    Needs Cap.ASSIGN for the actor (PermissionDenied otherwise) and Cap.BE_ASSIGNED, which is
+    the reply role, for the assignee (DomainError otherwise). A Resolved conversation cannot be
+    assigned. Locks the conversation.
     """
     now = now or timezone.now()
-    _require(actor, Cap.TRIAGE, conversation)
-    if not assignee.is_active or not _has_access(assignee, conversation.channel):
-        raise DomainError(str(ASSIGNEE_NO_ACCESS))
+    _require(actor, Cap.ASSIGN, conversation)
+    if not assignee.is_active or not _has_access(
+        assignee, conversation.channel, Cap.BE_ASSIGNED
+    ):
+        raise AssigneeNotAllowed(str(ASSIGNEE_NO_ACCESS))
     _lock(conversation)
     if conversation.status == Status.RESOLVED:
         raise DomainError(str(ASSIGN_RESOLVED))
@@ -639,9 +648,9 @@ def assign(
 def unassign(
     conversation: Conversation, *, actor: AbstractBaseUser | None, now: datetime | None = None
 ) -> Conversation:
-    """Clear the assignee; a no-op when there is none. Needs Cap.TRIAGE; locks the row."""
+    """Clear the assignee; a no-op when there is none. Needs Cap.ASSIGN; locks the row."""
     now = now or timezone.now()
-    _require(actor, Cap.TRIAGE, conversation)
+    _require(actor, Cap.ASSIGN, conversation)
     _lock(conversation)
     if conversation.assignee_id is None:
         return conversation

@@ -189,6 +189,7 @@ def detail(request, pk: int):
     now = timezone.now()
     window_open = conversation.is_window_open(now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN)
     can_reply = can(request.user, Cap.REPLY, channel)
+    can_assign = can(request.user, Cap.ASSIGN, channel)
     templates = (
         queries.sendable_templates(channel)
         if can_reply and not window_open and conversation.is_open
@@ -213,7 +214,10 @@ def detail(request, pk: int):
         "tags_off": [t for t in tags if not t.on],
         "topics_on": [t for t in topics if t.on],
         "topics_off": [t for t in topics if not t.on],
-        "assignable": queries.assignable_users(channel) if conversation.is_open else [],
+        "can_assign": can_assign,
+        "assignable": (
+            queries.assignable_users(channel) if can_assign and conversation.is_open else []
+        ),
         "can_reply": can_reply,
         "can_triage": can(request.user, Cap.TRIAGE, channel),
         "can_annotate": can(request.user, Cap.ANNOTATE, channel),
@@ -239,6 +243,13 @@ def _back(request, conversation: Conversation):
     ):
         target = reverse("conversations:detail", args=[conversation.pk])
     return redirect(target)
+
+
+def _bad_request(request, message: str) -> HttpResponse:
+    """A 400 that says why: the reason alone for htmx, else a page with it."""
+    if getattr(request, "htmx", False):
+        return HttpResponseBadRequest(message)
+    return render(request, "conversations/denied.html", {"reason": message}, status=400)
 
 
 def _refused(request, conversation: Conversation, message: str):
@@ -316,7 +327,7 @@ def move(request, conversation):
     return _back(request, conversation)
 
 
-@action(Cap.TRIAGE)
+@action(Cap.ASSIGN)
 def assign(request, conversation):
     form = forms.AssignForm(request.POST)
     if not form.is_valid():
@@ -330,9 +341,13 @@ def assign(request, conversation):
         assignee = request.user
     else:
         assignee = get_user_model().objects.filter(pk=value, is_active=True).first()
+    try:
         if assignee is None:
-            return _refused(request, conversation, str(services.ASSIGNEE_NO_ACCESS))
-    services.assign(conversation, assignee=assignee, actor=request.user)
+            raise services.AssigneeNotAllowed(str(services.ASSIGNEE_NO_ACCESS))
+        services.assign(conversation, assignee=assignee, actor=request.user)
+    except services.AssigneeNotAllowed as exc:
+        # The picker offers only users who can reply: this request names someone else.
+        return _bad_request(request, exc.message)
     messages.success(request, _("Assigned to %(name)s.") % {"name": _display(assignee)})
     return _back(request, conversation)
 

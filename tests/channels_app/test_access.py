@@ -17,6 +17,8 @@ DESIGN_TABLE = {
     Cap.TRIAGE: "✓ ✓ ✓ ✓",
     Cap.ANNOTATE: "✓ ✓ ✓ ✓",
     Cap.REPLY: "✗ ✓ ✓ ✓",
+    Cap.ASSIGN: "✗ ✓ ✓ ✓",
+    Cap.BE_ASSIGNED: "✗ ✓ ✓ ✓",
     Cap.REPORTS: "✗ ✗ ✓ ✓",
     # Issue 21: a deleted message's text stays readable for Supervisors until it is erased.
     Cap.SEE_DELETED: "✗ ✗ ✓ ✓",
@@ -339,3 +341,44 @@ def test_users_with_access_are_exactly_those_role_for_lets_see_the_channel(cast)
                 user.username,
                 channel.display_name,
             )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cap", list(Cap), ids=str)
+@pytest.mark.parametrize("role", GRANTABLE, ids=lambda r: r.label)
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_users_holding_a_capability_through_each_route(route, role, cap):
+    """The assign picker's question (who holds Cap.BE_ASSIGNED?) answered per route and role,
+    the same as can() answers it for the user."""
+    channel = ChannelFactory()
+    user, bystander = UserFactory(), UserFactory()
+    ROUTES[route](channel, user, role)
+
+    holders = set(access.users_holding(cap, channel))
+    assert (user in holders) is expected(role, cap) is access.can(user, cap, channel)
+    # All Users reaches everyone; every other route reaches this user only.
+    assert (bystander in holders) is (route == "All Users" and expected(role, cap))
+
+
+@pytest.mark.django_db
+def test_assignable_users_are_exactly_those_who_can_reply(cast):
+    from django.contrib.auth import get_user_model
+
+    TeamFactory(name="Day shift", members=[UserFactory(username="tia_team_only")])
+    viewers_everywhere = ChannelFactory(
+        display_name="All users view", all_users_enabled=True, all_users_role=Role.VIEWER
+    )
+    team_viewers = ChannelFactory(
+        display_name="Teams view", all_teams_enabled=True, all_teams_role=Role.VIEWER
+    )
+    GrantFactory(channel=team_viewers, user=cast.contributor, role=Role.CONTRIBUTOR)
+    for channel in (cast.channel, cast.other_channel, viewers_everywhere, team_viewers):
+        holders = set(access.users_holding(Cap.BE_ASSIGNED, channel))
+        for user in get_user_model().objects.all():
+            user = get_user_model().objects.get(pk=user.pk)
+            assert (user in holders) == access.can(user, Cap.REPLY, channel), (
+                user.username,
+                channel.display_name,
+            )
+    names = {u.username for u in access.users_holding(Cap.BE_ASSIGNED, cast.channel)}
+    assert names == {"ada_admin", "sam_supervisor", "carla_contributor", "tom_team"}

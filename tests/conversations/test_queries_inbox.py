@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db.models import CharField, F, Value
 
+from channels_app.access import Role
 from conversations import queries
 from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory, MessageFactory
@@ -35,15 +36,11 @@ def test_inbox_channels_hide_inactive_and_invisible_ones(cast):
 
 
 @pytest.mark.django_db
-def test_assignable_users_are_those_with_access(cast):
+def test_assignable_users_are_those_who_can_reply(cast):
     users = set(queries.assignable_users(cast.channel))
-    assert {
-        cast.viewer,
-        cast.contributor,
-        cast.supervisor,
-        cast.team_contributor,
-        cast.admin,
-    } <= users
+    assert {cast.contributor, cast.supervisor, cast.team_contributor, cast.admin} <= users
+    # A Viewer can see the channel but not reply: the picker does not offer them.
+    assert cast.viewer not in users
     assert cast.outsider not in users
 
 
@@ -67,7 +64,9 @@ def test_assignable_users_cover_every_grant_source_once(cast):
     assert idle not in users and cast.outsider not in users
     assert len(users) == len(set(users))
 
-    cast.other_channel.all_teams_enabled = True
+    cast.other_channel.all_teams_enabled = True  # with the default role, Viewer
+    assert cast.team_contributor not in queries.assignable_users(cast.other_channel)
+    cast.other_channel.all_teams_role = Role.CONTRIBUTOR
     assert cast.team_contributor in queries.assignable_users(cast.other_channel)
 
 

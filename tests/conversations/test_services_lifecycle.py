@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 
@@ -115,10 +116,34 @@ def test_assignee_without_access_is_refused(cast, conv):
     assert exc.value.message == str(services.ASSIGNEE_NO_ACCESS)
 
 
-def test_a_viewer_can_be_assigned(cast, conv):
-    # The assignee check must use the assignee's role, not the actor's cached one.
-    services.assign(fresh(conv), assignee=cast.viewer, actor=cast.admin, now=NOW)
-    assert fresh(conv).assignee == cast.viewer
+def test_a_viewer_cannot_be_assigned_even_by_an_admin(cast, conv):
+    # The assignee check must use the assignee's role, not the actor's cached one (ADMIN).
+    with pytest.raises(services.AssigneeNotAllowed) as exc:
+        services.assign(fresh(conv), assignee=cast.viewer, actor=cast.admin, now=NOW)
+    assert exc.value.message == str(services.ASSIGNEE_NO_ACCESS)
+    assert fresh(conv).assignee is None
+    assert kinds(conv) == []
+
+
+def test_a_viewer_can_assign_nobody_nor_unassign(cast, conv):
+    services.assign(fresh(conv), assignee=cast.contributor, actor=cast.supervisor, now=NOW)
+    for change in (
+        lambda: services.assign(
+            fresh(conv), assignee=cast.supervisor, actor=cast.viewer, now=NOW
+        ),
+        lambda: services.unassign(fresh(conv), actor=cast.viewer, now=NOW),
+    ):
+        with pytest.raises(PermissionDenied) as exc:
+            change()
+        assert "Contributor" in str(exc.value)
+    assert fresh(conv).assignee == cast.contributor
+
+
+def test_a_contributor_assigns_anyone_who_can_reply(cast, conv):
+    # tom_team replies through his team's grant; the admin through being an admin.
+    for assignee in (cast.team_contributor, cast.supervisor, cast.admin, cast.contributor):
+        services.assign(fresh(conv), assignee=assignee, actor=cast.contributor, now=NOW)
+        assert fresh(conv).assignee == assignee
 
 
 def test_resolved_conversation_cannot_be_assigned(cast):

@@ -71,6 +71,26 @@ def test_contributor_sees_the_thread_and_the_open_window(client, cast, conv):
     assert "Reply window open until" in html
 
 
+def test_the_assign_picker_offers_only_users_who_can_reply(client, cast, conv):
+    client.force_login(cast.contributor)
+    html = client.get(url("detail", conv)).content.decode()
+    start = html.index('id="id_assignee_pick"')
+    picker = html[start : html.index("</select>", start)]
+    for user in (cast.supervisor, cast.team_contributor, cast.admin):
+        assert f'value="{user.pk}"' in picker
+    for user in (cast.viewer, cast.outsider):
+        assert f'value="{user.pk}"' not in picker
+
+
+def test_viewer_gets_no_assign_picker_and_a_403_that_says_why(client, cast, conv):
+    client.force_login(cast.viewer)
+    assert 'id="id_assignee_pick"' not in client.get(url("detail", conv)).content.decode()
+    response = client.post(url("assign", conv), {"assignee": "me"})
+    assert response.status_code == 403
+    assert "Contributor role or higher" in response.content.decode()
+    assert Conversation.objects.get().assignee is None
+
+
 def test_viewer_sees_no_reply_box(client, cast, conv):
     client.force_login(cast.viewer)
     html = client.get(url("detail", conv)).content.decode()
@@ -227,9 +247,11 @@ def test_assign_to_me_to_a_colleague_and_unassign(client, cast, conv):
     assert Conversation.objects.get().assignee == cast.supervisor
     client.post(url("assign", conv), {"assignee": str(cast.contributor.pk)})
     assert Conversation.objects.get().assignee == cast.contributor
-    response = client.post(url("assign", conv), {"assignee": str(cast.outsider.pk)}, follow=True)
-    assert "no access" in response.content.decode()
-    assert Conversation.objects.get().assignee == cast.contributor
+    for nobody in (cast.outsider, cast.viewer):
+        response = client.post(url("assign", conv), {"assignee": str(nobody.pk)})
+        assert response.status_code == 400
+        assert "cannot reply on this channel" in response.content.decode()
+        assert Conversation.objects.get().assignee == cast.contributor
     client.post(url("assign", conv), {"assignee": ""})
     assert Conversation.objects.get().assignee is None
 

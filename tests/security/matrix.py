@@ -46,6 +46,8 @@ DESIGN_TABLE = {
     "triage": {"viewer", "contributor", "supervisor", "admin"},
     "annotate": {"viewer", "contributor", "supervisor", "admin"},
     "reply": {"contributor", "supervisor", "admin"},
+    "assign": {"contributor", "supervisor", "admin"},
+    "be_assigned": {"contributor", "supervisor", "admin"},
     "reports": {"supervisor", "admin"},
     "configure": {"admin"},
 }
@@ -221,7 +223,7 @@ CONVERSATION_ACTIONS = {
     "reply": ("reply", lambda w: {"body": "We are on it."}),
     "send_template": ("reply", lambda w: {"template": w.template.pk}),
     "move": ("triage", lambda w: {"to": "pending"}),
-    "assign": ("triage", lambda w: {"assignee": "me"}),
+    "assign": ("assign", lambda w: {"assignee": "me"}),
     "tag": ("annotate", lambda w: {"id": w.tag.pk, "action": "add"}),
     "topic": ("annotate", lambda w: {"id": w.topic.pk, "action": "add"}),
     "note": ("annotate", lambda w: {"body": "Called back, no answer."}),
@@ -361,6 +363,16 @@ def _desk_cases() -> dict[str, list[Case]]:
                 data,
             ),
         ]
+    # Only a user who can reply may be assigned: naming a Viewer is a 400 for whoever may
+    # assign (the picker never offers one); the role checks come first.
+    cases["conversations:assign"].append(
+        post(
+            "assign a Viewer",
+            lambda w: _conversation_url("assign")(w.visible),
+            desk("assign", allowed=Status(400)),
+            lambda w: {"assignee": str(w.cast.viewer.pk)},
+        )
+    )
     return cases
 
 

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "channels_app",
     "onboarding",
     "conversations",
+    "replies",
 ]
 
 MIDDLEWARE = [

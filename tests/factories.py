@@ -205,3 +205,18 @@ class GroupFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("name",)
 
     name = factory.Sequence(lambda n: f"Group {n}")
+
+
+# --- saved replies (tests/replies) ----------------------------------------------------------------
+class SavedReplyFactory(factory.django.DjangoModelFactory):
+    """A global saved reply unless told otherwise (scope personal needs an owner, team a team)."""
+
+    class Meta:
+        model = "replies.SavedReply"
+
+    title = factory.Sequence(lambda n: f"Saved reply {n}")
+    shortcut = factory.Sequence(lambda n: f"reply-{n}")
+    body = "Hi {{contact.first_name|there}}, thanks for writing to {{channel.name}}."
+    scope = "global"
+    owner = None
+    team = None

@@ -201,6 +201,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.sweep_outbound",
         "schedule": timedelta(seconds=env.int("OUTBOUND_SWEEP_EVERY_S", default=60)),
     },
+    # Every minute: queue inbound media downloads that were never queued (broker down) or whose
+    # worker died; marks media past Meta's 7-day lifetime as failed.
+    "sweep-media": {
+        "task": "conversations.tasks.sweep_media",
+        "schedule": timedelta(seconds=env.int("MEDIA_SWEEP_EVERY_S", default=60)),
+    },
     # Every hour: pull each channel's message templates and their review status from the API.
     "sync-templates": {
         "task": "channels_app.tasks.sync_templates",
@@ -257,6 +263,12 @@ WHATSAPP_WINDOW_SAFETY_MARGIN = timedelta(
 # second must stay well above WHATSAPP_HTTP_TIMEOUT: a live send must never look dead.
 OUTBOUND_STUCK_QUEUED_AFTER = timedelta(
     seconds=env.int("OUTBOUND_STUCK_QUEUED_AFTER_S", default=120)
+)
+# A media download (or a sweep's enqueue of one) holds its message this long; a claim older than
+# that belongs to a dead worker and the media sweep queues the download again. Above the task
+# time limit, so a live download never looks dead.
+MEDIA_DOWNLOAD_CLAIM_TIMEOUT = timedelta(
+    seconds=env.int("MEDIA_DOWNLOAD_CLAIM_TIMEOUT_S", default=600)
 )
 OUTBOUND_STUCK_SENDING_AFTER = timedelta(
     seconds=env.int("OUTBOUND_STUCK_SENDING_AFTER_S", default=600)

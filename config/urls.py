@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -11,13 +10,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("saved-replies/", include("replies.urls")),
     path("reports/", include("conversations.report_urls")),
+    path("saved-replies/", include("replies.urls")),
     path("webhooks/whatsapp/", include("conversations.webhook_urls")),
     path("", include("conversations.urls")),
 ]
 
-if settings.DEBUG:  # pragma: no cover
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_URL is never served, not even with DEBUG: customer attachments only go out through the
+# access-checked conversations:attachment view (docs/security.md, item 8).

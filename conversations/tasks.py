@@ -7,19 +7,25 @@ from kombu.exceptions import OperationalError
 
 from channels_app.whatsapp.errors import RateLimited, ServiceUnavailable, TransportError
 
+logger = logging.getLogger(__name__)
+
 
 class EnqueueOrSweep(Task):
-    """A task whose enqueueing never fails its caller: with the broker down the row stays
-    queued in the database and ``sweep_outbound`` enqueues it again once the broker is back."""
+    """A task whose enqueueing never fails its caller: with the broker down, unreachable or
+    misconfigured (any exception from publishing: kombu's OperationalError, a missing
+    filesystem-broker folder, a bad URL) the work stays recorded in the database and a sweep
+    (``sweep_outbound``, ``sweep_media``) enqueues it again once the broker is back. One warning
+    line, no traceback: an outage would otherwise write one per request."""
 
     def apply_async(self, *args, **kwargs):
-        from kombu.exceptions import OperationalError
-
         try:
             return super().apply_async(*args, **kwargs)
-        except OperationalError as exc:
-            logging.getLogger(__name__).warning(
-                "broker unavailable, %s left for the sweep: %s", self.name, exc
+        except Exception as exc:  # any broker failure: the sweep recovers the work
+            logger.warning(
+                "broker unavailable, %s left for the sweep: %s: %s",
+                self.name,
+                type(exc).__name__,
+                str(exc)[:200],
             )
             return None
 
@@ -41,7 +47,7 @@ def dispatch_message(self, message_id: int) -> str:
     if outcome.retry_in is not None:
         try:
             raise self.retry(countdown=outcome.retry_in)
-        except OperationalError:
+        except (OperationalError, OSError, ValueError):
             # The retry could not be published: the row is queued, the sweep picks it up.
             return "left for the sweep"
     return outcome.result
@@ -70,6 +76,17 @@ def download_media(message_id: int) -> str:
     from conversations import media
 
     return media.download_inbound_media(message_id)
+
+
+@shared_task(name="conversations.tasks.sweep_media")
+def sweep_media() -> int:
+    """Queue inbound media downloads that were never queued or were lost (beat, every minute);
+    idempotent: each download claims its message, so queueing one twice fetches it once."""
+    from django.utils import timezone
+
+    from conversations import media
+
+    return media.sweep_media(now=timezone.now())
 
 
 @shared_task(name="conversations.tasks.autoresolve")
@@ -102,3 +119,36 @@ def roll_up_report_tallies() -> dict:
     from conversations import tallies
 
     return tallies.roll_up(now=timezone.now())
+
+
+@shared_task(name="conversations.tasks.erase_deleted_messages")
+def erase_deleted_messages() -> dict:
+    """Erase the text and files of messages deleted longer ago than the retention (beat, hourly).
+
+    Idempotent: an erased message is not selected again; two runs split the rows (SKIP LOCKED).
+    """
+    from conversations import message_changes
+
+    return message_changes.erase_deleted()
+
+
+@shared_task(base=EnqueueOrSweep, name="conversations.tasks.apply_inbound_payload")
+def apply_inbound_payload(payload_id: int) -> str:
+    """Apply a large webhook body stored by the webhook, in chunks (docs/whatsapp.md).
+
+    Idempotent: a payload another worker holds, or one already applied, is not claimed.
+    """
+    from conversations import inbound_payloads
+
+    return inbound_payloads.apply_payload(payload_id)
+
+
+@shared_task(name="conversations.tasks.sweep_inbound_payloads")
+def sweep_inbound_payloads() -> int:
+    """Queue webhook bodies not applied yet (broker down, worker died), drop old applied ones
+    (beat, every minute); idempotent."""
+    from django.utils import timezone
+
+    from conversations import inbound_payloads
+
+    return inbound_payloads.sweep_payloads(now=timezone.now())

@@ -7,14 +7,18 @@ become ``TransportError`` (transient).
 
 from __future__ import annotations
 
+import hashlib
+import json as json_module
 import logging
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 
+from channels_app.whatsapp import media_policy
 from channels_app.whatsapp.errors import (  # noqa: F401 - re-exported for callers
     InvalidToken,
     NotAllowedRecipient,
@@ -28,10 +32,13 @@ from channels_app.whatsapp.errors import (  # noqa: F401 - re-exported for calle
     error_for,
     error_from_body,
 )
+from channels_app.whatsapp.media_policy import MediaRefused, is_media_id
 
 logger = logging.getLogger(__name__)
 
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+# A download up to this size stays in memory; a larger one goes to a temporary file.
+SPOOL_IN_MEMORY = 2**20
 
 
 @dataclass(frozen=True)
@@ -75,18 +82,29 @@ class WhatsAppClient:
         return self._timeout if self._timeout is not None else settings.WHATSAPP_HTTP_TIMEOUT
 
     # --- transport ---------------------------------------------------------------------------
-    def _request(
+    def _request(self, method: str, path: str, **kwargs):
+        """A call to ``{base_url}/{path}``; ``path`` is built from our own ids, never a URL."""
+        if "://" in path or path.startswith("/") or "\\" in path:
+            raise ValueError("a Graph API path, not a URL")
+        return self._call(method, f"{self.base_url}/{path}", **kwargs)
+
+    def _request_url(self, method: str, url: str, **kwargs):
+        """A call to a full URL the API handed out; only on the API's own host (the bearer token
+        goes with the request)."""
+        if _origin_of(url) != _origin_of(self.base_url):
+            raise MediaRefused("a link to another host than the Graph API")
+        return self._call(method, url, **kwargs)
+
+    def _call(
         self,
         method: str,
-        path_or_url: str,
+        url: str,
         *,
         json: Any = None,
         params: dict | None = None,
         data: dict | None = None,
         files: dict | None = None,
-        raw: bool = False,
     ):
-        url = path_or_url if "://" in path_or_url else f"{self.base_url}/{path_or_url}"
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
             response = httpx.request(
@@ -98,34 +116,34 @@ class WhatsAppClient:
                 files=files,
                 headers=headers,
                 timeout=self.timeout,
-                follow_redirects=raw,
+                follow_redirects=False,
             )
         except httpx.TimeoutException as exc:
             raise TransportError(f"timeout calling {method} {_path_of(url)}") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__} calling {method} {_path_of(url)}") from exc
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            error = error_from_body(body, http_status=response.status_code)
-            logger.warning(
-                "WhatsApp API %s %s answered %s: code=%s",
-                method,
-                _path_of(url),
-                response.status_code,
-                error.code,
-            )
-            raise error
-        if raw:
-            return response.content
+            raise self._error(method, url, response.status_code, response.content)
+        if response.is_redirect:
+            raise MediaRefused("the Graph API answered with a redirect")
         try:
             return response.json()
         except ValueError as exc:
             raise error_for(
                 None, http_status=response.status_code, message="response is not JSON"
             ) from exc
+
+    @staticmethod
+    def _error(method: str, url: str, status: int, content: bytes) -> WhatsAppError:
+        try:
+            body = json_module.loads(content)
+        except ValueError:
+            body = None
+        error = error_from_body(body, http_status=status)
+        logger.warning(
+            "WhatsApp API %s %s answered %s: code=%s", method, _path_of(url), status, error.code
+        )
+        return error
 
     def _send(self, phone_number_id: str, message: dict) -> SendResult:
         body = self._request(
@@ -229,19 +247,57 @@ class WhatsAppClient:
         return str(body["id"])
 
     def get_media(self, media_id: str) -> MediaInfo:
-        body = self._request("GET", str(media_id))
+        """The download URL and facts of an inbound media; ``media_id`` must be digits."""
+        if not is_media_id(media_id):
+            raise MediaRefused("the media id is not a WhatsApp media id (digits)")
+        body = self._request("GET", media_id)
         size = body.get("file_size")
+        url = body.get("url")
+        if not isinstance(url, str):
+            raise MediaRefused("the Graph API gave no download URL")
         return MediaInfo(
             id=str(body.get("id") or media_id),
-            url=str(body["url"]),
+            url=url,
             mime_type=str(body.get("mime_type") or ""),
             sha256=str(body.get("sha256") or ""),
             # Meta sends a number; some client typings say string: accept both.
             file_size=int(size) if str(size or "").isdigit() else None,
         )
 
-    def download_media(self, url: str) -> bytes:
-        return self._request("GET", url, raw=True)
+    def download_media(self, url: str, *, kind: str = "document", declared_type: str = ""):
+        """Stream a media file from the URL ``get_media`` answered into a temporary file.
+
+        Only over https from WHATSAPP_MEDIA_HOSTS (see media_policy), never following a redirect,
+        at most WhatsApp's limit for ``kind``, and only with a content type that fits ``kind``;
+        anything else raises ``MediaRefused`` before or while reading, never after storing.
+        """
+        refusal = media_policy.download_refusal(url)
+        if refusal:
+            raise MediaRefused(refusal)
+        limit = media_policy.MAX_BYTES.get(kind, media_policy.MAX_BYTES["document"])
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            with httpx.stream(
+                "GET", url, headers=headers, timeout=self.timeout, follow_redirects=False
+            ) as response:
+                if response.status_code >= 400:
+                    raise self._error("GET", url, response.status_code, _head(response))
+                if response.is_redirect or response.status_code != 200:
+                    raise MediaRefused(f"the media host answered {response.status_code}")
+                content_type = response.headers.get("content-type", "")
+                if not media_policy.content_type_fits(kind, content_type, declared_type):
+                    raise MediaRefused(
+                        f"the media host sent {content_type.split(';')[0][:100] or 'no type'}"
+                        f" for a {kind}"
+                    )
+                length = response.headers.get("content-length", "")
+                if length.isdigit() and int(length) > limit:
+                    raise MediaRefused(f"larger than the {limit // 1024} KB allowed for a {kind}")
+                return _spool(response, limit, kind, content_type)
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"timeout downloading {_path_of(url)}") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{type(exc).__name__} downloading {_path_of(url)}") from exc
 
     # --- templates ---------------------------------------------------------------------------
     def list_templates(self, waba_id: str) -> list[dict]:
@@ -261,7 +317,7 @@ class WhatsAppClient:
             if urlsplit(next_url).netloc != urlsplit(self.base_url).netloc:
                 logger.warning("ignoring a paging link to another host")
                 break
-            body = self._request("GET", next_url)
+            body = self._request_url("GET", next_url)
             templates.extend(body.get("data") or [])
         return templates
 
@@ -341,6 +397,61 @@ class WhatsAppClient:
 
     def request_official_business_account(self, phone_number_id: str, **fields) -> None:
         self._request("POST", f"{phone_number_id}/official_business_account", json=fields)
+
+
+@dataclass
+class MediaDownload:
+    """A downloaded media file: a temporary file at position 0, its size, digest and type."""
+
+    file: IO[bytes]
+    size: int
+    sha256: bytes
+    content_type: str
+
+    def read(self) -> bytes:
+        self.file.seek(0)
+        data = self.file.read()
+        self.file.seek(0)
+        return data
+
+
+def _spool(response: httpx.Response, limit: int, kind: str, content_type: str) -> MediaDownload:
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - returned
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in response.iter_bytes(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise MediaRefused(f"larger than the {limit // 1024} KB allowed for a {kind}")
+            digest.update(chunk)
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return MediaDownload(
+        file=spool, size=size, sha256=digest.digest(), content_type=content_type.split(";")[0]
+    )
+
+
+def _head(response: httpx.Response, limit: int = 64 * 1024) -> bytes:
+    """The start of an error answer (enough for Meta's JSON error), never all of it."""
+    data = b""
+    for chunk in response.iter_bytes(8192):
+        data += chunk
+        if len(data) >= limit:
+            break
+    return data[:limit]
+
+
+def _origin_of(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return (parts.scheme, (parts.hostname or "").lower(), port)
 
 
 def _path_of(url: str) -> str:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from channels_app.whatsapp.media_policy import is_media_id, strip_bidi
+
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
@@ -308,11 +310,17 @@ def _body_and_payload(message: dict, kind: str, where: str) -> tuple[str, dict, 
         return _text(obj.get("body"), f"{at}.body", MAX_TEXT, required=True), {}, ""
     if kind in MEDIA_TYPES:
         obj = _obj(obj, at)
-        media_id = _id(obj.get("id"), f"{at}.id")
+        media_id = obj.get("id")
+        # Digits only (docs/security.md): a URL or path makes the message unreadable, so it
+        # never reaches the download.
+        if not is_media_id(media_id):
+            raise MalformedPayload(f"{at}.id is not a media id (digits)")
         payload = {"media_id": media_id}
         for key in ("mime_type", "sha256", "filename", "caption"):
             if key in obj:
                 payload[key] = _text(obj.get(key), f"{at}.{key}", MAX_TEXT)
+        if "filename" in payload:
+            payload["filename"] = strip_bidi(payload["filename"])  # "invoice\u202efdp.exe"
         for key in ("voice", "animated"):
             if isinstance(obj.get(key), bool):
                 payload[key] = obj[key]

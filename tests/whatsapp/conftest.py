@@ -112,6 +112,8 @@ def emulator_server(_plain_http_live_server, live_server):
 @pytest.fixture
 def emulator(emulator_server, settings):
     settings.WHATSAPP_GRAPH_URL = emulator_server.graph_url
+    # The emulator serves media over plain http on its own port: listed like a development host.
+    settings.WHATSAPP_MEDIA_HOSTS = [emulator_server.base_url]
     settings.WHATSAPP_HTTP_TIMEOUT = 5.0
     emulator_server.reset_switches()
     yield emulator_server

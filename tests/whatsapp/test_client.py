@@ -116,7 +116,7 @@ def test_media_round_trip_checks_type_and_serves_with_token(api, emulator):
     )
     info = api.get_media(media_id)
     assert info.file_size == 8 and info.mime_type == "application/pdf"
-    assert api.download_media(info.url) == b"%PDF-1.4"
+    assert api.download_media(info.url).read() == b"%PDF-1.4"
     with pytest.raises(WhatsAppError):
         WhatsAppClient("wrong").download_media(info.url)
     emulator.advance_clock(301)  # Meta: a media URL expires after 5 minutes

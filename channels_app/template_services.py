@@ -11,6 +11,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -227,18 +228,43 @@ def store_synced(channel: Channel, remote: list[dict]) -> SyncResult:
 
 @transaction.atomic
 def apply_template_status(
-    *, waba_id: str, template_id: str, name: str, language: str, event: str, reason: str = ""
+    *,
+    waba_id: str,
+    template_id: str,
+    name: str,
+    language: str,
+    event: str,
+    reason: str = "",
+    event_at: datetime | None = None,
 ) -> int:
-    """Apply a message_template_status_update to every channel's copy; returns rows changed."""
+    """Apply a message_template_status_update to every channel's copy; returns rows changed.
+
+    Status webhooks arrive in any order: ``event_at`` (when Meta decided it, the entry's time;
+    the receive time when it has none) is kept per template, and an event older than the one
+    applied last changes nothing (a late APPROVED must not undo a newer PAUSED). One UPDATE with
+    the condition in its WHERE, so two deliveries at once cannot both win.
+    """
     event = event.upper()
     if event in NO_STATUS_CHANGE:
         return 0
     status = STATUS_FOR_EVENT.get(event, Status.OTHER)
+    event_at = event_at or timezone.now()
     match = Q(provider_id=template_id)
     if name and language:
         match |= Q(name=name, language=language)
-    return MessageTemplate.objects.filter(match, channel__waba_id=waba_id).update(
+    not_older = Q(status_event_at__isnull=True) | Q(status_event_at__lte=event_at)
+    templates = MessageTemplate.objects.filter(match, channel__waba_id=waba_id)
+    changed = templates.filter(not_older).update(
         status=status,
         rejection_reason=reason[:255] if status == Status.REJECTED else "",
+        status_event_at=event_at,
         updated_at=timezone.now(),
     )
+    if not changed and templates.exists():
+        logger.info(
+            "template %s status event %s of %s ignored: a newer one was applied",
+            template_id,
+            event,
+            event_at.isoformat(),
+        )
+    return changed

@@ -207,6 +207,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.sweep_media",
         "schedule": timedelta(seconds=env.int("MEDIA_SWEEP_EVERY_S", default=60)),
     },
+    # Every minute: queue large webhook bodies not applied yet (the broker lost the task, or the
+    # worker died half-way: it resumes where it stopped), and drop applied ones after a week.
+    "sweep-inbound-payloads": {
+        "task": "conversations.tasks.sweep_inbound_payloads",
+        "schedule": timedelta(seconds=env.int("INBOUND_PAYLOAD_SWEEP_EVERY_S", default=60)),
+    },
     # Every hour: pull each channel's message templates and their review status from the API.
     "sync-templates": {
         "task": "channels_app.tasks.sync_templates",
@@ -246,6 +252,29 @@ WHATSAPP_MEDIA_HOSTS = env.list(
 WHATSAPP_EMULATOR_WEBHOOK_URL = env(
     "WHATSAPP_EMULATOR_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/whatsapp/"
 )
+# Meta's batches can pass Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE (kept for every other
+# URL): the webhook alone reads up to this, and answers 413 above it before reading a byte.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+# A webhook of at most this many messages/statuses is applied in the request (nearly all carry
+# one); a larger one is stored as received and applied by the worker, so that the answer never
+# waits for it (conversations.inbound_payloads).
+WEBHOOK_INLINE_MAX_ITEMS = env.int("WEBHOOK_INLINE_MAX_ITEMS", default=50)
+# Events applied per transaction: short enough that SQLite's write lock is held well under a
+# second (a concurrent login waits for it, up to the 20 s busy timeout, never fails).
+WEBHOOK_CHUNK_EVENTS = env.int("WEBHOOK_CHUNK_EVENTS", default=100)
+# A stored body still waiting this long lost its task (broker down): the sweep queues it again.
+INBOUND_PAYLOAD_QUEUED_AFTER = timedelta(
+    seconds=env.int("INBOUND_PAYLOAD_QUEUED_AFTER_S", default=60)
+)
+# A worker writes a heartbeat with every chunk; none for this long means it died, and the sweep
+# lets another claim resume the payload. Far above one chunk's time, so a live one never looks dead.
+INBOUND_PAYLOAD_STALE_AFTER = timedelta(
+    seconds=env.int("INBOUND_PAYLOAD_STALE_AFTER_S", default=300)
+)
+# One task applies a payload this long, then hands the rest to a fresh task (below the task's
+# soft time limit, so it is never cut mid-chunk).
+INBOUND_PAYLOAD_TASK_BUDGET_S = env.float("INBOUND_PAYLOAD_TASK_BUDGET_S", default=60.0)
+INBOUND_PAYLOAD_RETENTION = timedelta(days=env.int("INBOUND_PAYLOAD_RETENTION_DAYS", default=7))
 
 # --- Product -----------------------------------------------------------------------------------
 # A message the customer deleted keeps its text and attachments this long, readable only by

@@ -3,10 +3,13 @@
 ``verify_signature`` checks ``X-Hub-Signature-256`` over the exact request bytes. ``parse`` turns
 a body into a list of events (``InboundMessage``, ``StatusUpdate``, ``TemplateStatusUpdate``,
 ``Ignored``; the coexistence fields ``smb_message_echoes`` and ``history`` become
-``InboundMessage`` events marked by their ``source``) or raises ``MalformedPayload`` with a
-reason; it validates the whole body before returning anything, so a caller that stores the
-events never stores half a payload. Unknown keys are ignored and unknown message types become
-``unsupported``, because Meta adds fields without notice. See docs/whatsapp.md.
+``InboundMessage`` events marked by their ``source``). Only a broken envelope raises
+``MalformedPayload`` with a reason (``load``); below it every entry, change, message and status
+is read on its own, so one that cannot be read never costs the others: a message becomes an
+``unreadable`` InboundMessage keeping its raw JSON (``message_or_unreadable``, which new
+per-message parsers go through too), anything else a ``Skipped`` event to log. Unknown keys are
+ignored and unknown message types become ``unsupported``, because Meta adds fields without
+notice. See docs/whatsapp.md.
 """
 
 from __future__ import annotations
@@ -82,8 +85,11 @@ class InboundMessage:
     wa_id: str | None
     bsuid: str | None
     profile_name: str
-    sent_at: datetime
-    type: str  # Meta's type; "unsupported" for anything unknown (original kept in payload)
+    # None when the message's own timestamp could not be read: the receiver uses its clock.
+    sent_at: datetime | None
+    # Meta's type; "unsupported" for anything unknown (original kept in payload); "unreadable"
+    # for a message the parser could not read (its raw JSON in payload["raw"]).
+    type: str
     body: str = ""
     payload: dict = field(default_factory=dict)
     reply_to_provider_id: str = ""
@@ -125,6 +131,8 @@ class TemplateStatusUpdate:
     language: str
     event: str
     reason: str = ""
+    # When Meta decided it (the entry's ``time``); None when the entry has none.
+    event_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -136,29 +144,88 @@ class Ignored:
     why: str
 
 
-Event = InboundMessage | StatusUpdate | TemplateStatusUpdate | Ignored
+@dataclass(frozen=True)
+class Skipped:
+    """A part of the body that could not be read and holds nothing to store: a status, a
+    template event, a change or entry without its routing, a message naming no sender. The
+    receiver logs it; the rest of the batch goes on."""
+
+    where: str
+    reason: str
+    raw: str = ""
+
+
+Event = InboundMessage | StatusUpdate | TemplateStatusUpdate | Ignored | Skipped
+
+# How much of an unreadable message's JSON is kept on it.
+MAX_RAW = 256 * 1024
 
 
 def parse(raw: bytes) -> list[Event]:
-    """All events of one webhook body, in payload order; raises MalformedPayload."""
+    """All events of one webhook body, in payload order; raises MalformedPayload only for a
+    broken envelope (see ``load``). Every message, status and change is read on its own: one
+    that cannot be read becomes an ``unreadable`` InboundMessage or a ``Skipped`` event, and
+    never costs the others."""
+    return events_of(load(raw))
+
+
+def load(raw: bytes) -> dict:
+    """The body as JSON with its envelope checked: not JSON, not an object, another ``object``
+    or no ``entry`` list raise MalformedPayload (the only refusals)."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedPayload(f"body is not JSON: {str(exc)[:200]}") from exc
-    _check_storable(data, "$")
     if not isinstance(data, dict):
         raise MalformedPayload("body is not a JSON object")
     if data.get("object") != "whatsapp_business_account":
         raise MalformedPayload("object is not whatsapp_business_account")
-    entries = _list(data, "entry", "$")
+    _list(data, "entry", "$")
+    return data
+
+
+def count_items(data: dict) -> int:
+    """Messages, statuses and changes in a loaded body, without reading them: how big a batch
+    is (the webhook decides from it whether to apply it in the request)."""
+    count = 0
+    for entry in data["entry"]:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else ():
+            value = change.get("value") if isinstance(change, dict) else None
+            count += 1
+            if isinstance(value, dict):
+                for key in ("messages", "statuses", "message_echoes", "history"):
+                    items = value.get(key)
+                    count += len(items) if isinstance(items, list) else 0
+    return count
+
+
+def events_of(data: dict) -> list[Event]:
+    """The events of a body ``load`` accepted: each entry and change on its own."""
     events: list[Event] = []
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(data["entry"]):
         where = f"entry[{i}]"
-        if not isinstance(entry, dict):
-            raise MalformedPayload(f"{where} is not an object")
-        waba_id = _id(entry.get("id"), f"{where}.id", required=False)
-        for j, change in enumerate(_list(entry, "changes", where)):
-            events.extend(_parse_change(change, waba_id, f"{where}.changes[{j}]"))
+        try:
+            if not isinstance(entry, dict):
+                raise MalformedPayload(f"{where} is not an object")
+            _check_storable(entry.get("id"), f"{where}.id")
+            waba_id = _id(entry.get("id"), f"{where}.id", required=False)
+            changes = _list(entry, "changes", where)
+        except MalformedPayload as exc:
+            events.append(Skipped(where, exc.reason, _raw_json(entry)))
+            continue
+        event_at = _optional_timestamp(entry.get("time"))
+        for j, change in enumerate(changes):
+            at = f"{where}.changes[{j}]"
+            try:
+                parsed = _parse_change(change, waba_id, at)
+            except MalformedPayload as exc:
+                events.append(Skipped(at, exc.reason, _raw_json(change)))
+                continue
+            events.extend(
+                replace(e, event_at=event_at) if isinstance(e, TemplateStatusUpdate) else e
+                for e in parsed
+            )
     return events
 
 
@@ -170,6 +237,7 @@ def _parse_change(change: Any, waba_id: str, where: str) -> list[Event]:
     if not isinstance(name, str) or not isinstance(value, dict):
         raise MalformedPayload(f"{where} needs a field name and a value object")
     if name == "message_template_status_update":
+        _check_storable(value, f"{where}.value")
         return [_parse_template_status(value, waba_id, f"{where}.value")]
     if name in ("smb_message_echoes", "history"):
         return _parse_coexistence(name, value, waba_id, f"{where}.value")
@@ -178,29 +246,94 @@ def _parse_change(change: Any, waba_id: str, where: str) -> list[Event]:
     metadata = value.get("metadata")
     if not isinstance(metadata, dict):
         raise MalformedPayload(f"{where}.value.metadata is missing")
+    _check_storable(metadata.get("phone_number_id"), f"{where}.value.metadata.phone_number_id")
     pnid = _id(metadata.get("phone_number_id"), f"{where}.value.metadata.phone_number_id")
-    contacts = value.get("contacts", [])
-    if not isinstance(contacts, list):
-        raise MalformedPayload(f"{where}.value.contacts is not a list")
-    names: dict[str, str] = {}
-    for k, contact in enumerate(contacts):
-        if not isinstance(contact, dict):
-            raise MalformedPayload(f"{where}.value.contacts[{k}] is not an object")
-        profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
-        name_ = _text(profile.get("name"), f"{where}.value.contacts[{k}].profile.name", MAX_NAME)
-        for key in (contact.get("wa_id"), contact.get("user_id")):
-            if isinstance(key, str):
-                names[key] = name_
+    names = _profile_names(value.get("contacts"))
     events: list[Event] = []
     for k, message in enumerate(_list(value, "messages", f"{where}.value", required=False)):
-        events.append(_parse_message(message, pnid, waba_id, names, f"{where}.value.messages[{k}]"))
+        at = f"{where}.value.messages[{k}]"
+        events.append(message_or_unreadable(message, pnid, waba_id, names, at))
     for k, status in enumerate(_list(value, "statuses", f"{where}.value", required=False)):
-        parsed = _parse_status(status, pnid, f"{where}.value.statuses[{k}]")
+        at = f"{where}.value.statuses[{k}]"
+        try:
+            _check_storable(status, at)
+            parsed = _parse_status(status, pnid, at)
+        except MalformedPayload as exc:
+            parsed = Skipped(at, exc.reason, _raw_json(status))
         if parsed is not None:
             events.append(parsed)
     if "errors" in value:
         events.append(Ignored(field="messages", waba_id=waba_id, why="out-of-band errors"))
     return events
+
+
+def _profile_names(contacts: Any) -> dict[str, str]:
+    """The customers' profile names by wa_id and BSUID; a card that cannot be read is left out
+    (the message still arrives, without the name)."""
+    names: dict[str, str] = {}
+    for contact in contacts if isinstance(contacts, list) else ():
+        profile = contact.get("profile") if isinstance(contact, dict) else None
+        name = profile.get("name") if isinstance(profile, dict) else None
+        if not isinstance(name, str) or len(name) > MAX_NAME or not _storable_text(name):
+            name = ""
+        for key in (contact.get("wa_id"), contact.get("user_id")) if name else ():
+            if isinstance(key, str):
+                names[key] = name
+    return names
+
+
+def message_or_unreadable(
+    message: Any, pnid: str, waba_id: str, names: dict[str, str], where: str, parse=None
+) -> InboundMessage | Skipped:
+    """One message of a batch, read on its own by ``parse`` (``_parse_message`` unless given):
+    what it cannot read becomes an ``unreadable`` message (``unreadable_message``)."""
+    try:
+        _check_storable(message, where)
+        return (parse or _parse_message)(message, pnid, waba_id, names, where)
+    except MalformedPayload as exc:
+        return unreadable_message(message, pnid, waba_id, names, where, exc.reason)
+
+
+def unreadable_message(
+    message: Any, pnid: str, waba_id: str, names: dict[str, str], where: str, reason: str
+) -> InboundMessage | Skipped:
+    """A message that could not be read, kept as such: its raw JSON and the reason in the
+    payload, with whatever could be read of its id, sender and time. Its id is Meta's when
+    readable, else a hash of its JSON, so a redelivery stores it once. Without a sender there is
+    no conversation to keep it in: Skipped."""
+    raw = _raw_json(message)
+    obj = message if isinstance(message, dict) else {}
+    wa_id = obj.get("from")
+    if not isinstance(wa_id, str) or not WA_ID_RE.match(wa_id):
+        wa_id = None
+    bsuid = obj.get("user_id") or obj.get("from_user_id")
+    if not isinstance(bsuid, str) or len(bsuid) > MAX_BSUID or not _storable_text(bsuid):
+        bsuid = None
+    reason = reason.encode("ascii", "backslashreplace").decode()
+    if not wa_id and not bsuid:
+        return Skipped(where, f"{reason} (and it names no sender)", raw)
+    wamid = obj.get("id")
+    if not (isinstance(wamid, str) and wamid.strip() and len(wamid) <= MAX_ID) or not (
+        _storable_text(wamid)
+    ):
+        wamid = "unreadable." + hashlib.sha256(raw.encode()).hexdigest()[:40]
+    payload: dict = {"reason": reason[:500], "raw": raw[:MAX_RAW]}
+    if len(raw) > MAX_RAW:
+        payload["raw_truncated"] = True
+    kind = obj.get("type")
+    if isinstance(kind, str) and _storable_text(kind):
+        payload["original_type"] = kind[:64]
+    return InboundMessage(
+        phone_number_id=pnid,
+        waba_id=waba_id,
+        provider_message_id=wamid,
+        wa_id=wa_id,
+        bsuid=bsuid,
+        profile_name=names.get(wa_id or "", names.get(bsuid or "", "")),
+        sent_at=_optional_timestamp(obj.get("timestamp")),
+        type="unreadable",
+        payload=payload,
+    )
 
 
 def _parse_message(
@@ -493,6 +626,30 @@ def _check_storable(value: Any, where: str, depth: int = 0) -> None:
             _check_storable(item, f"{where}[{i}]"[:200], depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise MalformedPayload(f"{where} is not a finite number")
+
+
+def _storable_text(value: str) -> bool:
+    try:
+        _check_storable(value, "")
+    except MalformedPayload:
+        return False
+    return True
+
+
+def _raw_json(value: Any) -> str:
+    """A part of the body as JSON text for the record: ASCII-escaped, so NUL characters and
+    lone surrogates survive as escapes that any column holds."""
+    try:
+        return json.dumps(value, ensure_ascii=True, sort_keys=True)
+    except (ValueError, TypeError, RecursionError):
+        return repr(value)[:MAX_RAW]
+
+
+def _optional_timestamp(value: Any) -> datetime | None:
+    try:
+        return _timestamp(value, "")
+    except MalformedPayload:
+        return None
 
 
 def _list(obj: dict, key: str, where: str, *, required: bool = True) -> list:

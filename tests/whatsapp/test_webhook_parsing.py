@@ -95,22 +95,102 @@ def test_other_fields_are_ignored_not_refused():
         (b"[]", "not a JSON object"),
         (b'{"object":"page","entry":[]}', "whatsapp_business_account"),
         (b'{"object":"whatsapp_business_account"}', "entry is not a list"),
-        (
-            b'{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages"}]}]}',
-            "value object",
-        ),
-        (
-            b'{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages",'
-            b'"value":{"metadata":{"phone_number_id":"1"},"messages":[{"id":"w","from":"1",'
-            b'"timestamp":"x","type":"text","text":{"body":"a"}}]}}]}]}',
-            "Unix seconds",
-        ),
-        (b'{"object":"whatsapp_business_account","entry":[{"id":"1\\u0000"}]}', "NUL"),
-        (b'{"object":"whatsapp_business_account","entry":[{"id":"\\ud800"}]}', "Unicode"),
-        (b'{"object":"whatsapp_business_account","entry":[],"x":NaN}', "finite"),
+        (b'{"object":"whatsapp_business_account","entry":5}', "entry is not a list"),
         (b"[" * 100000 + b"]" * 100000, "not JSON"),
     ],
 )
-def test_malformed_bodies_raise_with_a_reason(body, reason):
+def test_only_a_broken_envelope_raises_with_a_reason(body, reason):
     with pytest.raises(webhooks.MalformedPayload, match=reason):
         webhooks.parse(body)
+
+
+def _envelope(*changes, entry_extra=None):
+    entry = {"id": "104455667788990", "changes": list(changes), **(entry_extra or {})}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+
+def _messages_change(*messages, statuses=()):
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550100234", "phone_number_id": "109876543210987"},
+        "contacts": [{"profile": {"name": "Dana Reyes"}, "wa_id": "15555550123"}],
+        "messages": list(messages),
+    }
+    if statuses:
+        value["statuses"] = list(statuses)
+    return {"field": "messages", "value": value}
+
+
+GOOD = {
+    "from": "15555550123",
+    "id": "wamid.GOOD",
+    "timestamp": "1767225600",
+    "type": "text",
+    "text": {"body": "hello"},
+}
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        ({"type": "interactive"}, "interactive is not an object"),
+        ({"type": "text", "text": {"body": 5}}, "body is not a string"),
+        ({"type": "text", "text": {}}, "body is not a string"),
+        ({"type": "location", "location": {"latitude": "north"}}, "numeric latitude"),
+        ({"type": 7}, "type is missing"),
+        ({"timestamp": "yesterday"}, "Unix seconds"),
+        ({"type": "text", "text": {"body": "nul \u0000 inside"}}, "NUL"),
+    ],
+)
+def test_a_message_that_cannot_be_read_becomes_unreadable_beside_the_good_one(broken, reason):
+    bad = {**GOOD, "id": "wamid.BAD", **broken}
+    body = _envelope(_messages_change(GOOD, bad))
+    good, unreadable = webhooks.parse(body)
+    assert (good.type, good.body) == ("text", "hello")
+    assert unreadable.type == "unreadable"
+    assert unreadable.provider_message_id == "wamid.BAD"
+    assert unreadable.wa_id == "15555550123"
+    assert unreadable.profile_name == "Dana Reyes"
+    assert reason in unreadable.payload["reason"]
+    assert json.loads(unreadable.payload["raw"])["id"] == "wamid.BAD"
+
+
+def test_an_unreadable_message_without_an_id_gets_one_from_its_json_the_same_each_time():
+    bad = {"from": "15555550123", "type": "interactive", "timestamp": "1767225600"}
+    [first] = webhooks.parse(_envelope(_messages_change(bad)))
+    [again] = webhooks.parse(_envelope(_messages_change(bad)))
+    assert first.provider_message_id.startswith("unreadable.")
+    assert first.provider_message_id == again.provider_message_id
+    assert first.sent_at.timestamp() == 1767225600
+
+
+def test_a_message_naming_no_sender_and_a_broken_status_are_skipped_not_fatal():
+    status = {"id": "wamid.OUT1", "status": "delivered", "timestamp": "soon"}
+    body = _envelope(_messages_change(GOOD, {"id": "wamid.X", "type": "text"}, statuses=[status]))
+    good, no_sender, bad_status = webhooks.parse(body)
+    assert good.provider_message_id == "wamid.GOOD"
+    assert isinstance(no_sender, webhooks.Skipped) and "no sender" in no_sender.reason
+    assert isinstance(bad_status, webhooks.Skipped) and "Unix seconds" in bad_status.reason
+
+
+def test_a_change_or_entry_without_its_routing_is_skipped_and_the_rest_read():
+    no_metadata = {"field": "messages", "value": {"messages": [GOOD]}}
+    body = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                "not an entry",
+                {"id": "1\u0000", "changes": []},
+                {"id": "104455667788990", "changes": [no_metadata, _messages_change(GOOD)]},
+            ],
+        }
+    ).encode()
+    events = webhooks.parse(body)
+    assert [type(e).__name__ for e in events] == ["Skipped", "Skipped", "Skipped", "InboundMessage"]
+    assert "metadata is missing" in events[2].reason
+
+
+def test_template_status_update_carries_the_entry_time():
+    value = json.loads(fixture_bytes("template_rejected"))["entry"][0]["changes"][0]
+    [event] = webhooks.parse(_envelope(value, entry_extra={"time": 1767225600}))
+    assert event.event_at.timestamp() == 1767225600

@@ -1,0 +1,244 @@
+"""Parsed webhook events applied through the services: the webhook's inline path and the
+worker's chunks of a stored payload (conversations.inbound_payloads) share this code.
+
+Inbound messages go through ``services.receive_inbound`` (deduplicated on the wamid), statuses
+through ``outbound.apply_status``, template reviews through
+``template_services.apply_template_status``. A message's or status's time more than
+``MAX_CLOCK_AHEAD`` ahead of our clock is replaced by the receive time. See docs/whatsapp.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from channels_app import template_services
+from channels_app.models import Channel
+from channels_app.whatsapp import webhooks
+from conversations import outbound, services
+from conversations.models import Message
+from conversations.tasks import download_media
+
+logger = logging.getLogger(__name__)
+
+# Meta's inbound types → ours; anything else is kept as "unsupported" with its original type.
+MESSAGE_TYPES = {t: t for t in Message.Type.values if t != Message.Type.TEMPLATE}
+
+# A timestamp further ahead of our clock than this is not believed (issue 12: a message dated
+# 2286 would keep the 24-hour window open for centuries); the receive time stands in for it.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+
+# What the database can refuse one event with; the event is then retried on its own.
+STORE_ERRORS = (DataError, IntegrityError)
+
+
+def process_events(events: list[webhooks.Event], *, now: datetime | None = None) -> Counter:
+    """Apply parsed webhook events; returns counts by outcome.
+
+    A single inbound message on PostgreSQL is one statement; anything else goes in chunks of
+    ``WEBHOOK_CHUNK_EVENTS``, each one transaction (``apply_chunk``).
+    """
+    now = now or timezone.now()
+    if (
+        len(events) == 1
+        and isinstance(events[0], webhooks.InboundMessage)
+        and connection.vendor == "postgresql"
+    ):
+        return _receive_one(events[0], now=now)
+    counts: Counter = Counter()
+    size = settings.WEBHOOK_CHUNK_EVENTS
+    for start in range(0, len(events), size):
+        counts += apply_chunk(events[start : start + size], now=now)
+    return counts
+
+
+def apply_chunk(events: list[webhooks.Event], *, now: datetime) -> Counter:
+    """Apply events in one transaction. Should the database refuse one of them (a value no
+    column holds, a race lost three times), the chunk is rolled back and each event applied in
+    its own transaction, so that one costs no other and is logged."""
+    numbers = {
+        e.phone_number_id
+        for e in events
+        if isinstance(e, webhooks.InboundMessage | webhooks.StatusUpdate)
+    }
+    channels = Channel.objects.active_whatsapp(numbers) if numbers else {}
+    try:
+        with transaction.atomic():
+            return _apply(events, channels, now)
+    except STORE_ERRORS:
+        if len(events) > 1:
+            logger.info("a webhook chunk of %d events is applied one by one", len(events))
+    counts: Counter = Counter()
+    for event in events:
+        try:
+            with transaction.atomic():
+                counts += _apply([event], channels, now)
+        except STORE_ERRORS as exc:
+            counts += _refused(event, exc, channels, now)
+    return counts
+
+
+def _refused(event: webhooks.Event, exc: Exception, channels: dict, now: datetime) -> Counter:
+    """An event the database refused on its own: a message is kept as unreadable (its fields
+    as the raw JSON), anything else logged."""
+    reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+    logger.warning("webhook event %s not stored as read: %s", _event_id(event), reason)
+    if isinstance(event, webhooks.InboundMessage) and event.type != "unreadable":
+        try:
+            with transaction.atomic():
+                return _apply([_as_unreadable(event, reason)], channels, now)
+        except STORE_ERRORS:
+            logger.warning("webhook message %s not stored at all", event.provider_message_id)
+    return Counter(refused=1)
+
+
+def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Counter:
+    counts: Counter = Counter()
+    for event in events:
+        if isinstance(event, webhooks.Ignored):
+            logger.info("webhook field %s ignored (%s)", event.field, event.why)
+            counts["ignored"] += 1
+            continue
+        if isinstance(event, webhooks.Skipped):
+            logger.warning(
+                "webhook %s skipped: %s; raw: %s", event.where, event.reason, event.raw[:2000]
+            )
+            counts["skipped"] += 1
+            continue
+        if isinstance(event, webhooks.TemplateStatusUpdate):
+            counts["templates"] += template_services.apply_template_status(
+                waba_id=event.waba_id,
+                template_id=event.template_id,
+                name=event.name,
+                language=event.language,
+                event=event.event,
+                reason=event.reason,
+                event_at=_believable(event.event_at, now, what=f"template {event.template_id}"),
+            )
+            continue
+        channel = channels.get(event.phone_number_id)
+        if channel is None:
+            logger.warning("webhook for unknown phone_number_id %s", event.phone_number_id)
+            counts["unknown_number"] += 1
+            continue
+        if isinstance(event, webhooks.StatusUpdate):
+            error = event.error
+            message = outbound.apply_status(
+                channel=channel,
+                provider_message_id=event.provider_message_id,
+                status=event.status,
+                timestamp=_believable(
+                    event.timestamp, now, what=f"status of {event.provider_message_id}"
+                ),
+                callback_data=event.callback_data,
+                error_code=error.code if error else None,
+                error_title=error.title if error else "",
+                error_details=error.details if error else "",
+                now=now,
+            )
+            counts["statuses" if message else "unknown_status"] += 1
+            continue
+        message, created = services.receive_inbound(
+            channel=channel, **_message_fields(event, now=now), now=now
+        )
+        counts["messages" if created else "duplicates"] += 1
+        if created and event.type == "unreadable":
+            _log_unreadable(event)
+        if created and event.media_id:
+            transaction.on_commit(partial(download_media.delay, message.pk))
+    return counts
+
+
+def _believable(at: datetime | None, now: datetime, *, what: str) -> datetime:
+    """Meta's time for an event, unless it is missing or ahead of our clock by more than
+    MAX_CLOCK_AHEAD: then the receive time (logged)."""
+    if at is None:
+        return now
+    if at > now + MAX_CLOCK_AHEAD:
+        logger.warning(
+            "webhook %s dated %s, ahead of the server clock (%s): the receive time is used",
+            what,
+            at.isoformat(),
+            now.isoformat(),
+        )
+        return now
+    return at
+
+
+def _message_fields(event: webhooks.InboundMessage, *, now: datetime) -> dict:
+    """What services.receive_inbound() takes from an inbound event, its type mapped to ours."""
+    payload = dict(event.payload)
+    kind = MESSAGE_TYPES.get(event.type)
+    if kind is None:
+        payload.setdefault("original_type", event.type)
+        kind = Message.Type.UNSUPPORTED
+    return {
+        "wa_id": event.wa_id,
+        "bsuid": event.bsuid,
+        "profile_name": event.profile_name,
+        "provider_message_id": event.provider_message_id,
+        "sent_at": _believable(event.sent_at, now, what=f"message {event.provider_message_id}"),
+        "type": kind,
+        "body": event.body,
+        "payload": payload,
+        "reply_to_provider_id": event.reply_to_provider_id,
+    }
+
+
+def _log_unreadable(event: webhooks.InboundMessage) -> None:
+    logger.warning(
+        "unreadable webhook message %s stored as such: %s",
+        event.provider_message_id,
+        event.payload.get("reason", ""),
+    )
+
+
+def _event_id(event: webhooks.Event) -> str:
+    for name in ("provider_message_id", "template_id", "where", "field"):
+        if hasattr(event, name):
+            return f"{type(event).__name__} {getattr(event, name)}"
+    return type(event).__name__  # pragma: no cover
+
+
+def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
+    """A payload of one inbound message on PostgreSQL (nearly every webhook): one statement,
+    atomic by itself, that finds the channel and stores the message (conversations/inbound_sql.py),
+    with no BEGIN/COMMIT and no channel read around it."""
+    try:
+        stored = services.receive_inbound_at_number(
+            phone_number_id=event.phone_number_id, **_message_fields(event, now=now), now=now
+        )
+    except STORE_ERRORS:
+        # A value the statement could not store: the general path keeps it as unreadable.
+        return apply_chunk([event], now=now)
+    if stored is None:
+        logger.warning("webhook for unknown phone_number_id %s", event.phone_number_id)
+        return Counter(unknown_number=1)
+    message, created = stored
+    if created and event.type == "unreadable":
+        _log_unreadable(event)
+    if created and event.media_id:
+        # Runs at once in autocommit (the statement has committed), after the caller's
+        # transaction when there is one.
+        transaction.on_commit(partial(download_media.delay, message.pk))
+    return Counter(messages=1) if created else Counter(duplicates=1)
+
+
+def _as_unreadable(event: webhooks.InboundMessage, reason: str) -> webhooks.InboundMessage:
+    raw = json.dumps(asdict(event), default=str, ensure_ascii=True, sort_keys=True)
+    return replace(
+        event,
+        type="unreadable",
+        body="",
+        media_id="",
+        reply_to_provider_id="",
+        payload={"reason": f"the database refused it: {reason}", "raw": raw[: webhooks.MAX_RAW]},
+    )

@@ -22,6 +22,9 @@ data-modifying CTEs, in the order the ORM version applies them (docs/whatsapp.md
 4. ``msg``: the message (``ON CONFLICT DO NOTHING`` on the provider id).
 5. ``conv_update``: only when the message was inserted: Pending goes back to New (with its
    event), the preview follows the newest message, the window and the activity only move forward.
+6. The result says whether an edit or deletion of this message arrived before it
+   (``ParkedChange``, an index probe): only then does the caller apply it, so the hot path pays
+   no extra round trip for the rare case.
 
 Races end in an empty result, never in a half-applied message: a contact or conversation that
 a concurrent first message is inserting, or a concurrent redelivery of the same message, makes
@@ -129,11 +132,14 @@ events AS (
     SELECT id, %(status_changed)s, %(back_to_new)s::jsonb, %(now)s
     FROM conv_update WHERE previous_status = %(pending)s
 )
-SELECT true, id, conversation_id, (SELECT id FROM ch) FROM msg
+SELECT true, id, conversation_id, (SELECT id FROM ch),
+       EXISTS (SELECT FROM conversations_parkedchange p
+               WHERE p.channel_id = (SELECT id FROM ch) AND p.target_provider_id = %(wamid)s)
+FROM msg
 UNION ALL
-SELECT false, id, conversation_id, (SELECT id FROM ch) FROM dup
+SELECT false, id, conversation_id, (SELECT id FROM ch), false FROM dup
 UNION ALL
-SELECT NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM ch)
+SELECT NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM ch)
 """
 
 # The channel by id (services.receive_inbound), or the active WhatsApp channel of a phone number
@@ -175,6 +181,7 @@ class Stored:
     message_id: int
     conversation_id: int
     channel_id: int
+    parked: bool = False  # an edit or deletion of this message is waiting (message_changes)
 
 
 class UnknownChannel(Exception):

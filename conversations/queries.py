@@ -521,6 +521,11 @@ class ThreadRow:
     edited_at: datetime | None = None
     revoked_at: datetime | None = None
     erased_at: datetime | None = None
+    # Issue 21: the WhatsApp Business app / imported history, and edits and deletions.
+    via: str = ""
+    edited_at: datetime | None = None
+    revoked_at: datetime | None = None
+    erased_at: datetime | None = None
 
 
 # The time is read as ``at``: selected under its own name, ``created_at`` in the ORDER BY
@@ -539,6 +544,10 @@ _MESSAGE_COLUMNS = (
     "failure_reason",
     "template_id",
     "template__name",
+    "via",
+    "edited_at",
+    "revoked_at",
+    "erased_at",
 )
 _NOTE_COLUMNS = ("pk", "at", "body", *_AUTHOR_COLUMNS)
 
@@ -586,7 +595,7 @@ def _thread_rows(
     for pk, at, body, author_id, first, last, username, *rest in rows:
         author = shared.user(author_id, first, last, username)
         if kind == "message":
-            direction, type_, payload, delivery, reason, template_id, template_name = rest
+            direction, type_, payload, delivery, reason, template_id, template_name, *changes = rest
             row = ThreadRow(
                 pk,
                 at,
@@ -598,6 +607,7 @@ def _thread_rows(
                 delivery,
                 reason,
                 shared.template(template_id, template_name),
+                *changes,
             )
         else:
             row = ThreadRow(pk, at, body, author)

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app.access import Cap, channels_where, require
 from channels_app.models import Channel, MessageTemplate
-from conversations import inbound_sql
+from conversations import inbound_sql, message_changes
 from conversations.models import Contact, Conversation, Event, Message, Note, Tag, Topic
 
 # WhatsApp Cloud API: a text message body is at most 4096 characters.
@@ -356,6 +356,8 @@ def _receive_in_one_statement(
             ),
         )  # fmt: skip
         message._state.adding = False
+        if stored.parked:
+            message_changes.apply_parked(message, now=now)
         return message, True
     raise IntegrityError(
         f"inbound message {provider_message_id} lost a race {INBOUND_ATTEMPTS} times in a row"
@@ -390,7 +392,10 @@ def _receive_through_orm(
     for attempt in range(INBOUND_ATTEMPTS):
         try:
             with transaction.atomic():  # a savepoint, so a lost race leaves nothing behind
-                return _attach_inbound(**kwargs)
+                message, created = _attach_inbound(**kwargs)
+            # An edit or deletion that overtook this message (message_changes).
+            message_changes.apply_parked(message, now=now)
+            return message, created
         except IntegrityError:
             duplicate = Message.objects.filter(
                 channel=channel, provider_message_id=provider_message_id

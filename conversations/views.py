@@ -158,11 +158,13 @@ def _thread_for(request, conversation: Conversation) -> queries.ThreadPage:
     return queries.thread_page(conversation, size=size, before=before)
 
 
-def _thread_context(conversation: Conversation, thread: queries.ThreadPage) -> dict:
+def _thread_context(conversation: Conversation, thread: queries.ThreadPage, user) -> dict:
     base = reverse("conversations:detail", args=[conversation.pk])
     return {
         "conversation": conversation,
         "thread": thread,
+        # What a customer deleted stays readable for Supervisors until it is erased (issue 21).
+        "show_deleted": can(user, Cap.SEE_DELETED, conversation.channel),
         "inline_types": media_views.INLINE_TYPES,
         "attachment_base": base + "messages/",
         "earlier_url": (
@@ -184,7 +186,8 @@ def detail(request, pk: int):
     conversation = conversation_for(request.user, pk)
     thread = _thread_for(request, conversation)
     if request.GET.get("fragment") == "thread" or getattr(request, "htmx", False):
-        return render(request, "conversations/_thread.html", _thread_context(conversation, thread))
+        context = _thread_context(conversation, thread, request.user)
+        return render(request, "conversations/_thread.html", context)
     channel = conversation.channel
     now = timezone.now()
     window_open = conversation.is_window_open(now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN)
@@ -201,7 +204,7 @@ def detail(request, pk: int):
         conversation, limit=queries.EVENT_LIMIT if full_history else queries.EVENT_PAGE
     )
     context = {
-        **_thread_context(conversation, thread),
+        **_thread_context(conversation, thread, request.user),
         "channel": channel,
         "contact": conversation.contact,
         "events": events,

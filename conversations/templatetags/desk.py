@@ -6,10 +6,12 @@ import html
 from functools import lru_cache
 
 from django import template
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils import dateformat, formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import normalize_newlines
@@ -67,6 +69,13 @@ def describe_event(event: Event) -> str:
         return _("Note added")
     if kind == Event.Kind.REPLY_FAILED:
         return _("Reply failed: %(reason)s") % {"reason": data.get("reason", "")}
+    if kind == Event.Kind.NUMBER_CHANGED:
+        return _("The customer changed their number from +%(from)s to +%(to)s") % {
+            "from": data.get("from", "?"),
+            "to": data.get("to", "?"),
+        }
+    if kind == Event.Kind.IDENTITY_CHANGED:
+        return _("WhatsApp says the customer's identity changed (new phone or reinstall)")
     return event.get_kind_display()
 
 
@@ -203,8 +212,64 @@ def _attachment(m, payload: dict, attachment_base: str, inline_types) -> str:
     return ""
 
 
+def _via_mark(m) -> str:
+    """Where a message came from besides the desk and the customer (coexistence)."""
+    if m.via == Message.Via.BUSINESS_APP:
+        label = _("sent from the WhatsApp Business app")
+    elif m.via == Message.Via.HISTORY:
+        label = _("imported from the WhatsApp Business app history")
+    else:
+        return ""
+    return f' · <span class="via via-{_esc(m.via)}">{_esc(label)}</span>'
+
+
+def _earlier_versions(payload: dict, times: LocalTimes) -> str:
+    """The "edited" mark; opening it lists the earlier versions (the original first)."""
+    versions = payload.get("versions")
+    versions = [v for v in versions if isinstance(v, dict)] if isinstance(versions, list) else []
+    items = []
+    for version in versions[:-1]:
+        at = parse_datetime(str(version.get("at") or ""))
+        when = times.tag(at) if at is not None else ""
+        items.append(f"<li>{when} {_lines(str(version.get('body') or ''))}</li>")
+    label = _esc(_("edited"))
+    if not items:
+        return f'<span class="edited">{label}</span>'
+    title = _esc(_("Earlier versions"))
+    return (
+        f'<details class="edited"><summary title="{title}">{label}</summary>'
+        f'<ol class="versions">{"".join(items)}</ol></details>'
+    )
+
+
+def _changed_body(m, payload: dict, attachment: str, show_deleted: bool, times: LocalTimes):
+    """The body and attachment of an edited or deleted message, as this reader may see them.
+
+    A deletion replaces the text for everyone; a reader with access.Cap.SEE_DELETED also sees
+    the kept text, versions and attachment (struck through) until the erase job removes them.
+    """
+    body = f'<div class="msg-body">{_lines(m.body)}</div>'
+    versions = _earlier_versions(payload, times) if m.edited_at is not None else ""
+    if m.revoked_at is None:
+        return body + versions, attachment
+    if m.direction == Message.Direction.INBOUND:
+        label = _("Deleted by the customer")
+    else:
+        label = _("Deleted in the WhatsApp Business app")
+    deleted = f'<p class="deleted">{_esc(label)}</p>'
+    if not show_deleted or m.erased_at is not None:
+        return deleted, ""
+    until = times.tag(m.revoked_at + settings.DELETED_MESSAGE_RETENTION)
+    kept = _esc(_("The text is kept for Supervisors until"))
+    return (
+        f'{deleted}<div class="deleted-kept"><del>{body}</del>{versions}'
+        f'<p class="muted">{kept} {until}</p></div>',
+        attachment,
+    )
+
+
 @register.simple_tag
-def thread_items(items, attachment_base: str, inline_types) -> str:
+def thread_items(items, attachment_base: str, inline_types, show_deleted: bool = False) -> str:
     """The thread's rows (``<li>`` per message and note), built in one Python pass.
 
     The same markup the per-row template produced. That template ran ~20 nodes and a
@@ -242,6 +307,7 @@ def thread_items(items, attachment_base: str, inline_types) -> str:
         payload = m.payload if isinstance(m.payload, dict) else {}
         attachment = _attachment(m, payload, attachment_base, inline_types) if payload else ""
         meta = at
+        body_html, attachment = _changed_body(m, payload, attachment, show_deleted, times)
         if m.direction == Message.Direction.OUTBOUND:
             if m.author:
                 meta += f" · {_user_name(m.author)}"
@@ -252,8 +318,8 @@ def thread_items(items, attachment_base: str, inline_types) -> str:
         rows.append(
             f'\n<li class="msg dir-{_esc(m.direction)}" id="message-{m.pk}">\n'
             f'  <div class="bubble">\n    {kind}\n    {attachment}\n'
-            f'    <div class="msg-body">{_lines(m.body)}</div>\n  </div>\n'
-            f'  <div class="msg-meta">{meta}</div>\n</li>'
+            f'    {body_html}\n  </div>\n'
+            f'  <div class="msg-meta">{meta}{_via_mark(m)}</div>\n</li>'
         )
     return mark_safe("".join(rows))  # noqa: S308 - every value above is escaped or a number
 

@@ -16,7 +16,10 @@ from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import normalize_newlines
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from channels_app.whatsapp.failures import describe_failure
+from conversations import outbound
 from conversations.models import Conversation, Event, Message
 
 register = template.Library()
@@ -242,13 +245,34 @@ def _earlier_versions(payload: dict, times: LocalTimes) -> str:
     )
 
 
+def _fallback_line(m, payload: dict) -> str:
+    """What a message without text shows instead, so that no row is blank (issue 21)."""
+    if m.type == Message.Type.UNREADABLE:
+        text = _("A message the desk could not read — open WhatsApp to see it.")
+    elif m.type == Message.Type.UNSUPPORTED:
+        text = _("A kind of message the desk cannot show — open WhatsApp to see it.")
+    elif m.type == Message.Type.REACTION and payload.get("removed"):
+        text = _("Reaction removed")
+    elif m.type == Message.Type.LOCATION and "latitude" in payload:
+        text = f"{payload.get('latitude')}, {payload.get('longitude')}"
+    elif m.type == Message.Type.ORDER and isinstance(payload.get("order"), dict):
+        items = payload["order"].get("product_items")
+        count = len(items) if isinstance(items, list) else 0
+        text = ngettext("%(count)d item ordered", "%(count)d items ordered", count) % {
+            "count": count
+        }
+    else:
+        return ""
+    return f'<span class="muted">{_esc(text)}</span>'
+
+
 def _changed_body(m, payload: dict, attachment: str, show_deleted: bool, times: LocalTimes):
     """The body and attachment of an edited or deleted message, as this reader may see them.
 
     A deletion replaces the text for everyone; a reader with access.Cap.SEE_DELETED also sees
     the kept text, versions and attachment (struck through) until the erase job removes them.
     """
-    body = f'<div class="msg-body">{_lines(m.body)}</div>'
+    body = f'<div class="msg-body">{_lines(m.body) or _fallback_line(m, payload)}</div>'
     versions = _earlier_versions(payload, times) if m.edited_at is not None else ""
     if m.revoked_at is None:
         return body + versions, attachment

@@ -1,0 +1,150 @@
+"""Issue 21, item 2: media downloads that were never queued are swept, each downloaded once.
+
+What the sweep picks (one second either side of each boundary), Meta's 7-day media lifetime,
+claims that keep two downloads or two sweeps apart (SKIP LOCKED on PostgreSQL).
+"""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from channels_app.whatsapp.errors import ServiceUnavailable
+from conversations import media
+from conversations.models import Message
+from tests.factories import ConversationFactory, MessageFactory
+from tests.whatsapp.recorder import Answer, Recorder
+
+NOW = timezone.now()
+MINUTE = timedelta(minutes=1)
+SECOND = timedelta(seconds=1)
+
+
+def inbound_media(*, age, kind=Message.Type.IMAGE, **payload):
+    at = NOW - age
+    return MessageFactory(
+        conversation=ConversationFactory(),
+        type=kind,
+        body="",
+        payload={"media_id": "1043820517000001", "mime_type": "image/png", **payload},
+        created_at=at,
+        sent_at=at,
+    )
+
+
+def swept(now=NOW):
+    queued = []
+    media.sweep_media(now=now, enqueue=queued.append)
+    return queued
+
+
+@pytest.mark.django_db
+def test_media_is_swept_one_minute_after_it_arrived_not_before():
+    young = inbound_media(age=media.SWEEP_AFTER - SECOND)
+    old = inbound_media(age=media.SWEEP_AFTER + SECOND)
+    assert swept() == [old.pk]
+    assert young.pk not in swept(NOW + SECOND)
+
+
+@pytest.mark.django_db
+def test_downloaded_failed_and_non_media_messages_are_never_swept():
+    inbound_media(age=timedelta(hours=1), file="whatsapp/1/1.png")
+    inbound_media(age=timedelta(hours=1), download_error="checksum mismatch")
+    MessageFactory(created_at=NOW - timedelta(hours=1))  # a text
+    out = inbound_media(age=timedelta(hours=1))
+    Message.objects.filter(pk=out.pk).update(direction=Message.Direction.OUTBOUND)
+    assert swept() == []
+
+
+@pytest.mark.django_db
+def test_media_past_metas_7_days_is_marked_failed_with_the_reason_not_queued():
+    within = inbound_media(age=media.MEDIA_LIFETIME - SECOND)
+    expired = inbound_media(age=media.MEDIA_LIFETIME + SECOND)
+    assert swept() == [within.pk]
+    expired.refresh_from_db()
+    assert expired.payload["download_error"] == media.EXPIRED_REASON
+    assert swept(NOW + timedelta(hours=1)) == []  # failed now: never again
+
+
+@pytest.mark.django_db
+def test_a_swept_message_is_not_queued_again_until_its_claim_times_out(settings):
+    message = inbound_media(age=timedelta(hours=1))
+    assert swept() == [message.pk]
+    assert swept(NOW + SECOND) == []  # a second sweep at once: already queued
+    timeout = settings.MEDIA_DOWNLOAD_CLAIM_TIMEOUT
+    assert swept(NOW + timeout - SECOND) == []
+    assert swept(NOW + timeout + SECOND) == [message.pk]  # the task was lost: queue it again
+
+
+@pytest.mark.django_db
+def test_a_live_download_is_left_alone_and_a_dead_one_taken_back(settings):
+    timeout = settings.MEDIA_DOWNLOAD_CLAIM_TIMEOUT
+    live = inbound_media(
+        age=timedelta(hours=1), download_started_at=(NOW - timeout + SECOND).isoformat()
+    )
+    dead = inbound_media(
+        age=timedelta(hours=1), download_started_at=(NOW - timeout - SECOND).isoformat()
+    )
+    assert swept() == [dead.pk]
+    assert live.pk not in swept()
+
+
+@pytest.fixture
+def graph(settings):
+    server = Recorder().start()
+    settings.WHATSAPP_GRAPH_URL = f"{server.url}/v23.0"
+    settings.WHATSAPP_MEDIA_HOSTS = [server.url]
+    yield server
+    server.stop()
+
+
+@pytest.mark.django_db
+def test_a_download_another_task_holds_is_not_fetched_twice(graph):
+    message = inbound_media(age=timedelta(minutes=5), download_started_at=NOW.isoformat())
+    assert media.download_inbound_media(message.pk, now=NOW + SECOND) == "nothing to do"
+    assert graph.requests == []
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_releases_the_claim_for_the_retry(graph):
+    graph.default = Answer(503, b'{"error": {"code": 2, "message": "down"}}', {})
+    message = inbound_media(age=timedelta(minutes=5))
+    with pytest.raises(ServiceUnavailable):
+        media.download_inbound_media(message.pk, now=NOW)
+    message.refresh_from_db()
+    assert "download_started_at" not in message.payload
+    assert "download_error" not in message.payload
+    assert len(graph.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_never_queue_the_same_message(on_postgres):
+    """A sweep holding its rows (in its transaction) makes the other skip them: SKIP LOCKED."""
+    messages = [inbound_media(age=timedelta(hours=1)) for _ in range(4)]
+    locked = threading.Event()
+    release = threading.Event()
+
+    def first_sweep_holding_two_rows():
+        try:
+            with transaction.atomic():
+                list(
+                    Message.objects.select_for_update()
+                    .filter(pk__in=[m.pk for m in messages[:2]])
+                    .values_list("pk", flat=True)
+                )
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=first_sweep_holding_two_rows)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        assert sorted(swept()) == sorted(m.pk for m in messages[2:])
+    finally:
+        release.set()
+        holder.join()
+    assert sorted(swept()) == sorted(m.pk for m in messages[:2])

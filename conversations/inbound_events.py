@@ -23,7 +23,7 @@ from django.utils import timezone
 from channels_app import template_services
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
-from conversations import outbound, services
+from conversations import inbound_changes, outbound, services
 from conversations.models import Message
 from conversations.tasks import download_media
 
@@ -50,6 +50,7 @@ def process_events(events: list[webhooks.Event], *, now: datetime | None = None)
     if (
         len(events) == 1
         and isinstance(events[0], webhooks.InboundMessage)
+        and not inbound_changes.handles(events[0])
         and connection.vendor == "postgresql"
     ):
         return _receive_one(events[0], now=now)
@@ -102,6 +103,7 @@ def _refused(event: webhooks.Event, exc: Exception, channels: dict, now: datetim
 
 def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Counter:
     counts: Counter = Counter()
+    history: dict[Channel, list] = {}
     for event in events:
         if isinstance(event, webhooks.Ignored):
             logger.info("webhook field %s ignored (%s)", event.field, event.why)
@@ -146,6 +148,15 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             )
             counts["statuses" if message else "unknown_status"] += 1
             continue
+        if inbound_changes.handles(event):
+            # Edits, deletions, app echoes, history and system messages (issue 21).
+            sent_at = _believable(event.sent_at, now, what=f"message {event.provider_message_id}")
+            event = replace(event, sent_at=sent_at)
+            if event.source == "history":
+                history.setdefault(channel, []).append(event)  # imported together, below
+            else:
+                counts[inbound_changes.apply(channel, event, now=now)] += 1
+            continue
         message, created = services.receive_inbound(
             channel=channel, **_message_fields(event, now=now), now=now
         )
@@ -154,6 +165,8 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             _log_unreadable(event)
         if created and event.media_id:
             transaction.on_commit(partial(download_media.delay, message.pk))
+    for channel, past in history.items():
+        counts += inbound_changes.import_history(channel, past, now=now)
     return counts
 
 

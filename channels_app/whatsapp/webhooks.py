@@ -383,55 +383,70 @@ def _parse_coexistence(name: str, value: dict, waba_id: str, where: str) -> list
     from the app (``from`` its own number, ``to`` the customer); ``history`` carries
     ``history[].threads[]`` of past messages (a thread's ``id`` is the customer, a message from
     anyone else was the business's), and later ``messages[]`` with the media of a history
-    message sent as ``media_placeholder``. Both become InboundMessage events with ``source``."""
+    message sent as ``media_placeholder``. Both become InboundMessage events with ``source``.
+    Each message is read on its own (``message_or_unreadable``), as in ``messages``."""
     metadata = value.get("metadata")
     if not isinstance(metadata, dict):
         raise MalformedPayload(f"{where}.metadata is missing")
+    _check_storable(metadata.get("phone_number_id"), f"{where}.metadata.phone_number_id")
     pnid = _id(metadata.get("phone_number_id"), f"{where}.metadata.phone_number_id")
     events: list[Event] = []
     if name == "smb_message_echoes":
         for k, echo in enumerate(_list(value, "message_echoes", where, required=False)):
             at = f"{where}.message_echoes[{k}]"
-            if not isinstance(echo, dict):
-                raise MalformedPayload(f"{at} is not an object")
-            to = echo.get("to")
-            customer = to.lstrip("+") if isinstance(to, str) else to
-            parsed = _parse_message({**echo, "from": customer}, pnid, waba_id, {}, at)
-            events.append(replace(parsed, source="echo", outbound=True))
+            to = echo.get("to") if isinstance(echo, dict) else None
+            customer = to.lstrip("+") if isinstance(to, str) else ""
+            events.append(_coexistence_message(echo, customer, pnid, waba_id, at, "echo"))
         return events
     for k, chunk in enumerate(_list(value, "history", where, required=False)):
         at = f"{where}.history[{k}]"
         if not isinstance(chunk, dict):
-            raise MalformedPayload(f"{at} is not an object")
+            events.append(Skipped(at, "not an object", _raw_json(chunk)))
+            continue
         if "errors" in chunk:  # the business declined to share its chat history
             events.append(Ignored(field=name, waba_id=waba_id, why="history not shared"))
         for t, thread in enumerate(_list(chunk, "threads", at, required=False)):
             tat = f"{at}.threads[{t}]"
-            if not isinstance(thread, dict):
-                raise MalformedPayload(f"{tat} is not an object")
-            customer = _id(thread.get("id"), f"{tat}.id").lstrip("+")
+            customer = thread.get("id") if isinstance(thread, dict) else None
+            if not isinstance(customer, str) or not WA_ID_RE.match(customer.lstrip("+")):
+                events.append(Skipped(tat, "a thread without its customer", _raw_json(thread)))
+                continue
             for m, message in enumerate(_list(thread, "messages", tat, required=False)):
-                events.append(_history_message(message, customer, pnid, waba_id, f"{tat}[{m}]"))
+                events.append(
+                    _coexistence_message(
+                        message, customer.lstrip("+"), pnid, waba_id, f"{tat}[{m}]", "history"
+                    )
+                )
     # The media of a history message sent earlier as a media_placeholder (same wamid).
     for m, message in enumerate(_list(value, "messages", where, required=False)):
         sender = message.get("from") if isinstance(message, dict) else None
         customer = sender.lstrip("+") if isinstance(sender, str) else ""
-        events.append(_history_message(message, customer, pnid, waba_id, f"{where}[{m}]"))
+        events.append(
+            _coexistence_message(message, customer, pnid, waba_id, f"{where}[{m}]", "history")
+        )
     return events
 
 
-def _history_message(
-    message: Any, customer: str, pnid: str, waba_id: str, where: str
-) -> InboundMessage:
+def _coexistence_message(
+    message: Any, customer: str, pnid: str, waba_id: str, where: str, source: str
+) -> InboundMessage | Skipped:
+    """An echo or history message, read with the customer as its sender; ``outbound`` when
+    someone else (the business) sent it. What cannot be read is kept as unreadable."""
     if not isinstance(message, dict):
-        raise MalformedPayload(f"{where} is not an object")
+        return message_or_unreadable(message, pnid, waba_id, {}, where)
     sender = message.get("from")
-    outbound = isinstance(sender, str) and sender.lstrip("+") != customer
-    parsed = _parse_message({**message, "from": customer}, pnid, waba_id, {}, where)
-    context = message.get("history_context")
-    if isinstance(context, dict) and isinstance(context.get("status"), str):
-        parsed.payload["history_status"] = context["status"][:16]
-    return replace(parsed, source="history", outbound=outbound)
+    outbound = source == "echo" or (
+        isinstance(sender, str) and sender.lstrip("+") != customer
+    )
+
+    def parse(msg, pnid, waba_id, names, where):
+        parsed = _parse_message(msg, pnid, waba_id, names, where)
+        context = message.get("history_context")
+        if isinstance(context, dict) and isinstance(context.get("status"), str):
+            parsed.payload["history_status"] = context["status"][:16]
+        return replace(parsed, source=source, outbound=outbound)
+
+    return message_or_unreadable({**message, "from": customer}, pnid, waba_id, {}, where, parse)
 
 
 def _body_and_payload(message: dict, kind: str, where: str) -> tuple[str, dict, str]:

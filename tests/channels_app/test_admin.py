@@ -24,6 +24,7 @@ from tests.factories import (
     GrantFactory,
     GroupFactory,
     OnboardingFactory,
+    SavedReplyFactory,
     TagFactory,
     TeamFactory,
     TemplateFactory,
@@ -44,6 +45,7 @@ FACTORIES = {
     "conversations.Topic": TopicFactory,
     "conversations.Conversation": ConversationFactory,
     "onboarding.Onboarding": OnboardingFactory,
+    "replies.SavedReply": SavedReplyFactory,
 }
 REGISTRY = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 REGISTRY_IDS = [model._meta.label for model, _ in REGISTRY]

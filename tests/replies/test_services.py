@@ -138,7 +138,9 @@ def test_a_linked_template_must_be_approved_and_its_parameters_fit(cast):
     approved = TemplateFactory(channel=cast.channel)  # two parameters
     paused = TemplateFactory(channel=cast.channel, status=MessageTemplate.Status.PAUSED)
     with pytest.raises(ValidationError) as raised:
-        services.save_saved_reply(_personal(cast.contributor, template=paused), actor=cast.contributor)
+        services.save_saved_reply(
+            _personal(cast.contributor, template=paused), actor=cast.contributor
+        )
     assert raised.value.message_dict["template"][0].startswith("“order_update_")
     assert "is not approved (Paused)" in raised.value.message_dict["template"][0]
     with pytest.raises(ValidationError) as raised:

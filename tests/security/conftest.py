@@ -18,6 +18,7 @@ from tests.factories import (
     GroupFactory,
     MessageFactory,
     OnboardingFactory,
+    SavedReplyFactory,
     TagFactory,
     TemplateFactory,
     TopicFactory,
@@ -75,6 +76,9 @@ def _build_world(cast):
         topic=TopicFactory(name="Returns"),
         onboarding=onboarding,
     )
+    w.global_reply = SavedReplyFactory(shortcut="hello", title="Hello")
+    w.own_reply = SavedReplyFactory(scope="personal", owner=cast.contributor, shortcut="mine")
+    w.doomed_reply = SavedReplyFactory(scope="personal", owner=cast.contributor, shortcut="old")
     w.visible_file = _picture(visible, "visible.png")
     w.invisible_file = _picture(invisible, "invisible.png")
     w.sessions = {}
@@ -88,6 +92,7 @@ def _build_world(cast):
         "conversations.conversation": visible,
         "auth.user": cast.viewer,
         "auth.group": GroupFactory(name="Support leads"),
+        "replies.savedreply": w.global_reply,
     }
     return w
 

@@ -177,6 +177,7 @@ MODEL_RULES: dict[str, dict[str, str]] = {
     "conversations.tag": DESK_ADMINS,
     "conversations.topic": DESK_ADMINS,
     "conversations.conversation": {"staff": "", "channel_admin": "v", "admin": "v"},
+    "replies.savedreply": DESK_ADMINS,
     "auth.user": {"staff": "", "channel_admin": "v", "admin": "vacd"},
     "auth.group": {"staff": "", "channel_admin": "", "admin": "vacd"},
 }
@@ -323,6 +324,7 @@ def _desk_cases() -> dict[str, list[Case]]:
                 desk("reports", on="other", allowed=OK),
             ),
         ],
+        **_saved_reply_cases(),
         "webhooks:whatsapp": [
             get(
                 "handshake without parameters",
@@ -374,6 +376,76 @@ def _desk_cases() -> dict[str, list[Case]]:
         )
     )
     return cases
+
+
+def _saved_reply_cases() -> dict[str, list[Case]]:
+    """The saved-reply pages are for users who can reply somewhere (else 403, with the reason);
+    a personal reply is its owner's (the contributor's), anyone else's 404. The composer's JSON
+    endpoints answer anonymous users 401 (a script is asking) and load the conversation with the
+    reply capability."""
+    repliers = holds_anywhere("reply")
+    own = {**repliers, "contributor": OK}
+    own.update({p: NOT_FOUND for p, e in repliers.items() if e == OK and p != "contributor"})
+    unauthorised = Status(401)
+
+    def edit(w):
+        return reverse("replies:edit", args=[w.own_reply.pk])
+
+    def delete(w):
+        return reverse("replies:delete", args=[w.doomed_reply.pk])
+
+    def composer(name, conversation, extra=""):
+        def url(w):
+            base = reverse("replies:search")
+            if name == "rendered":
+                base = reverse("replies:rendered", args=[w.global_reply.pk])
+            return f"{base}?conversation={getattr(w, conversation).pk}{extra}"
+
+        return url
+
+    json_desk = {**desk("reply", allowed=OK), "anonymous": unauthorised}
+    json_other = {**desk("reply", on="other", allowed=OK), "anonymous": unauthorised}
+    return {
+        "replies:manage": [get("saved replies", lambda w: reverse("replies:manage"), repliers)],
+        "replies:add": [
+            get("add form", lambda w: reverse("replies:add"), repliers),
+            post("add, empty form", lambda w: reverse("replies:add"), repliers),
+        ],
+        "replies:edit": [
+            get("edit the contributor's reply", edit, own),
+            post("edit, empty form", edit, {**own, "contributor": ALLOWED}),
+        ],
+        "replies:delete": [
+            get("delete confirmation", delete, own),
+            post("delete", delete, {**own, "contributor": ALLOWED}),
+        ],
+        "replies:search": [
+            get(
+                "search for a visible conversation",
+                composer("search", "visible", "&q=hel"),
+                json_desk,
+            ),
+            get(
+                "search for a conversation on an invisible channel",
+                composer("search", "invisible", "&q=hel"),
+                json_other,
+            ),
+            get(
+                "search without a conversation",
+                lambda w: reverse("replies:search") + "?q=hel",
+                {**repliers, "anonymous": unauthorised},
+            ),
+            post("search by POST", lambda w: reverse("replies:search"), everyone(NOT_ALLOWED)),
+        ],
+        "replies:rendered": [
+            get("rendered for a visible conversation", composer("rendered", "visible"), json_desk),
+            get(
+                "rendered for a conversation on an invisible channel",
+                composer("rendered", "invisible"),
+                json_other,
+            ),
+        ],
+    }
 
 
 def desk_any_login() -> dict[str, Expect]:

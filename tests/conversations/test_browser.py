@@ -164,3 +164,84 @@ def test_earlier_messages_load_in_place_and_the_page_works_without_script(
         f"line {i:02d}" for i in range(2, 7)
     ]
     assert plain.locator("#thread-later a").first.is_visible()
+
+
+def signed_in(browser, live_server, user, locale):
+    """A page in a browser context of ``locale`` (its Accept-Language) with ``user``'s session
+    cookie: the login form is not the subject of the test using it."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(locale=locale)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    return context.new_page()
+
+
+def test_an_edit_a_deletion_and_an_app_echo_show_in_english_and_german(
+    browser, live_server, cast, no_dispatch, monkeypatch
+):
+    """Issue 21: Meta's webhooks for them (tests/fixtures/whatsapp/corpus) applied as the
+    endpoint applies them, then read by a Contributor and a Supervisor in both languages."""
+    import json
+
+    from channels_app.whatsapp import webhooks
+    from conversations import inbound_events
+    from conversations.tasks import download_media
+    from tests.conversations.test_inbound_changes import ORIG_IMAGE, PNID, corpus
+
+    monkeypatch.setattr(download_media, "delay", lambda *_: None)
+    cast.channel.phone_number_id = PNID
+    cast.channel.save(update_fields=["phone_number_id"])
+    revoke_image = json.loads(corpus("d21_revoke"))
+    message = revoke_image["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"] += "IMG"
+    message["revoke"]["original_message_id"] = ORIG_IMAGE
+    for body in (
+        corpus("d21_original_text"),
+        corpus("d21_edit_text"),
+        corpus("d21_original_image"),
+        json.dumps(revoke_image).encode(),
+        corpus("d21_echo_text"),
+    ):
+        inbound_events.process_events(webhooks.parse(body))
+    conversation = Conversation.objects.get()
+    assert no_dispatch == []  # the echo was never sent
+    url = f"{live_server.url}/conversations/{conversation.pk}/"
+
+    english = signed_in(browser, live_server, cast.contributor, "en-US")
+    english.goto(url)
+    thread = english.locator("#timeline")
+    assert thread.locator(".msg-body", has_text="My order number is 4471, not 4417").is_visible()
+    versions = thread.locator("details.edited")
+    assert versions.locator("summary").inner_text() == "edited"
+    assert not versions.locator("ol.versions").is_visible()
+    versions.locator("summary").click()  # the earlier version on expand
+    assert versions.locator("ol.versions li").inner_text().endswith("My order number is 4417")
+    assert thread.locator(".deleted").inner_text() == "Deleted by the customer"
+    assert "the dent, photo 1" not in thread.inner_text()  # the caption is gone for agents
+    echo = thread.locator(".msg.dir-out")
+    assert "Hi Dana, this is Jo from the shop" in echo.inner_text()
+    assert echo.locator(".via").inner_text() == "sent from the WhatsApp Business app"
+
+    german = signed_in(browser, live_server, cast.contributor, "de-DE")
+    german.goto(url)
+    thread = german.locator("#timeline")
+    assert thread.locator("details.edited summary").inner_text() == "bearbeitet"
+    assert thread.locator(".deleted").inner_text() == "Vom Kunden gelöscht"
+    assert thread.locator(".via").inner_text() == "aus der WhatsApp-Business-App gesendet"
+
+    supervisor = signed_in(browser, live_server, cast.supervisor, "en-US")
+    supervisor.goto(url)
+    kept = supervisor.locator("#timeline .deleted-kept")
+    assert "the dent, photo 1" in kept.locator("del").inner_text()
+    assert "kept for Supervisors until" in kept.inner_text()

@@ -362,7 +362,7 @@ def test_a_number_change_rekeys_the_contact_and_the_conversation_goes_on(
 
     later = json.loads(corpus("d21_original_text"))
     message = later["entry"][0]["changes"][0]["value"]["messages"][0]
-    message.update({"from": new_number, "id": "wamid.FROM-THE-NEW-NUMBER", "timestamp": "1767225900"})
+    message.update({"from": new_number, "id": "wamid.FROM-NEW", "timestamp": "1767225900"})
     later["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = new_number
     post_signed(client, later)
     assert Contact.objects.count() == 1

@@ -18,6 +18,7 @@ from django.http import FileResponse, Http404
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from channels_app.access import Cap, can
 from channels_app.whatsapp.media_policy import strip_bidi
 from conversations.access import conversation_for
 from conversations.models import Message
@@ -40,10 +41,14 @@ def attachment(request, pk: int, message_id: int):
     conversation = conversation_for(request.user, pk)
     message = (
         Message.objects.filter(pk=message_id, conversation=conversation)
-        .only("pk", "payload", "type")
+        .only("pk", "payload", "type", "revoked_at")
         .first()
     )
     payload = (message.payload or {}) if message else {}
+    if message is not None and message.revoked_at is not None and not can(
+        request.user, Cap.SEE_DELETED, conversation.channel
+    ):
+        payload = {}  # deleted by its sender: kept for Supervisors only (issue 21)
     path = payload.get("file")
     if not path:
         raise Http404(_("This attachment is not available."))

@@ -199,7 +199,9 @@ class _BodyMayMatch(Func):
 
 
 def _matching_conversation_ids(q: str, channel_ids: list[int]) -> QuerySet:
-    messages = Message.objects.filter(_in_ids("channel_id", channel_ids))
+    # A message its sender deleted is not searched: its text is hidden from most readers, and a
+    # hit would point at it (issue 21).
+    messages = Message.objects.filter(_in_ids("channel_id", channel_ids), revoked_at__isnull=True)
     if connection.vendor == "postgresql":
         text = Value(q, output_field=CharField())
         messages = messages.filter(_BodyMayMatch(F("body"), text), _BodyMatches(F("body"), text))

@@ -399,3 +399,32 @@ def test_an_identity_change_warns_on_the_conversation(client, channel):
     _supervisor, contributor = people(channel)
     assert 'id="identity-warning"' in page(client, contributor, conversation)
     assert "Identität" in page(client, contributor, conversation, "de")
+
+
+def test_the_file_of_a_deleted_message_is_served_to_supervisors_only(client, channel):
+    deliver(client, "d21_original_image")
+    message = Message.objects.get(provider_message_id=ORIG_IMAGE)
+    path = default_storage.save("whatsapp/test/deleted-photo.jpg", ContentFile(b"\xff\xd8jpeg"))
+    message.payload = {**message.payload, "file": path, "file_type": "image/jpeg"}
+    message.save(update_fields=["payload"])
+    revoke = json.loads(corpus("d21_revoke"))
+    revoke["entry"][0]["changes"][0]["value"]["messages"][0]["revoke"]["original_message_id"] = (
+        ORIG_IMAGE
+    )
+    post_signed(client, revoke)
+    supervisor, contributor = people(channel)
+    url = reverse("conversations:attachment", args=[message.conversation_id, message.pk])
+    client.force_login(contributor)
+    assert client.get(url).status_code == 404
+    client.force_login(supervisor)
+    assert client.get(url).status_code == 200
+
+
+def test_the_inbox_search_does_not_find_a_deleted_message(client, channel):
+    deliver(client, "d21_original_text")
+    _supervisor, contributor = people(channel)
+    client.force_login(contributor)
+    inbox = reverse("conversations:inbox")
+    assert "Dana Reyes" in client.get(inbox, {"q": "4417", "status": "new"}).content.decode()
+    deliver(client, "d21_revoke")
+    assert "Dana Reyes" not in client.get(inbox, {"q": "4417", "status": "new"}).content.decode()

@@ -4,6 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
+# The browser tests' Chromium and their stand-in for the send task (tests/conversations).
+from tests.conversations.test_browser import browser, no_dispatch  # noqa: F401
 from tests.factories import SavedReplyFactory, TeamFactory
 
 

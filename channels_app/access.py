@@ -288,6 +288,31 @@ def channels_where(user: AnyUser, cap: Cap):
     return qs.filter(effective_role__gte=int(MINIMUM_ROLE[cap]))
 
 
+# Where sees_reports() keeps its answer on the user object (as is_admin() does).
+_REPORTS_CACHE = "_desk_sees_reports"
+
+
+def sees_reports(user: AnyUser) -> bool:
+    """Whether the user may open the reports page at all: an admin, or a Supervisor of some
+    channel (what the top bar's "Reports" link follows). At most one EXISTS query, remembered on
+    the user object for its lifetime (one request)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_admin(user):
+        return True
+    cached = getattr(user, _REPORTS_CACHE, None)
+    if cached is None:
+        cached = channels_where(user, Cap.REPORTS).exists()
+        setattr(user, _REPORTS_CACHE, cached)
+    return cached
+
+
+def remember_sees_reports(user: AnyUser, roles) -> None:
+    """Record sees_reports() from the user's effective roles on every channel they can see
+    (a page that has read them all anyway), so that the top bar costs no query."""
+    setattr(user, _REPORTS_CACHE, any(role_allows(r, Cap.REPORTS) for r in roles))
+
+
 def role_for(user: AnyUser, channel: Channel) -> Role | None:
     """The user's effective role on the channel, or None when they have no access at all."""
     if not user.is_authenticated or not user.is_active:

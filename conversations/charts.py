@@ -11,16 +11,22 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from django.utils import formats
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from conversations.reports import format_duration
 
-WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 66, 12, 30, 30
-MAX_X_LABELS = 8
+# The drawing's own units. About the width the chart is shown at on a laptop (three charts side
+# by side) so that its text keeps the size reports.css gives it; a phone shows it at ~0.7x.
+WIDTH, HEIGHT = 480, 220
+TOP, BOTTOM = 30, 26
+MAX_X_LABELS = 6
 Y_TICKS = 4
+# The largest type reports.css sets for axis and legend text (on a phone), and the width of an
+# average character as a share of it: margins are sized for it so no label is ever cut off.
+AXIS_PX, LEGEND_PX, CHAR_EM = 14, 15, 0.62
 
 
 @dataclass(frozen=True)
@@ -30,20 +36,32 @@ class Series:
     css: str  # a class from reports.css that sets the colour and the dash pattern
 
 
-def _nice_ceiling(value: float) -> float:
-    """The smallest 1/2/2.5/5 x 10^n at or above value, so grid lines fall on round numbers."""
-    if value <= 0:
-        return 1.0
-    exponent = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        candidate = step * 10**exponent
-        if candidate >= value:
-            return candidate
-    return 10 ** (exponent + 1)  # pragma: no cover
+def _text_width(text: str, px: float = AXIS_PX) -> float:
+    """A generous estimate of how wide ``text`` is drawn at ``px`` (no font metrics server-side)."""
+    return len(text) * px * CHAR_EM
+
+
+def _axis(peak: float, *, whole: bool) -> tuple[float, float]:
+    """(top, step) of the value axis: steps of 1, 2 or 5 x 10^n, at most Y_TICKS of them, the
+    top the first step at or above ``peak``. ``whole`` keeps steps whole numbers (counts)."""
+    if peak <= 0:
+        return 1.0, 1.0
+    rough = peak / Y_TICKS
+    exponent = math.floor(math.log10(rough))
+    step = 10.0 ** (exponent + 1)
+    for factor in (1, 2, 5):
+        if factor * 10**exponent >= rough:
+            step = factor * 10.0**exponent
+            break
+    if whole:
+        step = max(1.0, step)
+    return step * math.ceil(peak / step - 1e-9), step
 
 
 def count_label(value: float) -> str:
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    """A count or an axis value in the active language: "1,250" / "1.250", "2.5" / "2,5"."""
+    places = 0 if value == int(value) else 1
+    return formats.number_format(value, places, use_l10n=True, force_grouping=True)
 
 
 def duration_axis(max_seconds: float) -> tuple[float, str]:
@@ -67,20 +85,31 @@ def line_chart(
     value_label: Callable[[float], str] = count_label,
     unit_divisor: float = 1,
     unit: str = "",
+    whole: bool = True,
 ) -> SafeString:
     """One SVG line chart: a line (and a dot per day) per series over the day labels.
 
     A gap in a series (None) breaks its line. Values are divided by ``unit_divisor`` for the
-    axis and shown with ``value_label`` in each dot's tooltip.
+    axis and shown with ``value_label`` in each dot's tooltip; ``whole`` keeps the axis on whole
+    numbers (counts). The margins are sized for the longest axis label, so none is cut off.
     """
     n = len(labels)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     scaled = [[None if v is None else v / unit_divisor for v in s.values] for s in series]
     peak = max((v for values in scaled for v in values if v is not None), default=0)
-    top = _nice_ceiling(peak)
+    top, step = _axis(peak, whole=whole)
+    ticks = [step * k for k in range(round(top / step) + 1)]
+    tick_texts = [f"{count_label(v)} {unit}".strip() for v in ticks]
+    shown = range(0, n, max(1, math.ceil(n / MAX_X_LABELS)))
+    # Room on the left for the widest value label and half the first day label; on the right
+    # for half the last day label (each is centred under its dot).
+    first_half = _text_width(labels[0]) / 2 if n else 0
+    last_half = _text_width(labels[shown[-1]]) / 2 if n else 0
+    left = math.ceil(max(max(_text_width(t) for t in tick_texts) + 8, first_half + 4))
+    right = math.ceil(max(12, last_half + 4))
+    plot_w, plot_h = WIDTH - left - right, HEIGHT - TOP - BOTTOM
 
     def x(i: int) -> float:
-        return LEFT + (plot_w / 2 if n == 1 else plot_w * i / (n - 1))
+        return left + (plot_w / 2 if n == 1 else plot_w * i / (n - 1))
 
     def y(v: float) -> float:
         return TOP + plot_h - plot_h * v / top
@@ -91,24 +120,22 @@ def line_chart(
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
     ]
-    for k in range(Y_TICKS + 1):
-        value = top * k / Y_TICKS
+    for value, text in zip(ticks, tick_texts, strict=True):
         gy = y(value)
         parts.append(
-            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{gy:.1f}" y2="{gy:.1f}"/>'
+            f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{gy:.1f}" y2="{gy:.1f}"/>'
         )
-        text = escape(f"{count_label(value)} {unit}".strip())
         parts.append(
-            f'<text class="axis" x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end">{text}</text>'
+            f'<text class="axis" x="{left - 6}" y="{gy + 4:.1f}" text-anchor="end">'
+            f"{escape(text)}</text>"
         )
-    step = max(1, math.ceil(n / MAX_X_LABELS))
     parts.extend(
-        f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+        f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
         f"{escape(labels[i])}</text>"
-        for i in range(0, n, step)
+        for i in shown
     )
 
-    legend_x = LEFT
+    legend_x = left
     for s, values in zip(series, scaled, strict=True):
         parts.append(f'<g class="series {escape(s.css)}">')
         segment: list[str] = []
@@ -139,14 +166,13 @@ def line_chart(
             )
         parts.append(
             f'<rect x="{legend_x}" y="8" width="12" height="12" rx="2"/>'
-            f'<text class="legend" x="{legend_x + 16}" y="18">{escape(s.name)}</text>'
+            f'<text class="legend" x="{legend_x + 16}" y="19">{escape(s.name)}</text>'
         )
-        # Room for the name at the larger type used on phones (reports.css).
-        legend_x += 34 + 11 * len(s.name)
+        legend_x += math.ceil(16 + _text_width(s.name, LEGEND_PX) + 18)
         parts.append("</g>")
     if peak == 0:
         parts.append(
-            f'<text class="axis" x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" '
+            f'<text class="axis" x="{left + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" '
             f'text-anchor="middle">{escape(_("Nothing in this period"))}</text>'
         )
     parts.append("</svg>")
@@ -157,8 +183,12 @@ def line_chart(
 def daily_charts(days: Sequence) -> list[dict]:
     """The page's three charts over ``reports.Day`` rows: conversations, messages, and the
     median first response per day. Each: ``{"id", "title", "svg"}``."""
-    labels = [f"{d.day:%d %b}" if len(days) > 1 else f"{d.day:%d %b %Y}" for d in days]
-    first, last = (days[0].day, days[-1].day) if days else (None, None)
+    # Day labels in the active language ("6 Dec" / "6. Dez."), the year only for a single day.
+    label_format = "MONTH_DAY_FORMAT" if len(days) > 1 else "DATE_FORMAT"
+    labels = [formats.date_format(d.day, label_format) for d in days]
+    first, last = (
+        (formats.date_format(days[0].day), formats.date_format(days[-1].day)) if days else ("", "")
+    )
     span = _("from %(first)s to %(last)s") % {"first": first, "last": last}
     frt = [d.first_response_median.seconds for d in days]
     divisor, unit = duration_axis(max((v for v in frt if v is not None), default=0))
@@ -174,7 +204,11 @@ def daily_charts(days: Sequence) -> list[dict]:
                 chart_id="chart-conversations",
                 title=_("Conversations opened and resolved per day"),
                 desc=_("%(opened)s opened and %(resolved)s resolved, %(span)s.")
-                % {"opened": total("opened"), "resolved": total("resolved"), "span": span},
+                % {
+                    "opened": count_label(total("opened")),
+                    "resolved": count_label(total("resolved")),
+                    "span": span,
+                },
                 labels=labels,
                 series=[
                     Series(_("Opened"), [d.opened for d in days], "s-opened"),
@@ -190,8 +224,8 @@ def daily_charts(days: Sequence) -> list[dict]:
                 title=_("Messages in and out per day"),
                 desc=_("%(inbound)s messages in and %(outbound)s out, %(span)s.")
                 % {
-                    "inbound": total("messages_in"),
-                    "outbound": total("messages_out"),
+                    "inbound": count_label(total("messages_in")),
+                    "outbound": count_label(total("messages_out")),
                     "span": span,
                 },
                 labels=labels,
@@ -217,6 +251,7 @@ def daily_charts(days: Sequence) -> list[dict]:
                 value_label=lambda v: format_duration(v),
                 unit_divisor=divisor,
                 unit=unit,
+                whole=False,
             ),
         },
     ]

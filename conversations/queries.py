@@ -34,6 +34,7 @@ from channels_app.access import (
     can,
     channels_visible_to,
     is_admin,
+    remember_sees_reports,
     users_holding,
     with_channel_role,
 )
@@ -118,16 +119,18 @@ class ChannelOption:
 def inbox_channels(user) -> list[ChannelOption]:
     """The channels for the inbox picker: visible to ``user`` and active, by display name.
 
-    One query, two columns: a Supervisor sees ~200 channels, and full model instances (with
-    the role annotation) were the largest Python cost of the page.
+    One query, a few columns: a Supervisor sees ~200 channels, and full model instances (with
+    the role annotation) were the largest Python cost of the page. The inactive ones are read
+    too, for their roles: with them the top bar knows whether to link the reports
+    (access.remember_sees_reports) without a query of its own.
     """
     rows = (
         channels_visible_to(user)
-        .filter(is_active=True)
         .order_by("display_name", "id")
-        .values_list("pk", "display_name")
+        .values_list("pk", "display_name", "is_active", "effective_role")
     )
-    return [ChannelOption(pk, name) for pk, name in rows]
+    remember_sees_reports(user, [role for *_, role in rows])
+    return [ChannelOption(pk, name) for pk, name, active, _role in rows if active]
 
 
 class _AnyOf(Lookup):

@@ -37,6 +37,11 @@ class ReportFilterForm(forms.Form):
     channel = forms.TypedChoiceField(label=_("Channel"), coerce=int, required=False, choices=())
 
     def __init__(self, data, *, channels, today: date, tz: tzinfo):
+        if not data.get("range"):
+            # No period asked for means DEFAULT_RANGE; the select must say so rather than show
+            # its first option ("Today") over a report of the last 7 days.
+            data = data.copy()
+            data["range"] = DEFAULT_RANGE
         super().__init__(data)
         self.today, self.tz = today, tz
         self.channels = {c.pk: c for c in channels}

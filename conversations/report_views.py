@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from channels_app.access import Cap, channel_for, channels_where
+from channels_app.access import Cap, channel_for, channels_where, remember_sees_reports
 from conversations import charts, reports
 from conversations.report_forms import ReportFilterForm
 
@@ -48,6 +48,7 @@ def _index(request):
     if requested:
         channel_for(user, requested, needs=Cap.REPORTS)  # 404 when invisible, 403 below Supervisor
     channels = list(channels_where(user, Cap.REPORTS))
+    remember_sees_reports(user, [c.effective_role for c in channels])  # the top bar's link
     if not channels:
         raise PermissionDenied(
             _("Reports are for Supervisors, and you are not a Supervisor of any channel.")

@@ -116,8 +116,8 @@ def test_page_with_history_on_another_channel_costs_one_query_more(
     client.force_login(cast.viewer)
     url = reverse("conversations:detail", args=[current.pk])
     client.get(url)  # warm the session
-    # The pinned 10 (test_views_detail) and the roles of the contact's conversations.
-    with django_assert_num_queries(11):
+    # The pinned 11 (test_views_detail) and the roles of the contact's conversations.
+    with django_assert_num_queries(12):
         html = client.get(url).content.decode()
     assert reverse("conversations:detail", args=[same.pk]) in html
     assert reverse("conversations:detail", args=[other.pk]) not in html
@@ -128,6 +128,7 @@ def test_a_superuser_page_has_no_permission_to_check(client, cast, django_assert
     client.force_login(cast.admin)
     url = reverse("conversations:detail", args=[conv.pk])
     client.get(url)  # warm the session
-    # The pinned 10 (test_views_detail) but the admin-permission check: a superuser is an admin.
+    # The pinned 11 (test_views_detail) but the admin-permission check and the reports link's
+    # query: a superuser is an admin, and admins see every report.
     with django_assert_num_queries(9):
         assert client.get(url).status_code == 200

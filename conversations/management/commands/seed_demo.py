@@ -9,6 +9,7 @@ from django.db import transaction
 
 from channels_app.access import Role
 from channels_app.models import AccessGrant, Channel, Team
+from replies.demo import seed_demo_saved_replies
 
 DEMO_PASSWORD = "demo-desk-2026"  # noqa: S105 - printed on purpose, demo only
 
@@ -76,6 +77,7 @@ class Command(BaseCommand):
                 )
 
         seed_demo_templates(support)
+        seed_demo_saved_replies(admin=admin, channel=support)
         seed_demo_conversations(support, Channel.objects.get(phone_number_id="109876543210988"))
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  admin:  http://127.0.0.1:8000/admin/  admin / {DEMO_PASSWORD}")

@@ -192,11 +192,12 @@ def count_items(data: dict) -> int:
         changes = entry.get("changes") if isinstance(entry, dict) else None
         for change in changes if isinstance(changes, list) else ():
             value = change.get("value") if isinstance(change, dict) else None
-            count += 1
+            items = 0
             if isinstance(value, dict):
                 for key in ("messages", "statuses", "message_echoes", "history"):
-                    items = value.get(key)
-                    count += len(items) if isinstance(items, list) else 0
+                    listed = value.get(key)
+                    items += len(listed) if isinstance(listed, list) else 0
+            count += items or 1  # a change without items is one event (a template review)
     return count
 
 

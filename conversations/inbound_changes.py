@@ -164,7 +164,9 @@ def receive_echo(channel: Channel, event: webhooks.InboundMessage, *, now: datet
     )
     fields = ["last_activity_at", "last_message_preview"]
     if conversation.first_response_at is None:
-        conversation.first_response_at = event.sent_at
+        # As for a reply: when the desk stored it (outbound.recount_first_response and the
+        # reports' rebuild read created_at), the responder unknown (no desk user wrote it).
+        conversation.first_response_at = now
         fields.append("first_response_at")
     conversation.last_activity_at = services._later(conversation.last_activity_at, now)
     conversation.last_message_preview = services._preview(event.body, kind)

@@ -107,7 +107,7 @@ def test_customer_edit_shows_the_new_text_marked_edited_with_the_old_one_kept(cl
     html = page(client, contributor, message.conversation)
     assert "My order number is 4471, not 4417" in html
     assert '<summary title="Earlier versions">edited</summary>' in html
-    assert "My order number is 4417</li>" in html
+    assert "My order number is 4417</bdi></li>" in html
     assert ">bearbeitet</summary>" in page(client, contributor, message.conversation, "de")
 
 
@@ -261,7 +261,7 @@ def test_an_echo_is_the_desks_reply_from_the_app_and_is_never_sent(
     customer = Message.objects.get(provider_message_id=ORIG_TEXT)
     assert conversation == customer.conversation  # the open conversation goes on
     assert conversation.status == Conversation.Status.NEW
-    assert conversation.first_response_at == echo.sent_at  # a reply for the reports
+    assert conversation.first_response_at == echo.created_at  # a reply for the reports
     assert conversation.last_customer_message_at == customer.sent_at  # the window is untouched
     assert echo.sent_outside_window is False
     assert Message.objects.filter(provider_message_id=ECHO_TEXT).count() == 1
@@ -428,3 +428,26 @@ def test_the_inbox_search_does_not_find_a_deleted_message(client, channel):
     assert "Dana Reyes" in client.get(inbox, {"q": "4417", "status": "new"}).content.decode()
     deliver(client, "d21_revoke")
     assert "Dana Reyes" not in client.get(inbox, {"q": "4417", "status": "new"}).content.decode()
+
+
+def test_an_echo_is_the_first_response_and_an_outbound_message_in_the_reports(channel):
+    from datetime import UTC, date, datetime
+
+    from conversations import inbound_events, reports, tallies
+
+    opened = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)  # the original's timestamp in the fixture
+    inbound_events.process_events(webhooks.parse(corpus("d21_original_text")), now=opened)
+    later = opened + timedelta(minutes=10)
+    inbound_events.process_events(webhooks.parse(corpus("d21_echo_text")), now=later)
+    period = reports.Period(first=date(2026, 1, 1), last=date(2026, 1, 1), tz=UTC)
+
+    def report():
+        return reports.build_report(channel_ids=[channel.pk], period=period, now=later)
+
+    summary = report().summary
+    assert summary.first_response.count == 1
+    assert summary.first_response.median.seconds == 600
+    assert report().daily[0].messages_out == 1
+    tallies.rebuild(now=later + timedelta(days=1))  # the same rule, recomputed from messages
+    assert Conversation.objects.get().first_response_at == later
+    assert report().summary.first_response.median.seconds == 600

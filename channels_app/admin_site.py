@@ -1,15 +1,17 @@
 """The project's admin site: its titles, and an index that starts with what admins use most.
 
-Installed through ``DeskAdminConfig`` (in INSTALLED_APPS instead of ``django.contrib.admin``), so
-``django.contrib.admin.site`` *is* this site and every ``@admin.register`` lands here.
+Installed through ``DeskAdminConfig`` (channels_app/admin_apps.py, in INSTALLED_APPS instead of
+``django.contrib.admin``), so ``django.contrib.admin.site`` *is* this site and every
+``@admin.register`` lands here.
 """
 
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
 from django.utils.translation import gettext_lazy as _
+
+from channels_app.login_throttle import DeskAdminAuthenticationForm
 
 # Apps and models listed first on the admin index, in this order; the rest follow alphabetically.
 APP_ORDER = ["channels_app", "onboarding", "conversations", "auth"]
@@ -69,6 +71,8 @@ class DeskAdminSite(admin.AdminSite):
     # The changelists carry many columns plus a filter column; a third (navigation) column would
     # squeeze them into horizontal scrolling at laptop widths. Breadcrumbs and the index remain.
     enable_nav_sidebar = False
+    # Says "locked out" when django-axes refuses the login (channels_app/login_throttle.py).
+    login_form = DeskAdminAuthenticationForm
 
     def register(self, model_or_iterable, admin_class=None, **options):
         # Every admin, including those of django.contrib.auth and django-axes, refuses lookups
@@ -89,7 +93,3 @@ class DeskAdminSite(admin.AdminSite):
             order = MODEL_ORDER.get(app["app_label"], [])
             app["models"].sort(key=lambda model: _position(order, model["object_name"]))
         return apps
-
-
-class DeskAdminConfig(AdminConfig):
-    default_site = "channels_app.admin_site.DeskAdminSite"

@@ -26,7 +26,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     # django.contrib.admin with the desk's own site (titles, index order)
-    "channels_app.admin_site.DeskAdminConfig",
+    "channels_app.admin_apps.DeskAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "axes",  # login throttling (docs/security.md); its admin lists and removes lockouts
     "channels_app",
     "onboarding",
     "conversations",
@@ -53,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the login page's 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -113,6 +116,24 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "conversations:inbox"
 LOGOUT_REDIRECT_URL = "login"
+# Login throttling with django-axes (channels_app/login_throttle.py, docs/security.md): after
+# AXES_FAILURE_LIMIT failed logins for one username, or from one client address, further logins
+# there (the right password included) are refused until AXES_COOLOFF_MINUTES after the last
+# failure. Failures are logged with username and address, never the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "channels_app.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "channels_app.login_throttle.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+# How many reverse proxies of ours stand in front of the app, each appending the address it was
+# reached from to X-Forwarded-For (deploy/nginx.conf: 1). 0 trusts no header: REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Internationalisation ----------------------------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")

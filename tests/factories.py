@@ -220,3 +220,46 @@ class SavedReplyFactory(factory.django.DjangoModelFactory):
     scope = "global"
     owner = None
     team = None
+
+
+# --- login throttling (django-axes) ---------------------------------------------------------------
+class AccessAttemptFactory(factory.django.DjangoModelFactory):
+    """Failed logins for one username from one address (locked out at AXES_FAILURE_LIMIT)."""
+
+    class Meta:
+        model = "axes.AccessAttempt"
+
+    username = factory.Sequence(lambda n: f"guessed-{n}")
+    ip_address = "203.0.113.9"
+    user_agent = "curl/8.0"
+    http_accept = "*/*"
+    path_info = "/login/"
+    get_data = ""
+    post_data = "username=********"
+    failures_since_start = 10
+    attempt_time = factory.LazyFunction(timezone.now)
+
+
+class AccessLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "axes.AccessLog"
+
+    username = factory.Sequence(lambda n: f"agent-{n}")
+    ip_address = "203.0.113.9"
+    user_agent = "curl/8.0"
+    http_accept = "*/*"
+    path_info = "/login/"
+    attempt_time = factory.LazyFunction(timezone.now)
+
+
+class AccessFailureLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "axes.AccessFailureLog"
+
+    username = factory.Sequence(lambda n: f"guessed-{n}")
+    ip_address = "203.0.113.9"
+    user_agent = "curl/8.0"
+    http_accept = "*/*"
+    path_info = "/login/"
+    attempt_time = factory.LazyFunction(timezone.now)
+    locked_out = False

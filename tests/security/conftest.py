@@ -13,6 +13,9 @@ from django.test import Client
 
 from channels_app.models import MessageTemplate
 from tests.factories import (
+    AccessAttemptFactory,
+    AccessFailureLogFactory,
+    AccessLogFactory,
     ContactFactory,
     ConversationFactory,
     GroupFactory,
@@ -93,6 +96,9 @@ def _build_world(cast):
         "auth.user": cast.viewer,
         "auth.group": GroupFactory(name="Support leads"),
         "replies.savedreply": w.global_reply,
+        "axes.accessattempt": AccessAttemptFactory(),
+        "axes.accesslog": AccessLogFactory(),
+        "axes.accessfailurelog": AccessFailureLogFactory(),
     }
     return w
 

@@ -180,6 +180,11 @@ MODEL_RULES: dict[str, dict[str, str]] = {
     "replies.savedreply": DESK_ADMINS,
     "auth.user": {"staff": "", "channel_admin": "v", "admin": "vacd"},
     "auth.group": {"staff": "", "channel_admin": "", "admin": "vacd"},
+    # django-axes: superusers read the failed logins and unlock by deleting an attempt; nobody
+    # adds one by hand, and every field is read-only.
+    "axes.accessattempt": {"staff": "", "channel_admin": "", "admin": "vcd"},
+    "axes.accesslog": {"staff": "", "channel_admin": "", "admin": "vcd"},
+    "axes.accessfailurelog": {"staff": "", "channel_admin": "", "admin": "vcd"},
 }
 
 

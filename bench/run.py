@@ -4,14 +4,16 @@
 
 Workloads (``--only`` takes a comma-separated subset): ``pages`` (inbox and conversation page,
 bench.pages), ``webhook`` (bench.webhook_load, when present), ``autoresolve``
-(bench.autoresolve), ``reports`` (bench.reports) and ``peer`` (django-helpdesk, bench.peer;
+(bench.autoresolve), ``reports`` (bench.reports), ``replies`` (the saved-reply search over
+5,000 replies, bench.replies) and ``peer`` (django-helpdesk, bench.peer;
 implies ``pages``, which it is compared with).
 
 Databases: with DATABASE_URL unset, the throwaway tuned cluster of bench/pg.py is started.
 With DATABASE_URL set, only its server and credentials are used. Either way each workload gets
 its own database, because each one's dataset step truncates the desk's tables:
-desk_pages_bench, desk_webhook_bench, desk_bench (auto-resolve), desk_rbench (reports) and
-peer_helpdesk. Datasets are reused while complete, so only the first run pays for loading.
+desk_pages_bench, desk_webhook_bench, desk_bench (auto-resolve), desk_rbench (reports),
+desk_replies_bench (saved replies) and peer_helpdesk. Datasets are reused while complete, so
+only the first run pays for loading.
 
 Each Django workload runs in a child process with its own DATABASE_URL (Django binds one
 database per process); their progress goes to stderr. The table is printed at the end and
@@ -38,12 +40,13 @@ from bench import dataset
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
-WORKLOADS = ["pages", "webhook", "autoresolve", "reports", "peer"]
+WORKLOADS = ["pages", "webhook", "autoresolve", "reports", "replies", "peer"]
 DATABASES = {
     "pages": "desk_pages_bench",
     "webhook": "desk_webhook_bench",
     "autoresolve": "desk_bench",
     "reports": "desk_rbench",
+    "replies": "desk_replies_bench",
 }
 PEER_TARGET_RATIO = 10.0
 PG_SETTINGS = [
@@ -193,6 +196,14 @@ def run_reports(url: str, *, runs: int) -> dict:
         "target_ms": 1000.0,
         "passed": median < 1000.0,
     }
+
+
+def run_replies(url: str, *, warmups: int, runs: int) -> dict:
+    proc = _child(
+        ["-m", "bench.replies", f"--warmups={warmups}", f"--runs={runs}", "--json"],
+        database_url=url,
+    )
+    return _last_json(proc, "bench.replies")
 
 
 def run_peer(url: str, *, tickets: int, quick: bool) -> dict:
@@ -377,6 +388,20 @@ def reports_rows(result: dict) -> list[list[str]]:
     ]
 
 
+def replies_rows(result: dict) -> list[list[str]]:
+    return [
+        [
+            f"saved-reply search ({result['replies']:,} replies, {result['visible']:,} visible)",
+            "p95 (median), queries",
+            f"{_ms(result['p95_ms'])} ({_ms(result['median_ms'])}), {result['queries']} q",
+            f"search SELECT {_ms(result['floor_median_ms'])}",
+            "",
+            f"p95 ≤ {result['target_ms']:.0f} ms",
+            _met(result.get("met")),
+        ]
+    ]
+
+
 def error_row(workload: str, error: str) -> list[str]:
     return [workload, "", f"failed: {error}", "", "", "", "NO"]
 
@@ -521,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += autoresolve_rows(run_autoresolve(urls["autoresolve"]))
             elif workload == "reports":
                 rows += reports_rows(run_reports(urls["reports"], runs=5 if args.quick else 10))
+            elif workload == "replies":
+                rows += replies_rows(run_replies(urls["replies"], warmups=warmups, runs=runs))
             elif workload == "peer":
                 peer = run_peer(
                     urls.get("pages") or next(iter(urls.values())),

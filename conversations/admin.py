@@ -7,6 +7,8 @@ and no changelist runs a query per row.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.access import is_admin
 from conversations.models import Conversation, Tag, Topic
@@ -47,7 +49,7 @@ class TopicAdmin(DeskAdminPermissions, admin.ModelAdmin):
 class ConversationAdmin(DeskAdminPermissions, admin.ModelAdmin):
     """Read-only: every change to a conversation goes through the services (and the inbox)."""
 
-    list_display = ["id", "channel", "contact", "status", "assignee", "last_activity_at"]
+    list_display = ["id", "channel", "contact_name", "status", "assignee", "last_activity_at"]
     list_filter = ["status", "channel"]
     list_select_related = ["channel", "contact", "assignee"]
     search_fields = ["=id", "contact__profile_name", "contact__wa_id"]
@@ -55,11 +57,20 @@ class ConversationAdmin(DeskAdminPermissions, admin.ModelAdmin):
     show_full_result_count = False
     ordering = ["-last_activity_at", "-id"]
     fields = [
-        "channel", "contact", "status", "assignee", "tags", "topics", "opened_at",
+        "channel", "contact_name", "status", "assignee", "tags", "topics", "opened_at",
         "last_customer_message_at", "last_activity_at", "first_response_at", "resolved_at",
-        "resolution", "last_message_preview",
+        "resolution", "preview",
     ]
     readonly_fields = fields
+
+    # The customer's own strings, each isolated in a <bdi> (docs/security.md, item 9).
+    @admin.display(description=_("contact"), ordering="contact__profile_name")
+    def contact_name(self, obj):
+        return format_html("<bdi>{}</bdi>", obj.contact)
+
+    @admin.display(description=_("last message"))
+    def preview(self, obj):
+        return format_html("<bdi>{}</bdi>", obj.last_message_preview)
 
     def has_add_permission(self, request):
         return False

@@ -212,7 +212,8 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.contact} ({self.get_status_display()})"
+        # The contact's name isolated (FSI ... PDI): its bidi controls cannot flip the rest.
+        return f"#{self.pk} \u2068{self.contact}\u2069 ({self.get_status_display()})"
 
     @property
     def is_open(self) -> bool:

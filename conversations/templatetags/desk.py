@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from channels_app.whatsapp.failures import describe_failure
+from channels_app.whatsapp.media_policy import strip_bidi
 from conversations import outbound
 from conversations.models import Conversation, Event, Message
 
@@ -135,8 +136,26 @@ def _esc(value) -> str:
 
 
 def _lines(text: str) -> str:
-    """``{{ text|linebreaksbr }}``: escaped, each line break a ``<br>``."""
-    return _esc(normalize_newlines(text)).replace("\n", "<br>")
+    """``{{ text|linebreaksbr|bdi }}``: escaped, each line break a ``<br>``, isolated in a
+    ``<bdi>`` so that bidi controls in it cannot reorder the text around it ("" stays "")."""
+    if not text:
+        return ""
+    return "<bdi>" + _esc(normalize_newlines(text)).replace("\n", "<br>") + "</bdi>"
+
+
+@register.filter
+def bdi(value) -> str:
+    """``<bdi>value</bdi>``, escaped: a customer's text (name, message, file name) isolated from
+    the text around it, whatever bidi controls it holds (docs/security.md, item 9)."""
+    text = conditional_escape(value)
+    return mark_safe(f"<bdi>{text}</bdi>") if text else ""  # noqa: S308 - escaped above
+
+
+@register.filter
+def isolate(value) -> str:
+    """The plain-text ``<bdi>``: the value between FIRST STRONG ISOLATE and POP DIRECTIONAL
+    ISOLATE, for places that hold no markup (``<title>``, attributes, ``<option>``)."""
+    return f"\u2068{value}\u2069"
 
 
 class LocalTimes:
@@ -194,7 +213,7 @@ def _attachment(m, payload: dict, attachment_base: str, inline_types) -> str:
         # The conversations:attachment URL, from the page's own prefix (no reverse() per row).
         url = _esc(f"{attachment_base}{m.pk}/attachment/")
         try:
-            inline = payload.get("mime_type") in inline_types
+            inline = (payload.get("file_type") or payload.get("mime_type")) in inline_types
         except TypeError:  # not a string: the template's ``in`` said False
             inline = False
         if inline:
@@ -203,7 +222,9 @@ def _attachment(m, payload: dict, attachment_base: str, inline_types) -> str:
                 f'<a class="attachment" href="{url}"><img src="{url}" alt="{alt}"'
                 ' loading="lazy"></a>'
             )
-        name = _text(payload.get("filename") or _("Download attachment"))
+        # No bidi controls in a file name ("invoice\u202efdp.exe"), and isolated all the same.
+        name = _text(strip_bidi(str(payload.get("filename") or "")) or _("Download attachment"))
+        name = f"<bdi>{name}</bdi>"
         return f'<a class="attachment" href="{url}" download>{name}</a>'
     if payload.get("media_id") and m.direction == Message.Direction.INBOUND:
         error = payload.get("download_error")
@@ -378,7 +399,7 @@ def earlier_items(conversations) -> str:
     for c in conversations:
         url = _esc(reverse("conversations:detail", args=[c.pk]))
         opened = _esc(_date_text(_local(c.opened_at), short_date))
-        preview = _esc(truncatechars(c.last_message_preview, 80))
+        preview = bdi(truncatechars(c.last_message_preview, 80))
         rows.append(
             f'<li><a href="{url}">#{c.pk}</a> {statuses[c.status]} · {opened}'
             f" · {_esc(c.channel.display_name)}<br>"

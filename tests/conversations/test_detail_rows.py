@@ -37,18 +37,18 @@ OLD_THREAD_ROWS = """{% load i18n desk %}{% translate "Internal note" as note_la
     {% if m.payload %}{% if m.payload.file %}
       {% url 'conversations:attachment' conversation.pk m.pk as attachment_url %}
       {% if m.payload.mime_type in inline_types %}<a class="attachment" href="{{ attachment_url }}"><img src="{{ attachment_url }}" alt="{% translate 'Picture from the customer' %}" loading="lazy"></a>
-      {% else %}<a class="attachment" href="{{ attachment_url }}" download>{{ m.payload.filename|default:_("Download attachment") }}</a>{% endif %}
+      {% else %}<a class="attachment" href="{{ attachment_url }}" download>{{ m.payload.filename|default:_("Download attachment")|bdi }}</a>{% endif %}
     {% elif m.payload.media_id and m.direction == "in" %}
       <span class="muted">{% if m.payload.download_error %}{% translate "The attachment could not be downloaded:" %} {{ m.payload.download_error }}{% else %}{% translate "Attachment is being downloaded…" %}{% endif %}</span>
     {% endif %}{% endif %}
-    <div class="msg-body">{{ m.body|linebreaksbr }}</div>
+    <div class="msg-body">{{ m.body|linebreaksbr|bdi }}</div>
   </div>
   <div class="msg-meta">{{ m.created_at|time_tag }}{% if m.direction == "out" %}{% if m.author %} · {{ m.author|user_label }}{% endif %} · <span class="delivery delivery-{{ m.delivery }}">{{ m.get_delivery_display }}</span>{% if m.delivery == "failed" and m.failure_reason %} <span class="failure">{{ m.failure_reason }}</span>{% endif %}{% endif %}</div>
 </li>{% endwith %}{% else %}{% with n=item.obj %}
 <li class="note" id="note-{{ n.pk }}">
   <div class="bubble">
     <span class="msg-kind">{{ note_label }}</span>
-    <div class="msg-body">{{ n.body|linebreaksbr }}</div>
+    <div class="msg-body">{{ n.body|linebreaksbr|bdi }}</div>
   </div>
   <div class="msg-meta">{{ n.created_at|time_tag }} · {{ n.author|user_label }}</div>
 </li>{% endwith %}{% endif %}{% endfor %}"""  # noqa: E501
@@ -57,8 +57,8 @@ OLD_THREAD_ROWS = """{% load i18n desk %}{% translate "Internal note" as note_la
 OLD_EVENT_ROWS = """{% load desk %}{% for e in events %}
 <li><span>{% describe_event e %}</span> <span class="muted">· {% actor_name e %} · {{ e.created_at|time_tag }}</span></li>
 {% endfor %}"""  # noqa: E501
-OLD_EARLIER_ROWS = """{% for h in history %}
-<li><a href="{% url 'conversations:detail' h.pk %}">#{{ h.pk }}</a> {{ h.get_status_display }} · {{ h.opened_at|date:"SHORT_DATE_FORMAT" }} · {{ h.channel.display_name }}<br><span class="muted">{{ h.last_message_preview|truncatechars:80 }}</span></li>
+OLD_EARLIER_ROWS = """{% load desk %}{% for h in history %}
+<li><a href="{% url 'conversations:detail' h.pk %}">#{{ h.pk }}</a> {{ h.get_status_display }} · {{ h.opened_at|date:"SHORT_DATE_FORMAT" }} · {{ h.channel.display_name }}<br><span class="muted">{{ h.last_message_preview|truncatechars:80|bdi }}</span></li>
 {% endfor %}"""  # noqa: E501
 
 

@@ -125,6 +125,12 @@ def inbox(request):
         "form": form,
         "channels": channels,
         "filters": filters,
+        # The filters beside the search, for the folded form's summary on a phone.
+        "filters_set": sum(
+            1 for v in (filters.channel, filters.assignee, filters.tag, filters.topic) if v
+        ),
+        # Under a search the tabs count its matches: all of them, to point at other queues.
+        "matches": sum(counts.values()) if filters.q else None,
         "status": status,
         "queues": queue_links,
         "page": page,

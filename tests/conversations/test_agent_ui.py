@@ -17,6 +17,7 @@ from tests.factories import (
     ChannelFactory,
     ConversationFactory,
     GrantFactory,
+    MessageFactory,
 )
 
 INBOX = reverse("conversations:inbox")
@@ -183,3 +184,44 @@ def test_chart_margins_leave_room_for_every_label(n):
         left = float(x) - {"end": width, "middle": width / 2, "start": 0}[anchor]
         assert left >= 0, text
         assert left + width <= charts.WIDTH, text
+
+
+# --- search counts per queue -------------------------------------------------------------------
+
+
+def test_a_search_names_the_queues_its_matches_are_in(client, cast):
+    pending = ConversationFactory(channel=cast.channel, status="pending")
+    MessageFactory(conversation=pending, body="Where is my tent?")
+    for _ in range(2):
+        resolved = ConversationFactory(channel=cast.channel, status="resolved")
+        MessageFactory(conversation=resolved, body="The tent is great")
+    ConversationFactory(channel=cast.channel)  # in New, no match
+    client.force_login(cast.viewer)
+    html = client.get(INBOX, {"q": "tent"}).content.decode()
+    summary = re.search(r'<p class="search-summary".*?</p>', html, re.S).group(0)
+    assert "3 conversations match “tent”" in summary
+    assert "1 in Pending</a>" in summary
+    assert "2 in Resolved</a>" in summary
+    assert "in New" not in summary
+    assert "Nothing in this queue matches; the matches are in the queues named above." in html
+
+    with translation.override("de"):
+        client.cookies["django_language"] = "de"
+        html = client.get(INBOX, {"q": "tent", "status": "pending"}).content.decode()
+    assert "3 Konversationen passen zu „tent“" in html
+    assert "1 in Ausstehend</a>" in html
+
+
+def test_a_search_with_one_match_says_so_in_the_singular(client, cast):
+    MessageFactory(conversation=ConversationFactory(channel=cast.channel), body="tent")
+    client.force_login(cast.viewer)
+    html = client.get(INBOX, {"q": "tent"}).content.decode()
+    assert "1 conversation matches “tent”" in html
+    assert "No conversations here." not in html
+
+
+def test_without_a_search_there_is_no_match_summary(client, cast):
+    client.force_login(cast.viewer)
+    html = client.get(INBOX).content.decode()
+    assert 'class="search-summary"' not in html
+    assert "No conversations here." in html

@@ -330,6 +330,9 @@ class Message(models.Model):
     erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(_("created"))
+    # Outbound: when an agent last sent a failed reply again (conversations.outbound.retry);
+    # from then on it is the instant the reply counts from (first response in the reports).
+    retried_at = models.DateTimeField(_("retried"), null=True, blank=True)
     # Inbound: Meta's timestamp. Outbound: when the provider accepted it.
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -438,6 +441,7 @@ class Event(models.Model):
         TOPIC_REMOVED = "topic_removed", _("Topic removed")
         NOTE_ADDED = "note_added", _("Note added")
         REPLY_FAILED = "reply_failed", _("Reply failed")
+        REPLY_RETRIED = "reply_retried", _("Reply sent again")
         NUMBER_CHANGED = "number_changed", _("Customer changed number")
         IDENTITY_CHANGED = "identity_changed", _("Customer identity changed")
 

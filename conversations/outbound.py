@@ -4,9 +4,12 @@ A reply is written as ``queued`` by the inbox services and dispatched by a Celer
 commit. ``dispatch`` claims it with a conditional UPDATE (queued → sending), so two workers never
 both send it, calls the provider outside any transaction, and stores the wamid and ``sent``.
 Transient errors put it back to ``queued`` for a retry with backoff (the task schedules it);
-permanent ones, or the last allowed attempt, mark it ``failed`` with a reason the agent can read
-and an Event. ``apply_status`` moves the delivery state from the provider's callbacks, only ever
-upwards. ``sweep_outbound`` re-enqueues what a broker outage or a dead worker left behind.
+permanent ones, or the last allowed attempt, mark it ``failed`` with Meta's code and text (the
+reason is translated when shown: channels_app.whatsapp.failures) and an Event. ``apply_status``
+moves the delivery state from the provider's callbacks, only ever upwards. ``retry`` queues a
+failed reply again when its failure may be retried, through the same claim, so it cannot be sent
+twice. A failed reply is no conversation's first response (``recount_first_response``).
+``sweep_outbound`` re-enqueues what a broker outage or a dead worker left behind.
 See docs/whatsapp.md.
 """
 
@@ -20,13 +23,19 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
+from channels_app.access import Cap, require
 from channels_app.models import Channel
 from channels_app.whatsapp.client import SendResult, WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError, WindowClosed, error_for
-from conversations.models import Event, Message
+from channels_app.whatsapp.failures import is_retryable
+from conversations.models import Conversation, Event, Message
+from conversations.services import REPLY_ON_RESOLVED, WINDOW_CLOSED, DomainError, record_event
+from conversations.tasks import dispatch_message
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +54,17 @@ STUCK_QUEUED_AFTER = timedelta(minutes=2)
 # reconciled to "sent" by then, and re-sending the rest cannot duplicate a delivered message.
 STUCK_SENDING_AFTER = timedelta(minutes=10)
 SWEEP_BATCH = 500
+# A send that got no answer (a timeout) may still have reached WhatsApp, whose "sent" status
+# then arrives within seconds and clears the failure. Until this long after such a failure, a
+# retry is refused so that it cannot send the message a second time.
+UNANSWERED_SETTLE = timedelta(minutes=2)
+
+NOT_FAILED = _("This reply has not failed (or is already being sent again).")
+NOT_RETRYABLE = _("This failure cannot be fixed by sending the same message again.")
+SETTLING = _(
+    "WhatsApp did not answer the last attempt, so it may still arrive. Try again in a minute "
+    "or two, once its status is in."
+)
 
 STATUS_TO_DELIVERY = {
     "sent": Message.Delivery.SENT,
@@ -209,8 +229,6 @@ def mark_failed(message_id: int, *, error: WhatsAppError, now: datetime) -> Mess
 
     No-op when the message already reached a higher state (delivered or read prove delivery).
     """
-    from conversations.services import record_event
-
     message = Message.objects.select_for_update().select_related("conversation").get(
         pk=message_id
     )
@@ -218,16 +236,66 @@ def mark_failed(message_id: int, *, error: WhatsAppError, now: datetime) -> Mess
         return message
     message.delivery = Message.Delivery.FAILED
     message.failure_code = error.code
-    message.failure_reason = str(error.user_message)[:500]
-    message.save(update_fields=["delivery", "failure_code", "failure_reason"])
+    message.failure_reason = raw_text(error)[:500]
+    message.payload = {
+        **(message.payload or {}),
+        "failure": {
+            "source": "send",
+            "transient": bool(error.transient),
+            # No HTTP answer: the request may have reached WhatsApp all the same.
+            "answered": error.http_status is not None,
+            "at": now.isoformat(),
+        },
+    }
+    message.save(update_fields=["delivery", "failure_code", "failure_reason", "payload"])
     record_event(
         message.conversation,
         kind=Event.Kind.REPLY_FAILED,
         actor=None,
-        data={"message": message.pk, "code": error.code, "reason": message.failure_reason},
+        data={
+            "message": message.pk,
+            "code": error.code,
+            "reason": message.failure_reason,
+            "transient": bool(error.transient),
+        },
         now=now,
     )
+    recount_first_response(message.conversation_id)
     return message
+
+
+def raw_text(error: WhatsAppError) -> str:
+    """Meta's own words about a failure (for people first, then for developers), or the
+    client's when Meta said nothing; never our translated summary, which is chosen at display."""
+    text = error.details or error.title or error.message
+    return "" if text == str(error.summary) else str(text)
+
+
+def recount_first_response(conversation_id: int) -> None:
+    """Set the conversation's first response from its earliest outbound message that has not
+    failed (from when it was last sent again, if it was), or clear it: a failed reply never
+    reached the customer. Locks the conversation, as the services do, so a reply being stored
+    meanwhile is counted. The same rule as conversations.tallies.rebuild."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .only("pk", "first_response_at", "first_responder_id")
+        .get(pk=conversation_id)
+    )
+    first = (
+        Message.objects.filter(
+            conversation_id=conversation_id, direction=Message.Direction.OUTBOUND
+        )
+        .exclude(delivery=Message.Delivery.FAILED)
+        .annotate(at=Coalesce("retried_at", "created_at"))
+        .order_by("at", "id")
+        .values_list("at", "author_id")
+        .first()
+    )
+    at, author_id = first or (None, None)
+    if (conversation.first_response_at, conversation.first_responder_id) != (at, author_id):
+        Conversation.objects.filter(pk=conversation_id).update(
+            first_response_at=at, first_responder_id=author_id
+        )
 
 
 @transaction.atomic
@@ -260,6 +328,8 @@ def apply_status(
     fields: list[str] = []
     if message is None and callback_data.isdigit():
         message = outbound.filter(pk=int(callback_data), provider_message_id__isnull=True).first()
+        if message is not None and provider_message_id in _superseded(message):
+            message = None  # a late status of the send that failed before a retry
         if message is not None:
             message.provider_message_id = provider_message_id
             fields.append("provider_message_id")
@@ -277,24 +347,39 @@ def apply_status(
         message.read_at = timestamp
         fields.append("read_at")
     failed_now = False
-    if Message.rank(new_state) > Message.rank(message.delivery):
-        if message.delivery == Message.Delivery.FAILED:
-            # A later delivered/read proves the message arrived after all.
+    was_failed = message.delivery == Message.Delivery.FAILED
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    # A later delivered/read proves that a failed message arrived after all; when the failure
+    # was our send's (no answer, say), so does a plain "sent": WhatsApp had accepted it.
+    failure = payload.get("failure") if isinstance(payload.get("failure"), dict) else {}
+    disproved = was_failed and (
+        arrived or (new_state == Message.Delivery.SENT and failure.get("source") == "send")
+    )
+    if disproved or Message.rank(new_state) > Message.rank(message.delivery):
+        if was_failed:
             message.failure_code, message.failure_reason = None, ""
-            fields += ["failure_code", "failure_reason"]
+            message.payload = {k: v for k, v in payload.items() if k != "failure"}
+            fields += ["failure_code", "failure_reason", "payload"]
         message.delivery = new_state
         fields.append("delivery")
         if new_state == Message.Delivery.FAILED:
             error = error_for(error_code, title=error_title, details=error_details)
             message.failure_code = error_code
-            message.failure_reason = str(error.user_message)[:500]
-            fields += ["failure_code", "failure_reason"]
+            message.failure_reason = raw_text(error)[:500]
+            message.payload = {
+                **payload,
+                "failure": {
+                    "source": "status",
+                    "transient": False,  # Meta's failed statuses say it by their code only
+                    "answered": True,
+                    "at": (now or timezone.now()).isoformat(),
+                },
+            }
+            fields += ["failure_code", "failure_reason", "payload"]
             failed_now = True
     if fields:
         message.save(update_fields=fields)
     if failed_now:
-        from conversations.services import record_event
-
         record_event(
             message.conversation,
             kind=Event.Kind.REPLY_FAILED,
@@ -302,6 +387,112 @@ def apply_status(
             data={"message": message.pk, "code": error_code, "reason": message.failure_reason},
             now=now or timezone.now(),
         )
+    if was_failed != (message.delivery == Message.Delivery.FAILED):
+        recount_first_response(message.conversation_id)
+    return message
+
+
+def _superseded(message: Message) -> list:
+    """The provider ids of this message's earlier sends, each failed and then retried."""
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    return [r.get("wamid") for r in payload.get("retries") or [] if isinstance(r, dict)]
+
+
+def failure_of(message: Message) -> dict:
+    """What the message's failure recorded beyond its code (source, transient, answered, at)."""
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    failure = payload.get("failure")
+    return failure if isinstance(failure, dict) else {}
+
+
+def can_retry(message: Message) -> bool:
+    """Whether a failed outbound message failed in a way that sending it again may fix."""
+    return (
+        message.direction == Message.Direction.OUTBOUND
+        and message.delivery == Message.Delivery.FAILED
+        and is_retryable(message.failure_code, transient=bool(failure_of(message).get("transient")))
+    )
+
+
+def retry(message: Message, *, actor, now: datetime | None = None) -> Message:
+    """Queue a failed reply again, the same row, for the outbound claim to send.
+
+    Needs Cap.REPLY on the channel (PermissionDenied). Refused with DomainError when the
+    failure cannot be retried (the window closed, the recipient, a template problem: see
+    channels_app.whatsapp.failures), the conversation is resolved, a free-form reply's window
+    has closed meanwhile, or the last attempt got no answer less than UNANSWERED_SETTLE ago.
+    The conditional UPDATE (failed, with the failure it was checked against → queued) is the
+    guard: of two clicks or two agents, one queues it and the other is told it is already
+    being sent; the dispatch claim then sends it once. Records REPLY_RETRIED, moves the
+    conversation's activity, and from now on the reply counts from this instant.
+    """
+    now = now or timezone.now()
+    conversation = message.conversation
+    require(actor, Cap.REPLY, conversation.channel)
+    if message.direction != Message.Direction.OUTBOUND or (
+        message.delivery != Message.Delivery.FAILED
+    ):
+        raise DomainError(str(NOT_FAILED))
+    if not can_retry(message):
+        raise DomainError(str(NOT_RETRYABLE))
+    failure = failure_of(message)
+    failed_at = parse_datetime(str(failure.get("at")))
+    if (
+        failure.get("source") == "send"
+        and not failure.get("answered", True)
+        and (failed_at is None or now < failed_at + UNANSWERED_SETTLE)
+    ):
+        raise DomainError(str(SETTLING))
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.status == Conversation.Status.RESOLVED:
+            raise DomainError(str(REPLY_ON_RESOLVED))
+        if message.type != Message.Type.TEMPLATE and not conversation.is_window_open(
+            now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN
+        ):
+            raise DomainError(str(WINDOW_CLOSED))
+        payload = {k: v for k, v in (message.payload or {}).items() if k != "failure"}
+        payload["retries"] = [
+            *(payload.get("retries") or []),
+            {
+                "at": now.isoformat(),
+                "by": actor.pk,
+                "code": message.failure_code,
+                "wamid": message.provider_message_id,
+            },
+        ]
+        # A send that failed asynchronously had a wamid: its late statuses must not find the
+        # new send (see _superseded); a synchronous failure must not have gained one since.
+        requeued = Message.objects.filter(
+            pk=message.pk,
+            delivery=Message.Delivery.FAILED,
+            failure_code=message.failure_code,
+            provider_message_id=message.provider_message_id,
+        ).update(
+            delivery=Message.Delivery.QUEUED,
+            attempts=0,
+            failure_code=None,
+            failure_reason="",
+            provider_message_id=None,
+            sent_at=None,
+            retried_at=now,
+            payload=payload,
+        )
+        if not requeued:
+            raise DomainError(str(NOT_FAILED))
+        record_event(
+            conversation,
+            kind=Event.Kind.REPLY_RETRIED,
+            actor=actor,
+            data={"message": message.pk, "code": message.failure_code},
+            now=now,
+        )
+        if conversation.last_activity_at is None or conversation.last_activity_at < now:
+            Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=now)
+        recount_first_response(conversation.pk)
+        message_id = message.pk
+        transaction.on_commit(lambda: dispatch_message.delay(message_id))
+    message.refresh_from_db()
     return message
 
 
@@ -348,8 +539,6 @@ def sweep_outbound(*, now: datetime | None = None, enqueue=None) -> int:
 
     Enqueueing twice is harmless: dispatch claims the row, so the second task skips it.
     """
-    from conversations.tasks import dispatch_message
-
     ids = stuck_messages(now=now or timezone.now())
     send = enqueue or dispatch_message.delay
     for message_id in ids:

@@ -526,11 +526,8 @@ class ThreadRow:
     edited_at: datetime | None = None
     revoked_at: datetime | None = None
     erased_at: datetime | None = None
-    # Issue 21: the WhatsApp Business app / imported history, and edits and deletions.
-    via: str = ""
-    edited_at: datetime | None = None
-    revoked_at: datetime | None = None
-    erased_at: datetime | None = None
+    # Meta's error code of a failed reply: the reason is translated from it when shown.
+    failure_code: int | None = None
 
 
 # The time is read as ``at``: selected under its own name, ``created_at`` in the ORDER BY
@@ -553,6 +550,7 @@ _MESSAGE_COLUMNS = (
     "edited_at",
     "revoked_at",
     "erased_at",
+    "failure_code",
 )
 _NOTE_COLUMNS = ("pk", "at", "body", *_AUTHOR_COLUMNS)
 
@@ -748,10 +746,11 @@ def sendable_templates(channel: Channel) -> list[MessageTemplate]:
 
 
 def assignable_users(channel: Channel) -> list:
-    """Candidates for the assign picker: active users with access to the channel, by name.
+    """Candidates for the assign picker: active users who may be assigned a conversation on
+    the channel (Cap.BE_ASSIGNED: those who can reply), by name.
 
     A courtesy list for the form (one query, from channels_app.access; the users' names only);
     the assign service checks every pick again through the access module.
     """
-    qs = users_with_access(channel).only(*_USER_NAME_FIELDS)
+    qs = users_holding(Cap.BE_ASSIGNED, channel).only(*_USER_NAME_FIELDS)
     return list(qs.order_by("first_name", "username")[:ASSIGNABLE_LIMIT])

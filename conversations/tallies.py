@@ -127,10 +127,10 @@ def roll_up(*, now: datetime) -> dict:
 def rebuild(
     *, channel_ids: Iterable[int] | None = None, now: datetime | None = None
 ) -> dict[str, int]:
-    """Recompute the tallies (every hour before the watermark) and the first responders of
-    these channels (all when None) from the messages. Rebuilding all channels, or any when
-    nothing was rolled up yet, also rolls the watermark up to ``now``. Returns the number of
-    tally rows written and answered conversations updated."""
+    """Recompute the tallies (every hour before the watermark) and the first responses (when
+    and by whom) of these channels (all when None) from the messages. Rebuilding all
+    channels, or any when nothing was rolled up yet, also rolls the watermark up to ``now``.
+    Returns the number of tally rows written and of answered conversations."""
     _lock()
     now = now or timezone.now()
     current = watermark()
@@ -146,15 +146,18 @@ def rebuild(
     conversations = Conversation.objects.all()
     if ids is not None:
         conversations = conversations.filter(channel_id__in=ids)
-    # The first responder is the author of the earliest outbound message (lowest id on a tie),
-    # the message whose instant the services wrote into first_response_at.
-    first_author = (
+    # The first response is the earliest outbound message that has not failed (lowest id on a
+    # tie), from when it was last sent again if it was: the rule of the services
+    # (outbound.recount_first_response). A failed reply never reached the customer.
+    first = (
         Message.objects.filter(conversation=OuterRef("pk"), direction=Message.Direction.OUTBOUND)
-        .order_by("created_at", "id")
-        .values("author_id")[:1]
+        .exclude(delivery=Message.Delivery.FAILED)
+        .annotate(at=Coalesce("retried_at", "created_at"))
+        .order_by("at", "id")
     )
-    conversations.filter(first_response_at__isnull=True).update(first_responder=None)
-    updated = conversations.filter(first_response_at__isnull=False).update(
-        first_responder=Subquery(first_author)
+    conversations.update(
+        first_response_at=Subquery(first.values("at")[:1]),
+        first_responder=Subquery(first.values("author_id")[:1]),
     )
-    return {"tallies": rows, "conversations": updated}
+    answered = conversations.filter(first_response_at__isnull=False).count()
+    return {"tallies": rows, "conversations": answered}

@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,9 +24,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.access import Cap, can
 from channels_app.models import MessageTemplate
-from conversations import forms, media_views, queries, services
+from conversations import forms, media_views, outbound, queries, services
 from conversations.access import conversation_for
-from conversations.models import Conversation, Tag, Topic
+from conversations.models import Conversation, Message, Tag, Topic
 
 
 def _denied(request, exc: PermissionDenied) -> HttpResponse:
@@ -171,6 +171,8 @@ def _thread_context(conversation: Conversation, thread: queries.ThreadPage, user
         "thread": thread,
         # What a customer deleted stays readable for Supervisors until it is erased (issue 21).
         "show_deleted": can(user, Cap.SEE_DELETED, conversation.channel),
+        # Failed replies offer a Retry button to those who can reply.
+        "can_reply": can(user, Cap.REPLY, conversation.channel),
         "inline_types": media_views.INLINE_TYPES,
         "attachment_base": base + "messages/",
         "earlier_url": (
@@ -320,6 +322,26 @@ def send_template(request, conversation):
         conversation, author=request.user, template=template, params=form.params()
     )
     messages.success(request, _("Template queued."))
+    return _back(request, conversation)
+
+
+@require_POST
+@login_required
+@handles_denial
+def retry(request, pk: int, message_id: int):
+    """Send a failed reply again (outbound.retry: the same row, at most once)."""
+    conversation = conversation_for(request.user, pk, needs=Cap.REPLY)
+    message = conversation.messages.filter(
+        pk=message_id, direction=Message.Direction.OUTBOUND
+    ).first()
+    if message is None:
+        raise Http404(_("No such reply in this conversation."))
+    message.conversation = conversation  # loaded with its channel and the user's role on it
+    try:
+        outbound.retry(message, actor=request.user)
+    except services.DomainError as exc:
+        return _refused(request, conversation, exc.message)
+    messages.success(request, _("Sending the reply again."))
     return _back(request, conversation)
 
 

@@ -27,7 +27,9 @@ from tests.factories import (
     UserFactory,
 )
 
-# templates/conversations/_thread.html before the rows moved to desk.thread_items.
+# templates/conversations/_thread.html before the rows moved to desk.thread_items (a failed
+# reply's reason since translated from its code: issue 13; customer text isolated in <bdi>:
+# issue 12).
 OLD_THREAD_ROWS = """{% load i18n desk %}{% translate "Internal note" as note_label %}\
 {% translate "Template" as template_label %}\
 {% for item in thread.items %}{% if item.kind == "message" %}{% with m=item.obj %}
@@ -43,7 +45,7 @@ OLD_THREAD_ROWS = """{% load i18n desk %}{% translate "Internal note" as note_la
     {% endif %}{% endif %}
     <div class="msg-body">{{ m.body|linebreaksbr|bdi }}</div>
   </div>
-  <div class="msg-meta">{{ m.created_at|time_tag }}{% if m.direction == "out" %}{% if m.author %} · {{ m.author|user_label }}{% endif %} · <span class="delivery delivery-{{ m.delivery }}">{{ m.get_delivery_display }}</span>{% if m.delivery == "failed" and m.failure_reason %} <span class="failure">{{ m.failure_reason }}</span>{% endif %}{% endif %}</div>
+  <div class="msg-meta">{{ m.created_at|time_tag }}{% if m.direction == "out" %}{% if m.author %} · {{ m.author|user_label }}{% endif %} · <span class="delivery delivery-{{ m.delivery }}">{{ m.get_delivery_display }}</span>{% if m.delivery == "failed" %} <span class="failure">{{ m|failure_text }}</span>{% endif %}{% endif %}</div>
 </li>{% endwith %}{% else %}{% with n=item.obj %}
 <li class="note" id="note-{{ n.pk }}">
   <div class="bubble">

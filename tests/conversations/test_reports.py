@@ -265,6 +265,44 @@ def test_the_first_responder_is_the_author_of_the_earliest_outbound_message(hist
     assert agents["Alice Agent"].first_responses == 3
 
 
+def test_a_failed_reply_is_no_first_response_for_the_rebuild_either(history):
+    """Issue 13: a reply that failed never reached the customer. Rebuilt from the messages, the
+    first response skips it: c2's reply by alice that failed a minute before bob's, c4's only
+    (failed) reply, and c7's failed reply later sent again (counted from the retry)."""
+    c2 = Conversation.objects.get(first_response_at=at("03-10 09:02:00"))
+    c4 = Conversation.objects.get(opened_at=at("03-11 12:00:00"))
+    c7 = Conversation.objects.get(first_response_at=at("03-12 23:00:29"))
+    failed_replies = ((c2, "03-10 09:01:00", history.alice), (c4, "03-11 12:10:00", history.bob))
+    for conv, when, author in failed_replies:
+        MessageFactory(
+            conversation=conv,
+            direction=Message.Direction.OUTBOUND,
+            author=author,
+            created_at=at(when),
+            delivery=Message.Delivery.FAILED,
+            failure_code=131000,
+        )
+    # c7's reply at 23:00:29 had failed and was sent again 10 s later (no longer failed).
+    Message.objects.filter(conversation=c7, direction="out").update(
+        retried_at=at("03-12 23:00:39")
+    )
+    tallies.rebuild()
+
+    s = report_for(history.a).summary
+    # First responses 40 (c7, from the retry), 60, 120, 300, 1000: c2's failed reply and
+    # c4's count for nothing.
+    assert s.first_response.count == 5
+    assert s.first_response.median.seconds == pytest.approx(120)
+    assert s.first_response.p90.seconds == pytest.approx(720)
+    agents = {a.name: a for a in report_for(history.a).agents}
+    assert (agents["bob"].first_responses, agents["bob"].first_response_median.seconds) == (
+        2,
+        80,
+    )
+    assert agents["Alice Agent"].first_responses == 3
+    assert Conversation.objects.get(pk=c4.pk).first_response_at is None
+
+
 def test_tag_and_topic_breakdowns_cover_conversations_opened_in_the_period(history):
     report = report_for(history.a)
     tags = {t.name: t for t in report.tags}

@@ -84,6 +84,14 @@ def _build_world(cast):
     w.doomed_reply = SavedReplyFactory(scope="personal", owner=cast.contributor, shortcut="old")
     w.visible_file = _picture(visible, "visible.png")
     w.invisible_file = _picture(invisible, "invisible.png")
+    # A reply WhatsApp refused (not retryable): what the retry action is tried on.
+    w.failed_reply = MessageFactory(
+        conversation=visible,
+        direction="out",
+        delivery="failed",
+        failure_code=131026,
+        author=cast.contributor,
+    )
     w.sessions = {}
     w.objects = {
         "channels_app.channel": cast.channel,

@@ -236,6 +236,10 @@ CONVERSATION_ACTIONS = {
 }
 
 
+def _retry(conversation, message) -> str:
+    return reverse("conversations:retry", args=[conversation.pk, message.pk])
+
+
 def _attachment(conversation, message) -> str:
     return reverse("conversations:attachment", args=[conversation.pk, message.pk])
 
@@ -310,6 +314,25 @@ def _desk_cases() -> dict[str, list[Case]]:
                 "attachment of another conversation",
                 lambda w: _attachment(w.visible, w.invisible_file),
                 {**everyone(NOT_FOUND), "anonymous": LOGIN},
+            ),
+        ],
+        "conversations:retry": [
+            get(
+                "retry by GET",
+                lambda w: _retry(w.visible, w.failed_reply),
+                everyone(NOT_ALLOWED),
+            ),
+            # Allowed through to the service, which refuses a failure that cannot be retried.
+            post(
+                "retry a failed reply",
+                lambda w: _retry(w.visible, w.failed_reply),
+                desk("reply"),
+            ),
+            # Not a reply of that conversation: 404 even for admins.
+            post(
+                "retry on an invisible channel",
+                lambda w: _retry(w.invisible, w.invisible_file),
+                desk("reply", on="other", allowed=NOT_FOUND),
             ),
         ],
         "reports:index": [

@@ -6,6 +6,7 @@ import pytest
 
 from channels_app.models import MessageTemplate
 from conversations.models import Conversation, Event, Message
+from conversations.templatetags.desk import failure_text
 from tests.factories import ChannelFactory, ConversationFactory, MessageFactory, TemplateFactory
 from tests.whatsapp.conftest import WEBHOOK_PATH, fixture_bytes, fixture_json, post_signed
 
@@ -145,7 +146,7 @@ def test_failed_status_marks_the_reply_failed_with_a_reason_and_an_event(client,
     message.refresh_from_db()
     assert message.delivery == Message.Delivery.FAILED
     assert message.failure_code == 131047
-    assert "24-hour customer service window is closed" in message.failure_reason
+    assert "24-hour customer service window is closed" in failure_text(message)
     assert Event.objects.filter(kind=Event.Kind.REPLY_FAILED).count() == 1
 
 

@@ -739,6 +739,29 @@ class Emulator:
         self.deliver_webhook(payload)
         return wamid
 
+    def echo_from_app(
+        self, phone_number_id: str, *, to: str, text: str = "", message: dict | None = None
+    ) -> str:
+        """The business writes to ``to`` from the WhatsApp Business app on the same number
+        (coexistence): Meta's ``smb_message_echoes`` webhook. ``message`` adds/overrides fields
+        (an ``edit`` or ``revoke`` object). Returns the new wamid."""
+        with self._lock:
+            number = self._number(phone_number_id)
+            wamid = _wamid()
+            item: dict = {"from": number.digits, "to": to, "id": wamid,
+                          "timestamp": str(int(self.now())), "type": "text",
+                          "text": {"body": text}}  # fmt: skip
+            item.update(message or {})
+            sent = {"direction": "out", "wamid": wamid, "type": item["type"], "text": text,
+                    "timestamp": int(self.now()), "status": "sent"}  # fmt: skip
+            self.chats.setdefault((phone_number_id, to), []).append(sent)
+            metadata = {"display_phone_number": number.digits, "phone_number_id": phone_number_id}
+            value = {"messaging_product": "whatsapp", "metadata": metadata}
+            value["message_echoes"] = [item]
+            payload = self._envelope(number, value, field_name="smb_message_echoes")
+        self.deliver_webhook(payload)
+        return wamid
+
     def chat(self, phone_number_id: str, wa_id: str) -> list[dict]:
         with self._lock:
             return [dict(m) for m in self.chats.get((phone_number_id, wa_id), [])]

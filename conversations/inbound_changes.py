@@ -90,7 +90,12 @@ def _change(channel: Channel, event: webhooks.InboundMessage, *, now: datetime) 
     target_id = event.payload["original_message_id"]
     kind = ParkedChange.Kind.EDIT if event.type == "edit" else ParkedChange.Kind.REVOKE
     data = {"body": event.body} if kind == ParkedChange.Kind.EDIT else {}
+    # A customer changes only what the customer sent, the business only what it sent.
+    data["outbound"] = event.outbound
     original = _stored(channel, target_id)
+    if original is not None and not message_changes.same_sender(original, data):
+        logger.warning("%s %s names another sender's message", kind, event.provider_message_id)
+        return "ignored"
     if original is None:
         # The original is not here yet (webhooks come in any order): applied when it arrives.
         parked = message_changes.park(

@@ -132,6 +132,13 @@ def apply_change(
     )
 
 
+def same_sender(message: Message, data: dict) -> bool:
+    """Whether a change (``data["outbound"]``: the business made it) may touch ``message``: a
+    customer edits or deletes only their own messages, the business only its own."""
+    outbound = message.direction == Message.Direction.OUTBOUND
+    return bool(data.get("outbound", False)) == outbound
+
+
 def apply_parked(message: Message, *, now: datetime | None = None) -> int:
     """Apply (then drop) the changes that arrived before ``message``; returns how many applied.
 
@@ -146,6 +153,8 @@ def apply_parked(message: Message, *, now: datetime | None = None) -> int:
             .order_by("sent_at", "pk")
         )
         for change in parked:
+            if not same_sender(message, change.data):
+                continue  # another sender's change: dropped with the rest
             applied += apply_change(
                 message,
                 kind=change.kind,

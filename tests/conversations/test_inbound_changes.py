@@ -451,3 +451,26 @@ def test_an_echo_is_the_first_response_and_an_outbound_message_in_the_reports(ch
     tallies.rebuild(now=later + timedelta(days=1))  # the same rule, recomputed from messages
     assert Conversation.objects.get().first_response_at == later
     assert report().summary.first_response.median.seconds == 600
+
+
+def test_a_customer_cannot_edit_or_delete_a_message_the_business_sent(client, channel):
+    deliver(client, "d21_echo_text")
+    for name in ("d21_edit_text", "d21_revoke"):
+        payload = json.loads(corpus(name))
+        change = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+        change[change["type"]]["original_message_id"] = ECHO_TEXT
+        assert post_signed(client, payload).json() == {"ignored": 1}
+    echo = Message.objects.get(provider_message_id=ECHO_TEXT)
+    assert echo.edited_at is None and echo.revoked_at is None
+    assert echo.body.startswith("Hi Dana")
+
+
+def test_a_parked_change_from_the_wrong_sender_is_dropped(client, channel):
+    payload = json.loads(corpus("d21_edit_text"))
+    change = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    change["edit"]["original_message_id"] = ECHO_TEXT
+    post_signed(client, payload)  # parked: the echo is not here yet
+    deliver(client, "d21_echo_text")
+    echo = Message.objects.get(provider_message_id=ECHO_TEXT)
+    assert echo.edited_at is None
+    assert not ParkedChange.objects.exists()

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -137,14 +138,15 @@ def _update_payload(message_id: int, changes: dict, *, drop: tuple[str, ...] = (
 
 
 # --- the sweep -------------------------------------------------------------------------------
+# Media the desk downloads: what customers sent, and what the business sent from the WhatsApp
+# Business app (echoes, imported history). The desk's own outbound media was uploaded by us.
+DOWNLOADED = Q(direction=Message.Direction.INBOUND) | ~Q(via=Message.Via.DESK)
+
+
 def _candidates():
-    """Inbound media messages with neither a file nor a recorded failure (msg_media_pending)."""
+    """Media messages with neither a file nor a recorded failure (index msg_media_pending)."""
     return (
-        Message.objects.filter(
-            direction=Message.Direction.INBOUND,
-            type__in=MEDIA_TYPES,
-            payload__has_key="media_id",
-        )
+        Message.objects.filter(DOWNLOADED, type__in=MEDIA_TYPES, payload__has_key="media_id")
         .exclude(payload__has_key="file")
         .exclude(payload__has_key="download_error")
     )

@@ -364,6 +364,18 @@ class Message(models.Model):
                 condition=Q(revoked_at__isnull=False, erased_at__isnull=True),
                 name="msg_revoked_to_erase",
             ),
+            # The media sweep: media neither downloaded nor failed (conversations.media).
+            models.Index(
+                fields=["created_at"],
+                condition=(Q(direction="in") | ~Q(via=""))
+                & Q(
+                    type__in=["image", "video", "audio", "document", "sticker"],
+                    payload__has_key="media_id",
+                )
+                & ~Q(payload__has_key="file")
+                & ~Q(payload__has_key="download_error"),
+                name="msg_media_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -59,6 +59,17 @@ def test_downloaded_failed_and_non_media_messages_are_never_swept():
 
 
 @pytest.mark.django_db
+def test_media_from_the_business_app_is_swept_the_desks_own_uploads_never():
+    echo = inbound_media(age=timedelta(hours=1))
+    Message.objects.filter(pk=echo.pk).update(
+        direction=Message.Direction.OUTBOUND, via=Message.Via.BUSINESS_APP
+    )
+    own = inbound_media(age=timedelta(hours=1))
+    Message.objects.filter(pk=own.pk).update(direction=Message.Direction.OUTBOUND)
+    assert swept() == [echo.pk]
+
+
+@pytest.mark.django_db
 def test_media_past_metas_7_days_is_marked_failed_with_the_reason_not_queued():
     within = inbound_media(age=media.MEDIA_LIFETIME - SECOND)
     expired = inbound_media(age=media.MEDIA_LIFETIME + SECOND)

@@ -715,3 +715,20 @@ def test_user_list_shows_teams_without_a_query_per_row(
         page = client.get(url(type(admin_user), "changelist"))
     assert "Team" in page.content.decode()
 
+
+
+def test_the_admin_has_the_agent_pages_language_switcher(client, admin_user):
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:index")).content.decode()
+    assert 'action="/i18n/setlang/"' in page and 'id="language-select"' in page
+    assert '<option value="de">Deutsch</option>' in page
+    assert '<input type="hidden" name="next" value="/admin/">' in page
+
+    switched = client.post(reverse("set_language"), {"language": "de", "next": "/admin/"})
+    assert switched.status_code == 302 and switched["Location"] == "/admin/"
+    german = client.get(reverse("admin:index")).content.decode()
+    assert '<html lang="de"' in german and "Abmelden" in german
+    assert '<option value="de" selected>Deutsch</option>' in german
+    # The login page offers it too, before anyone is logged in.
+    client.logout()
+    assert 'id="language-select"' in client.get(reverse("admin:login")).content.decode()

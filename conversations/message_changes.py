@@ -26,6 +26,7 @@ from functools import partial
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, ParkedChange
@@ -59,15 +60,23 @@ def _refresh_preview(message: Message) -> None:
     Conversation.objects.filter(pk=message.conversation_id).update(last_message_preview=preview)
 
 
+def _locked(message: Message) -> Message:
+    """The message reloaded under a row lock, its conversation's row locked first (the lock
+    order of every service: the preview may change)."""
+    Conversation.objects.select_for_update(no_key=True).filter(pk=message.conversation_id).exists()
+    return Message.objects.select_for_update().get(pk=message.pk)
+
+
 def apply_edit(
     message: Message, *, change_id: str, body: str, sent_at: datetime, now: datetime
 ) -> bool:
     """Give ``message`` the text (or caption) of an edit; False when this edit was applied before.
 
-    Locks the message row. The earlier text stays in ``payload["versions"]``.
+    Locks the conversation row, then the message (docs/concurrency.md). The earlier text stays
+    in ``payload["versions"]``.
     """
     with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message.pk)
+        message = _locked(message)
         payload = dict(message.payload or {})
         versions = list(payload.get("versions") or [])
         if not versions:
@@ -90,9 +99,9 @@ def apply_edit(
 
 
 def apply_revoke(message: Message, *, change_id: str, sent_at: datetime, now: datetime) -> bool:
-    """Mark ``message`` deleted by its sender; False when it already was. Locks the row."""
+    """Mark ``message`` deleted by its sender; False when it already was. Locks as apply_edit."""
     with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message.pk)
+        message = _locked(message)
         if message.revoked_at is not None:
             return False
         message.revoked_at = sent_at
@@ -210,8 +219,9 @@ def _delete_file(path: str) -> None:
 
 
 def erase_deleted(*, now: datetime | None = None, batch_size: int | None = None) -> dict:
-    """Run ``erase_deleted_batch`` until nothing is due, and drop changes parked longer than the
-    retention for a message that never came; returns the counts (the beat task's body)."""
+    """Run ``erase_deleted_batch`` until nothing is due, apply parked changes whose message came
+    after all (``apply_stranded``), and drop changes parked longer than the retention for a
+    message that never came; returns the counts (the beat task's body)."""
     now = now or timezone.now()
     erased = 0
     while True:
@@ -219,6 +229,28 @@ def erase_deleted(*, now: datetime | None = None, batch_size: int | None = None)
         erased += done
         if done < (batch_size or settings.ERASE_DELETED_BATCH_SIZE):
             break
+    stranded = apply_stranded(now=now)
     cutoff = now - settings.DELETED_MESSAGE_RETENTION
     dropped, _by_model = ParkedChange.objects.filter(created_at__lt=cutoff).delete()
-    return {"erased": erased, "parked_dropped": dropped}
+    return {"erased": erased, "parked_applied": stranded, "parked_dropped": dropped}
+
+
+def apply_stranded(*, now: datetime, limit: int = 500) -> int:
+    """Apply parked changes whose message is stored after all: a change and its original that
+    arrived at the same moment each missed the other (neither saw the other's uncommitted row).
+    Returns how many messages had changes applied."""
+    stored = Message.objects.filter(
+        channel_id=OuterRef("channel_id"), provider_message_id=OuterRef("target_provider_id")
+    )
+    targets = (
+        ParkedChange.objects.filter(Exists(stored))
+        .values_list("channel_id", "target_provider_id")
+        .distinct()[:limit]
+    )
+    done = 0
+    for channel_id, target in list(targets):
+        message = Message.objects.filter(channel_id=channel_id, provider_message_id=target).first()
+        if message is not None:
+            apply_parked(message, now=now)
+            done += 1
+    return done

@@ -474,3 +474,18 @@ def test_a_parked_change_from_the_wrong_sender_is_dropped(client, channel):
     echo = Message.objects.get(provider_message_id=ECHO_TEXT)
     assert echo.edited_at is None
     assert not ParkedChange.objects.exists()
+
+
+def test_a_change_that_missed_its_concurrent_original_is_applied_by_the_hourly_job(client, channel):
+    deliver(client, "d21_original_text")
+    message = Message.objects.get(provider_message_id=ORIG_TEXT)
+    # As if the edit had checked for its original just before the original committed.
+    ParkedChange.objects.create(
+        channel=channel, provider_message_id="wamid.RACE", target_provider_id=ORIG_TEXT,
+        kind=ParkedChange.Kind.EDIT, data={"body": "edited in the race", "outbound": False},
+        sent_at=message.sent_at + timedelta(seconds=5), created_at=timezone.now(),
+    )  # fmt: skip
+    assert message_changes.erase_deleted()["parked_applied"] == 1
+    message.refresh_from_db()
+    assert message.body == "edited in the race"
+    assert not ParkedChange.objects.exists()

@@ -6,6 +6,7 @@ and no changelist runs a query per row.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -33,8 +34,20 @@ class DeskAdminPermissions:
         return is_admin(request.user)
 
 
+class TagForm(forms.ModelForm):
+    class Meta:
+        model = Tag
+        fields = ["name", "color"]
+        # The browser's colour picker sends "#rrggbb"; the model's validator holds the rule.
+        widgets = {"color": forms.TextInput(attrs={"type": "color"})}
+
+    def clean_color(self):
+        return self.cleaned_data["color"].strip().lower()
+
+
 @admin.register(Tag)
 class TagAdmin(DeskAdminPermissions, admin.ModelAdmin):
+    form = TagForm
     list_display = ["name", "color"]
     search_fields = ["name"]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -48,14 +49,32 @@ class Contact(models.Model):
         return self.profile_name or self.phone or self.wa_id or self.bsuid or "?"
 
 
+# A tag's colour goes into a style attribute (--tag: …): only "#rrggbb", lower case, so that no
+# other CSS can ride along. The admin's colour picker sends exactly that.
+TAG_COLOR_PATTERN = r"^#[0-9a-f]{6}$"
+TAG_COLOR_MESSAGE = _("Enter the colour as # and six hexadecimal digits, e.g. #64748b.")
+
+
 class Tag(models.Model):
     name = models.CharField(_("name"), max_length=64, unique=True)
-    color = models.CharField(_("colour"), max_length=7, default="#64748b")
+    color = models.CharField(
+        _("colour"),
+        max_length=7,
+        default="#64748b",
+        validators=[RegexValidator(TAG_COLOR_PATTERN, TAG_COLOR_MESSAGE, code="invalid_color")],
+    )
 
     class Meta:
         verbose_name = _("tag")
         verbose_name_plural = _("tags")
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(color__regex=TAG_COLOR_PATTERN),
+                name="tag_color_is_rrggbb",
+                violation_error_message=TAG_COLOR_MESSAGE,
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

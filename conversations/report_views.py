@@ -23,8 +23,15 @@ from conversations.report_forms import ReportFilterForm
 
 CSV_TABLES = ("summary", "daily", "agents", "tags", "topics")
 # A cell starting with one of these is a formula to a spreadsheet: tag, topic and agent names
-# are user-entered, so such cells get a leading apostrophe (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# are user-entered, so such cells get a leading apostrophe (OWASP "CSV injection"). Spreadsheets
+# read the full-width and small forms (＝ ＋ － ＠, ﹦ ﹢ ﹣ ﹫) as the ASCII ones, and skip
+# leading spaces before a formula.
+FORMULA_PREFIXES = (
+    "=", "+", "-", "@", "\t", "\r", "\n",
+    "\uff1d", "\uff0b", "\uff0d", "\uff20",  # full-width = + - @
+    "\ufe66", "\ufe62", "\ufe63", "\ufe6b",  # small = + - @
+)  # fmt: skip
+LEADING_SPACE = " \u00a0\u3000"  # space, no-break space, ideographic (full-width) space
 
 
 @require_GET
@@ -109,7 +116,7 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".")
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return "'" + text if text.lstrip(LEADING_SPACE).startswith(FORMULA_PREFIXES) else text
 
 
 def csv_rows(report: reports.Report, table: str) -> list[list]:

@@ -4,7 +4,7 @@ global ones. Both validate through replies.services, so the rules live in one pl
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from replies import queries, services
@@ -27,14 +27,24 @@ class _ValidatedByService(forms.ModelForm):
         # "/Refund" as typed in the reply box is the shortcut "refund".
         return self.cleaned_data["shortcut"].strip().lstrip("/").lower()
 
+    def validate_unique(self):
+        # The service checks the shortcut's uniqueness and names the field (the model's
+        # conditional constraints would only give a form-wide error).
+        pass
+
     def _post_clean(self):
         super()._post_clean()
-        if self.errors:
-            return
         try:
             services.validate_saved_reply(self.instance, actor=self.actor)
         except ValidationError as error:
-            self._update_errors(error)
+            # Fields the form already found wrong keep their own message, once.
+            fresh: dict[str, list[str]] = {}
+            for field, messages in error.message_dict.items():
+                if field not in self.errors:
+                    target = field if field in self.fields else NON_FIELD_ERRORS
+                    fresh.setdefault(target, []).extend(messages)
+            if fresh:
+                self._update_errors(ValidationError(fresh))
 
 
 class SavedReplyForm(_ValidatedByService):

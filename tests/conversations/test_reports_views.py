@@ -172,6 +172,25 @@ def test_tag_names_are_escaped_on_the_page_and_defused_in_csv(client, history):
     assert ["'=HYPERLINK(1)", "1", "0", ""] in topics
 
 
+FORMULAS = [
+    "=HYPERLINK(1)", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1",
+    "＝HYPERLINK(1)", "＋1+1", "－1+1", "＠SUM(A1)",  # full-width
+    "﹦1+1", "﹢1", "﹣1", "﹫SUM(A1)",  # small forms
+    " =1+1", "\u3000＝1+1",  # behind a space or a full-width space
+]  # fmt: skip
+
+
+def test_every_formula_character_is_defused_in_csv(client, history):
+    c = conversation(history.a, at("03-11 09:00:00"))
+    for name in [*FORMULAS, "Returns"]:
+        c.topics.add(TopicFactory(name=name))
+    login(client, history.cast.supervisor)
+    names = [row[0] for row in rows(client.get(URL, {**DATES, "format": "csv", "table": "topics"}))]
+    assert "Returns" in names
+    assert [f for f in FORMULAS if "'" + f not in names] == []
+    assert [f for f in FORMULAS if f in names] == []
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -1,5 +1,6 @@
-"""Property: correctly signed but arbitrary or mutated payloads never cause a 500, and a refused
-payload writes nothing (a payload is stored entirely or not at all)."""
+"""Properties: correctly signed but arbitrary or mutated payloads never cause a 500, and a refused
+payload (a broken envelope) writes nothing; a message mutated in any way never costs the good
+message batched beside it (issue 21: per-message isolation)."""
 
 import copy
 import json
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels_app.models import MessageTemplate
+from channels_app.models import Channel, MessageTemplate
 from conversations.models import Contact, Conversation, Event, Message
 from tests.factories import ChannelFactory, ConversationFactory, MessageFactory
 from tests.whatsapp.conftest import FIXTURES, post_signed
@@ -55,8 +56,7 @@ def _delete(root, path):
 @st.composite
 def mutated_payloads(draw):
     payload = copy.deepcopy(draw(st.sampled_from(FIXTURE_PAYLOADS)))
-    # Batch a second, untouched event into the same change half of the time: a mutation that
-    # breaks the first must not leave the second stored on its own.
+    # Batch a second event into the same change half of the time (mutations may hit either).
     if draw(st.booleans()):
         value = payload["entry"][0]["changes"][0]["value"]
         extra = copy.deepcopy(draw(st.sampled_from(FIXTURE_PAYLOADS)))
@@ -119,3 +119,52 @@ def test_signed_garbage_never_500s_and_a_refusal_writes_nothing(client, body):
     assert response.status_code in (200, 400, 409), response.content
     if response.status_code != 200:
         assert _counts() == before
+
+
+GOOD = {
+    "from": "15555550123",
+    "id": "wamid.GOOD-NEIGHBOUR",
+    "timestamp": "1767225600",
+    "type": "text",
+    "text": {"body": "the message beside the odd one"},
+}
+MESSAGE_FIXTURES = [
+    p for p in FIXTURE_PAYLOADS if p["entry"][0]["changes"][0]["value"].get("messages")
+]
+
+
+@st.composite
+def odd_message_batches(draw):
+    """A fixture's message mutated at any path inside it, then a good message in the same list."""
+    payload = copy.deepcopy(draw(st.sampled_from(MESSAGE_FIXTURES)))
+    value = payload["entry"][0]["changes"][0]["value"]
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        paths = [p for p in _paths(value["messages"][0]) if p]
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        if draw(st.booleans()) or not isinstance(path[-1], str):
+            _set(value["messages"][0], path, draw(json_values))
+        else:
+            _delete(value["messages"][0], path)
+    value["messages"].append(GOOD)
+    return json.dumps(payload, allow_nan=True).encode()
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=odd_message_batches())
+def test_an_odd_message_never_costs_the_good_one_beside_it(client, body):
+    Channel.objects.get_or_create(
+        phone_number_id="109876543210987",
+        defaults={"display_name": "Acme", "waba_id": "104455667788990"},
+    )
+    response = post_signed(client, body)
+    assert response.status_code == 200, response.content
+    good = Message.objects.filter(provider_message_id=GOOD["id"])
+    assert good.count() == 1
+    assert good.get().body == GOOD["text"]["body"]

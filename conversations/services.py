@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from channels_app.access import Cap, channels_where, require
 from channels_app.models import Channel, MessageTemplate
@@ -60,7 +61,11 @@ REPLY_ON_RESOLVED = _(
     "This conversation is resolved. Move it back to New or Pending before writing to the customer."
 )
 TEMPLATE_NOT_SENDABLE = _("This template is not approved for this channel.")
-TEMPLATE_PARAMS = _("This template needs %(count)s parameter(s), each filled in.")
+TEMPLATE_PARAMS = ngettext_lazy(
+    "This template needs %(count)s parameter, filled in.",
+    "This template needs %(count)s parameters, each filled in.",
+    "count",
+)
 UNKNOWN_STATUS = _("Unknown status.")
 ANOTHER_OPEN = _(
     "The contact already has an open conversation on this channel; continue that one instead."
@@ -517,7 +522,7 @@ def send_template(
     params = [str(p).strip() for p in params]
     count = template_placeholder_count(template)
     if len(params) != count or not all(params):
-        raise DomainError(str(TEMPLATE_PARAMS) % {"count": count})
+        raise DomainError(TEMPLATE_PARAMS % {"count": count})
     _lock(conversation)
     if conversation.status == Status.RESOLVED:
         raise DomainError(str(REPLY_ON_RESOLVED))

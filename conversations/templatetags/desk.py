@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 from functools import lru_cache
 
 from django import template
@@ -24,6 +25,9 @@ from conversations import outbound
 from conversations.models import Conversation, Event, Message
 
 register = template.Library()
+
+# How long ago_tag says "… ago" before it gives the date and time instead.
+RELATIVE_TIME_LIMIT = timedelta(days=1)
 
 
 def _status(value) -> str:
@@ -469,11 +473,16 @@ def select_field(bound_field) -> str:
 
 @register.filter
 def ago_tag(value) -> str:
-    """``<time>`` saying how long ago ``value`` was, the full local date and time as its title."""
+    """``<time>`` saying how long ago ``value`` was ("5 minutes ago") within the last day, and
+    the local date and time after that (the one format of config/formats), which is also its
+    title. Past a day "1 day, 6 hours ago" reads worse than the date (and in German,
+    humanize's "1 Tage, 6 Stunden her", wrongly)."""
     if value is None:
         return ""
     local = _local(value)
+    full = _formatted(local, "DATETIME_FORMAT")
+    recent = timezone.is_aware(value) and timezone.now() - value < RELATIVE_TIME_LIMIT
+    text = escape(naturaltime(value)) if recent else full
     return mark_safe(  # noqa: S308 - isoformat() needs no escaping; the two texts are escaped
-        f'<time class="when" datetime="{local.isoformat()}"'
-        f' title="{_formatted(local, "DATETIME_FORMAT")}">{escape(naturaltime(value))}</time>'
+        f'<time class="when" datetime="{local.isoformat()}" title="{full}">{text}</time>'
     )

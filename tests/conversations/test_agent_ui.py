@@ -6,18 +6,24 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from channels_app import access
 from channels_app.access import Role
-from conversations import charts, queries, reports
+from conversations import charts, queries, reports, services
+from tests.conversations import test_reports as known
 from tests.factories import (
     ChannelFactory,
     ConversationFactory,
+    EventFactory,
     GrantFactory,
     MessageFactory,
+    NoteFactory,
+    TemplateFactory,
+    UserFactory,
 )
 
 INBOX = reverse("conversations:inbox")
@@ -225,3 +231,181 @@ def test_without_a_search_there_is_no_match_summary(client, cast):
     html = client.get(INBOX).content.decode()
     assert 'class="search-summary"' not in html
     assert "No conversations here." in html
+
+
+# --- plurals -----------------------------------------------------------------------------------
+
+
+def test_report_figures_say_one_in_the_singular_and_more_in_the_plural(client, cast):
+    agent = UserFactory(first_name="Alice")
+    one = known.conversation(
+        cast.channel, known.at("03-10 08:00:00"), first_response_at=known.at("03-10 08:01:00")
+    )
+    known.msg(one, known.at("03-10 08:00:00"))
+    known.msg(one, known.at("03-10 08:01:00"), out=True, author=agent)
+    known.resolve(one, known.at("03-10 09:00:00"), by=agent)
+    client.force_login(cast.supervisor)
+    dates = {"range": "custom", "from": "2025-03-10", "to": "2025-03-12"}
+    html = client.get(REPORTS, dates).content.decode()
+    assert "· 1 conversation answered" in html
+    assert "1 by an agent · 0 auto-resolved" in html
+
+    two = known.conversation(
+        cast.channel, known.at("03-11 08:00:00"), first_response_at=known.at("03-11 08:02:00")
+    )
+    known.resolve(two, known.at("03-11 09:00:00"), by=agent)
+    html = client.get(REPORTS, dates).content.decode()
+    assert "· 2 conversations answered" in html
+    assert "2 by agents · 0 auto-resolved" in html
+    client.cookies["django_language"] = "de"
+    html = client.get(REPORTS, dates).content.decode()
+    assert "· 2 Konversationen beantwortet" in html
+
+
+@pytest.mark.parametrize(
+    ("placeholders", "message"),
+    [
+        (1, "This template needs 1 parameter, filled in."),
+        (2, "This template needs 2 parameters, each filled in."),
+    ],
+)
+def test_template_parameter_error_is_singular_or_plural(cast, placeholders, message):
+    body = " ".join(f"{{{{{i}}}}}" for i in range(1, placeholders + 1))
+    template = TemplateFactory(
+        channel=cast.channel, components=[{"type": "BODY", "text": f"Hello {body}"}]
+    )
+    conversation = ConversationFactory(channel=cast.channel)
+    with pytest.raises(services.DomainError) as raised:
+        services.send_template(conversation, author=cast.contributor, template=template, params=[])
+    assert raised.value.message == message
+
+
+# --- "Unassigned" in the assign picker -------------------------------------------------------
+
+
+def _picked(html: str) -> str:
+    select = re.search(r'<select name="assignee" id="id_assignee_pick">.*?</select>', html, re.S)
+    return re.search(r"<option[^>]* selected>([^<]*)</option>", select.group(0)).group(1)
+
+
+def test_the_assign_picker_of_an_unassigned_conversation_shows_unassigned(client, cast):
+    conversation = ConversationFactory(channel=cast.channel, assignee=None)
+    client.force_login(cast.contributor)
+    assert _picked(client.get(detail_url(conversation)).content.decode()) == "Unassigned"
+
+    conversation.assignee = cast.supervisor
+    conversation.save()
+    html = client.get(detail_url(conversation)).content.decode()
+    assert _picked(html) == (cast.supervisor.get_full_name() or "sam_supervisor")
+    assert "Nobody (unassign)" in html
+
+
+# --- the last minute of the reply window -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written_ago", "state"),
+    [
+        (timedelta(hours=23, minutes=49), "open"),  # 11 minutes left, the margin is 10
+        (timedelta(hours=23, minutes=55), "closing"),  # 5 minutes left: inside the margin
+        (timedelta(hours=24, minutes=1), "closed"),
+    ],
+)
+def test_the_last_minutes_of_the_window_say_closing_not_that_the_customer_is_silent(
+    client, cast, settings, written_ago, state
+):
+    settings.WHATSAPP_WINDOW_SAFETY_MARGIN = timedelta(minutes=10)
+    conversation = ConversationFactory(
+        channel=cast.channel, last_customer_message_at=timezone.now() - written_ago
+    )
+    client.force_login(cast.contributor)
+    html = client.get(detail_url(conversation)).content.decode()
+    closing = "The 24-hour reply window is closing (at " in html
+    silent = "the customer has not written in the last 24 hours" in html
+    assert ("Reply window open until" in html, closing, silent) == (
+        state == "open",
+        state == "closing",
+        state == "closed",
+    )
+    assert ('id="reply-box"' in html) is (state == "open")
+
+
+# --- one date format per language --------------------------------------------------------------
+
+
+DATE_SHAPES = {
+    "en": re.compile(
+        r"\b\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}, \d\d:\d\d\b"
+    ),
+    "de": re.compile(
+        r"\b\d{1,2}\. (Jan\.|Feb\.|März|April|Mai|Juni|Juli|Aug\.|Sept\.|Okt\.|Nov\.|Dez\.)"
+        r" \d{4}, \d\d:\d\d\b"
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_conversation_page_writes_every_date_one_way(client, cast, language):
+    at = timezone.now() - timedelta(hours=2)
+    conversation = ConversationFactory(
+        channel=cast.channel, last_customer_message_at=at, opened_at=at
+    )
+    MessageFactory(conversation=conversation, created_at=at)
+    NoteFactory(conversation=conversation, author=cast.supervisor, created_at=at)
+    EventFactory(conversation=conversation, created_at=at)
+    ConversationFactory(
+        channel=cast.channel,
+        contact=conversation.contact,
+        status="resolved",
+        opened_at=at - timedelta(days=40),
+    )
+    client.force_login(cast.contributor)
+    client.cookies["django_language"] = language
+    html = client.get(detail_url(conversation)).content.decode()
+    times = re.findall(r"<time[^>]*>([^<]*)</time>", html)
+    assert len(times) >= 3  # message, note, event
+    for text in times:
+        assert DATE_SHAPES[language].fullmatch(text), text
+    window = re.search(r'<p class="window open">([^<]*)</p>', html).group(1)
+    assert DATE_SHAPES[language].search(window), window
+    earlier = re.search(r'<ul class="history">.*?</ul>', html, re.S).group(0)
+    day = r"\d{1,2} \w{3} \d{4}" if language == "en" else r"\d{1,2}\. \S+ \d{4}"
+    assert re.search(rf"· {day} ·", earlier), earlier
+    for foreign in ("p.m.", "a.m.", "/20"):
+        assert foreign not in html
+
+
+def test_the_inbox_says_how_long_ago_within_a_day_and_the_date_after(client, cast):
+    now = timezone.now()
+    ConversationFactory(channel=cast.channel, last_activity_at=now - timedelta(minutes=5))
+    ConversationFactory(channel=cast.channel, last_activity_at=now - timedelta(days=1, hours=6))
+    client.force_login(cast.viewer)
+    for language, ago in (("en", r"5\sminutes ago"), ("de", r"vor 5\sMinuten")):
+        client.cookies["django_language"] = language
+        html = client.get(INBOX).content.decode()
+        texts = re.findall(r'<time class="when"[^>]*>([^<]*)</time>', html)
+        assert re.fullmatch(ago, texts[0]), texts[0]
+        assert DATE_SHAPES[language].fullmatch(texts[1]), texts[1]
+        assert "Tage," not in html
+
+
+def test_the_reports_page_writes_its_days_in_the_same_format(client, cast):
+    client.force_login(cast.supervisor)
+    client.cookies["django_language"] = "de"
+    dates = {"range": "custom", "from": "2025-03-10", "to": "2025-03-12"}
+    html = client.get(REPORTS, dates).content.decode()
+    assert "10. März 2025 – 12. März 2025" in html
+    assert '<time datetime="2025-03-11">11. März 2025</time>' in html
+
+
+# --- favicon -----------------------------------------------------------------------------------
+
+
+def test_every_agent_page_links_the_favicon(client, cast):
+    icon = '<link rel="icon" href="/static/desk/favicon.svg" type="image/svg+xml">'
+    assert icon in client.get(reverse("login")).content.decode()
+    client.force_login(cast.supervisor)
+    for url in (INBOX, REPORTS):
+        assert icon in client.get(url).content.decode()
+    svg = (settings.BASE_DIR / "static" / "desk" / "favicon.svg").read_text()
+    assert svg.startswith("<svg") and 'viewBox="0 0 64 64"' in svg

@@ -140,7 +140,7 @@ def test_page_shows_the_figures_charts_and_tables(client, history):
     assert report.period.first == date(2025, 3, 10)
     assert "days in Europe/Berlin" in page
     assert "2 by agents · 1 auto-resolved" in page
-    assert "median · 90th percentile 12 min · 5 answered" in page  # p90 720 s
+    assert "median · 90th percentile 12 min · 5 conversations answered" in page  # p90 720 s
     assert page.count('<svg class="chart"') == 3
     assert 'role="img"' in page
     assert '<title id="chart-conversations-title">' in page

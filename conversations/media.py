@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_noop
 
 from channels_app.whatsapp.client import WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError
@@ -36,7 +37,11 @@ MEDIA_LIFETIME = timedelta(days=7)
 # The sweep leaves a message this long to the download enqueued by the webhook.
 SWEEP_AFTER = timedelta(minutes=1)
 SWEEP_BATCH = 200
-EXPIRED_REASON = "WhatsApp keeps media for 7 days; this one was not downloaded in time."
+# Stored in English, translated when the thread shows them (desk._attachment).
+EXPIRED_REASON = gettext_noop(
+    "WhatsApp keeps media for 7 days; this one was not downloaded in time."
+)
+CHECKSUM_MISMATCH = gettext_noop("The file does not match its checksum.")
 
 
 def _claim_timeout() -> timedelta:
@@ -109,7 +114,7 @@ def download_inbound_media(message_id: int, *, now: datetime | None = None) -> s
             base64.b64encode(download.sha256).decode(),
             download.sha256.hex(),  # Meta documents base64; some payloads carry hex
         ):
-            _fail(message_id, "checksum mismatch")
+            _fail(message_id, CHECKSUM_MISMATCH)
             return "failed"
         mime = (info.mime_type or download.content_type).split(";")[0].strip().lower()
         extension = mimetypes.guess_extension(mime) or ".bin"

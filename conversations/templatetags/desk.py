@@ -238,7 +238,10 @@ def _attachment(m, payload: dict, attachment_base: str, inline_types) -> str:
     if payload.get("media_id") and m.direction == Message.Direction.INBOUND:
         error = payload.get("download_error")
         if error:
-            text = f"{_esc(_('The attachment could not be downloaded:'))} {_text(error)}"
+            # The lead outside the f-string, where makemessages finds it; the reason translated
+            # when it is one of conversations.media's fixed sentences.
+            lead = _("The attachment could not be downloaded:")
+            text = f"{_esc(lead)} {_text(_(str(error)))}"
         else:
             text = _esc(_("Attachment is being downloaded…"))
         return f'<span class="muted">{text}</span>'

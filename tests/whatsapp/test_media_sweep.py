@@ -9,11 +9,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_app.whatsapp.errors import ServiceUnavailable
 from conversations import media
 from conversations.models import Message
+from conversations.templatetags import desk
 from tests.factories import ConversationFactory, MessageFactory
 from tests.whatsapp.recorder import Answer, Recorder
 
@@ -159,3 +160,17 @@ def test_two_sweeps_at_once_never_queue_the_same_message(on_postgres):
         release.set()
         holder.join()
     assert sorted(swept()) == sorted(m.pk for m in messages[:2])
+
+
+@pytest.mark.django_db
+def test_an_expired_download_says_why_in_english_and_german():
+    message = inbound_media(age=timedelta(days=8))
+    assert swept() == []
+    message.refresh_from_db()
+    for language, lead, reason in (
+        ("en", "The attachment could not be downloaded:", "WhatsApp keeps media for 7 days"),
+        ("de", "Der Anhang konnte nicht heruntergeladen werden:", "WhatsApp bewahrt Medien"),
+    ):
+        with translation.override(language):
+            shown = desk._attachment(message, message.payload, "/c/1/messages/", ())
+        assert lead in shown and reason in shown

@@ -12,12 +12,14 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from channels_app.models import Channel, MessageTemplate
 from channels_app.whatsapp.client import WhatsAppClient
@@ -68,32 +70,246 @@ class SyncResult:
         return self.__dict__.copy()
 
 
+# Meta's limits (reference/whatsapp-cloud-api.md section 4.2).
+MAX_BODY = 1024
+MAX_HEADER = 60
+MAX_FOOTER = 60
+MAX_BUTTONS = 10
+MAX_BUTTON_TEXT = 25
+MAX_URL = 2000
+BUTTON_LIMITS = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
+PHONE_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def _variables(text: str) -> list[int]:
+    return [int(n) for n in PLACEHOLDER_RE.findall(text)]
+
+
+def _component(components: list, kind: str) -> dict | None:
+    found = [c for c in components if str(c.get("type", "")).upper() == kind]
+    return found[0] if found else None
+
+
+def _check_variables(text: str, examples, errors: dict, *, field: str, example_field: str):
+    """{{1}}..{{n}} in order of numbering without gaps, each with a non-empty example."""
+    numbers = _variables(text)
+    if text.count("{{") != len(numbers) or text.count("}}") != len(numbers):
+        errors[field].append(_("Write variables as {{1}}, {{2}}, … (a number in double braces)."))
+        return
+    if sorted(set(numbers)) != list(range(1, len(set(numbers)) + 1)):
+        errors[field].append(_("Variables must be numbered {{1}}, {{2}}, … without gaps."))
+    count = len(set(numbers))
+    given = [str(e).strip() for e in examples or []]
+    if count and (len(given) != count or not all(given)):
+        errors[example_field].append(
+            ngettext(
+                "Give an example value for the variable.",
+                "Give an example value for each of the %(count)d variables, one per line.",
+                count,
+            )
+            % {"count": count}
+        )
+
+
+def check_components(components, *, category: str = "") -> dict[str, list]:
+    """Meta's rules for a template's header, body, footer and buttons, checked locally.
+
+    Returns the errors keyed by the part they concern: ``header``, ``header_example``,
+    ``body``, ``body_examples``, ``footer``, ``buttons`` (the template form's fields), or
+    ``components`` for the structure itself. An empty dict: nothing Meta would refuse at once.
+    """
+    errors: dict[str, list] = defaultdict(list)
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        errors["components"].append(_("Components must be a list of objects."))
+        return dict(errors)
+    kinds = [str(c.get("type", "")).upper() for c in components]
+    if any(kinds.count(k) > 1 for k in set(kinds)):
+        errors["components"].append(_("At most one header, body, footer and set of buttons."))
+    if category == MessageTemplate.Category.AUTHENTICATION:
+        errors["category"].append(
+            _(
+                "Authentication templates have a fixed text set by WhatsApp (a code and its "
+                "button); create them in WhatsApp Manager."
+            )
+        )
+
+    body = _component(components, "BODY")
+    text = str((body or {}).get("text") or "")
+    if not text.strip():
+        errors["body"].append(_("A template needs a body text."))
+    else:
+        if len(text) > MAX_BODY:
+            errors["body"].append(
+                _("The body can be at most %(max)d characters long (it has %(count)d).")
+                % {"max": MAX_BODY, "count": len(text)}
+            )
+        stripped = text.strip()
+        if stripped.startswith("{{") or stripped.endswith("}}"):
+            errors["body"].append(_("The body may not start or end with a variable."))
+        if re.search(r"\}\}\s*\{\{", text):
+            errors["body"].append(_("Two variables may not stand side by side; put words between."))
+        example = (body or {}).get("example") or {}
+        rows = example.get("body_text") if isinstance(example, dict) else None
+        first = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], list) else []
+        _check_variables(text, first, errors, field="body", example_field="body_examples")
+
+    header = _component(components, "HEADER")
+    if header is not None:
+        if str(header.get("format") or "TEXT").upper() != "TEXT":
+            errors["header"].append(_("Only a text header can be written here."))
+        else:
+            header_text = str(header.get("text") or "")
+            if not header_text.strip():
+                errors["header"].append(_("A header needs text."))
+            if len(header_text) > MAX_HEADER:
+                errors["header"].append(
+                    _("The header can be at most %(max)d characters long.") % {"max": MAX_HEADER}
+                )
+            if len(_variables(header_text)) > 1:
+                errors["header"].append(_("A header can have at most one variable, {{1}}."))
+            else:
+                example = header.get("example") or {}
+                values = example.get("header_text") if isinstance(example, dict) else None
+                _check_variables(
+                    header_text, values, errors, field="header", example_field="header_example"
+                )
+
+    footer = _component(components, "FOOTER")
+    if footer is not None:
+        footer_text = str(footer.get("text") or "")
+        if len(footer_text) > MAX_FOOTER:
+            errors["footer"].append(
+                _("The footer can be at most %(max)d characters long.") % {"max": MAX_FOOTER}
+            )
+        if "{{" in footer_text or "}}" in footer_text:
+            errors["footer"].append(_("A footer cannot have variables."))
+
+    block = _component(components, "BUTTONS")
+    if block is not None:
+        _check_buttons(block.get("buttons"), errors)
+    return {k: v for k, v in errors.items() if v}
+
+
+def _check_buttons(buttons, errors: dict) -> None:
+    if not isinstance(buttons, list) or not all(isinstance(b, dict) for b in buttons):
+        errors["buttons"].append(_("Buttons must be a list of objects."))
+        return
+    if len(buttons) > MAX_BUTTONS:
+        errors["buttons"].append(
+            _("At most %(max)d buttons (there are %(count)d).")
+            % {"max": MAX_BUTTONS, "count": len(buttons)}
+        )
+    kinds = [str(b.get("type", "")).upper() for b in buttons]
+    for kind, limit in BUTTON_LIMITS.items():
+        if kinds.count(kind) > limit:
+            errors["buttons"].append(
+                _("At most %(max)d buttons of the kind %(kind)s.") % {"max": limit, "kind": kind}
+            )
+    quick = [k == "QUICK_REPLY" for k in kinds]
+    if sum(1 for a, b in pairwise(quick) if a != b) > 1:
+        errors["buttons"].append(_("Quick replies must stand together, not between other buttons."))
+    for number, (kind, button) in enumerate(zip(kinds, buttons, strict=True), start=1):
+        where = {"n": number}
+        if kind not in BUTTON_LIMITS:
+            errors["buttons"].append(_("Button %(n)d: unknown kind.") % where)
+            continue
+        text = str(button.get("text") or "")
+        if kind != "COPY_CODE" and not text.strip():
+            errors["buttons"].append(_("Button %(n)d needs a text.") % where)
+        if len(text) > MAX_BUTTON_TEXT:
+            errors["buttons"].append(
+                _("Button %(n)d: the text can be at most %(max)d characters long.")
+                % {**where, "max": MAX_BUTTON_TEXT}
+            )
+        if kind == "URL":
+            url = str(button.get("url") or "")
+            variables = _variables(url)
+            if not URL_RE.match(url) or len(url) > MAX_URL:
+                errors["buttons"].append(
+                    _("Button %(n)d needs a web address (http or https).") % where
+                )
+            elif len(variables) > 1 or (variables and not url.rstrip().endswith("}}")):
+                errors["buttons"].append(
+                    _("Button %(n)d: a web address can end with one variable, {{1}}, only.")
+                    % where
+                )
+            elif variables and not [str(e).strip() for e in button.get("example") or [] if e]:
+                errors["buttons"].append(
+                    _("Button %(n)d: give an example address for its variable.") % where
+                )
+        elif kind == "PHONE_NUMBER":
+            if not PHONE_RE.match(str(button.get("phone_number") or "")):
+                errors["buttons"].append(
+                    _("Button %(n)d needs a phone number in international form, +491701234567.")
+                    % where
+                )
+        elif kind == "COPY_CODE" and not str(button.get("example") or "").strip():
+            errors["buttons"].append(_("Button %(n)d needs an example code.") % where)
+
+
 def validate_draft(template: MessageTemplate) -> None:
-    """Check locally what Meta would reject at once; raises ValidationError per field."""
+    """Check locally what Meta would reject at once; raises ValidationError per field (the
+    template form's fields: name, category, header, body, body_examples, footer, buttons)."""
     errors: dict[str, list] = defaultdict(list)
     if not NAME_RE.match(template.name or ""):
         errors["name"].append(
             _("Use lowercase letters, digits and underscores, starting with a letter.")
         )
-    components = template.components
-    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
-        errors["components"].append(_("Components must be a list of objects."))
-    else:
-        bodies = [c for c in components if str(c.get("type", "")).upper() == "BODY"]
-        if len(bodies) != 1 or not str(bodies[0].get("text", "")).strip():
-            errors["components"].append(_("A template needs exactly one BODY with text."))
-        else:
-            numbers = sorted({int(n) for n in PLACEHOLDER_RE.findall(bodies[0]["text"])})
-            if numbers != list(range(1, len(numbers) + 1)):
-                errors["components"].append(
-                    _("Placeholders must be numbered {{1}}, {{2}}, … without gaps.")
-                )
-            elif numbers and not (bodies[0].get("example") or {}).get("body_text"):
-                errors["components"].append(
-                    _('Give an example for every placeholder: "example": {"body_text": [[…]]}.')
-                )
+    for key, messages in check_components(
+        template.components, category=template.category
+    ).items():
+        errors[key].extend(messages)
     if errors:
         raise ValidationError(dict(errors))
+
+
+def components_from_parts(
+    *,
+    header: str = "",
+    header_example: str = "",
+    body: str = "",
+    body_examples: list[str] | None = None,
+    footer: str = "",
+    buttons: list[dict] | None = None,
+) -> list[dict]:
+    """The API's ``components`` for a template written as parts (the admin's form)."""
+    components: list[dict] = []
+    if header:
+        component = {"type": "HEADER", "format": "TEXT", "text": header}
+        if _variables(header):
+            component["example"] = {"header_text": [header_example]}
+        components.append(component)
+    component = {"type": "BODY", "text": body}
+    if _variables(body):
+        component["example"] = {"body_text": [list(body_examples or [])]}
+    components.append(component)
+    if footer:
+        components.append({"type": "FOOTER", "text": footer})
+    if buttons:
+        components.append({"type": "BUTTONS", "buttons": buttons})
+    return components
+
+
+def parts_from_components(components) -> dict:
+    """The parts of the admin's form from stored ``components`` (the inverse of
+    components_from_parts for what it writes)."""
+    components = components if isinstance(components, list) else []
+    components = [c for c in components if isinstance(c, dict)]
+    header = _component(components, "HEADER") or {}
+    body = _component(components, "BODY") or {}
+    footer = _component(components, "FOOTER") or {}
+    block = _component(components, "BUTTONS") or {}
+    header_examples = (header.get("example") or {}).get("header_text") or [""]
+    rows = (body.get("example") or {}).get("body_text") or [[]]
+    return {
+        "header": str(header.get("text") or ""),
+        "header_example": str(header_examples[0]) if header_examples else "",
+        "body": str(body.get("text") or ""),
+        "body_examples": [str(v) for v in (rows[0] if rows and isinstance(rows[0], list) else [])],
+        "footer": str(footer.get("text") or ""),
+        "buttons": [b for b in block.get("buttons") or [] if isinstance(b, dict)],
+    }
 
 
 @transaction.atomic

@@ -20,6 +20,24 @@ BODY = [
 ]
 
 
+def template_form(channel, **parts) -> dict:
+    """The admin's template form as a browser posts it (empty button rows included)."""
+    data = {
+        "channel": channel.pk,
+        "name": "order_update",
+        "language": "en_US",
+        "category": "UTILITY",
+        "header": "",
+        "header_example": "",
+        "body": "Hi {{1}}, order {{2}} shipped.",
+        "body_examples": "Dana\n4471",
+        "footer": "",
+        **{f"buttons_{i}": "" for i in range(40)},
+    }
+    data.update(parts)
+    return data
+
+
 def test_sync_upserts_templates_and_marks_vanished_ones_deleted(emulator, wa_channel):
     emulator.templates[wa_channel.waba_id] = {}
     emulator.add_template(wa_channel.waba_id, name="order_shipped", components=BODY)
@@ -61,15 +79,9 @@ def test_draft_submitted_from_the_admin_is_approved_by_the_review_webhook(
     add_url = reverse("admin:channels_app_messagetemplate_add")
     response = client.post(
         add_url,
-        {
-            "channel": wa_channel.pk,
-            "name": "delivery_slot",
-            "language": "en_US",
-            "category": "UTILITY",
-            "parameter_format": "POSITIONAL",
-            "components": '[{"type": "BODY", "text": "Hi {{1}}, pick a slot.", '
-            '"example": {"body_text": [["Dana"]]}}]',
-        },
+        template_form(
+            wa_channel, name="delivery_slot", body="Hi {{1}}, pick a slot.", body_examples="Dana"
+        ),
     )
     assert response.status_code == 302, response.content
     template = MessageTemplate.objects.get(name="delivery_slot")
@@ -92,14 +104,7 @@ def test_admin_refuses_a_bad_draft_with_form_errors(emulator, wa_channel, client
     client.force_login(UserFactory(username="tom_admin", is_staff=True, is_superuser=True))
     response = client.post(
         reverse("admin:channels_app_messagetemplate_add"),
-        {
-            "channel": wa_channel.pk,
-            "name": "Bad Name!",
-            "language": "en_US",
-            "category": "UTILITY",
-            "parameter_format": "POSITIONAL",
-            "components": '[{"type": "BODY", "text": "Hi {{2}}"}]',
-        },
+        template_form(wa_channel, name="Bad Name!", body="Hi {{2}} there", body_examples="x"),
     )
     assert response.status_code == 200
     body = response.content.decode()
@@ -141,3 +146,47 @@ def test_admin_pages_open_for_admins_and_are_hidden_from_staff(page, wa_channel,
     assert "<b>escaped</b>" not in response.content.decode()
     client.force_login(UserFactory(username="stan_staff", is_staff=True))
     assert client.get(url).status_code == 403
+
+
+def test_submit_for_review_is_a_button_on_the_drafts_own_page(emulator, wa_channel, client):
+    client.force_login(UserFactory(username="tia_admin", is_staff=True, is_superuser=True))
+    draft = TemplateFactory(
+        channel=wa_channel,
+        name="slot_reminder",
+        provider_id="",
+        status=Status.DRAFT,
+        components=BODY,
+    )
+    change_url = reverse("admin:channels_app_messagetemplate_change", args=[draft.pk])
+    page = client.get(change_url).content.decode()
+    assert 'name="_submit_for_review" value="Submit for review"' in page
+
+    # Edited and submitted in one press: saved first, then sent to Meta.
+    form = template_form(
+        wa_channel,
+        name="slot_reminder",
+        body="Hi {{1}}, your slot is {{2}}.",
+        _submit_for_review="1",
+    )
+    response = client.post(change_url, form, follow=True)
+    assert response.redirect_chain[-1][0] == change_url
+    assert "Submitted for review: slot_reminder (en_US)." in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == Status.PENDING and draft.provider_id
+    assert draft.body_text() == "Hi {{1}}, your slot is {{2}}."
+    # Submitted: read-only now, and no button any more.
+    page = client.get(change_url).content.decode()
+    assert "_submit_for_review" not in page and "Hi {{1}}, your slot is {{2}}." in page
+    assert wait_for(lambda: MessageTemplate.objects.get(pk=draft.pk).status == Status.APPROVED)
+
+
+def test_a_refused_submission_from_the_page_keeps_the_saved_draft(emulator, wa_channel, client):
+    emulator.add_template(wa_channel.waba_id, name="taken_name", components=BODY)
+    client.force_login(UserFactory(username="tia_admin", is_staff=True, is_superuser=True))
+    add_url = reverse("admin:channels_app_messagetemplate_add")
+    response = client.post(
+        add_url, template_form(wa_channel, name="taken_name", _submit_for_review="1"), follow=True
+    )
+    assert "Saved, but not submitted: taken_name (en_US)" in response.content.decode()
+    assert "already exists" in response.content.decode()
+    assert MessageTemplate.objects.get(name="taken_name").status == Status.DRAFT

@@ -241,6 +241,22 @@ CROSS JOIN LATERAL (
 WHERE c.id <= %(n)s
 """
 
+# A failed reply never reached the customer: it is no first response (issue 13; the rule of
+# conversations.outbound.recount_first_response and tallies.rebuild). CONVERSATION_SQL wrote
+# the first outbound message's time before the messages existed; where that message failed
+# (1 in 100), the first one that did not fail takes its place, or none.
+FIRST_RESPONSE_SQL = """
+UPDATE conversations_conversation c SET first_response_at = f.at
+FROM (SELECT m.conversation_id,
+             min(coalesce(m.retried_at, m.created_at)) FILTER (WHERE m.delivery <> 'failed') AS at
+      FROM conversations_message m
+      WHERE m.direction = 'out' AND m.conversation_id IN (
+          SELECT conversation_id FROM conversations_message
+          WHERE direction = 'out' AND delivery = 'failed')
+      GROUP BY m.conversation_id) f
+WHERE c.id = f.conversation_id AND c.first_response_at IS DISTINCT FROM f.at
+"""
+
 EVENT_SQL = [
     # Every conversation was opened by its first message.
     """INSERT INTO conversations_event (conversation_id, kind, actor_id, data, created_at)
@@ -538,6 +554,8 @@ def build(n: int, *, now: datetime) -> dict:
         step = time.perf_counter()
         cursor.execute(MESSAGE_SQL, params)
         _log(f"messages: {cursor.rowcount:,} in {time.perf_counter() - step:.1f} s")
+        cursor.execute(FIRST_RESPONSE_SQL)
+        _log(f"first responses moved past a failed reply: {cursor.rowcount:,}")
         step = time.perf_counter()
         for sql in EVENT_SQL + LABEL_SQL:
             cursor.execute(sql, params)

@@ -10,7 +10,10 @@ initialised cluster (and so the datasets already loaded into it), starts it only
 running, and creates the role and database only when they are missing.
 
 PostgreSQL refuses to run as root, so when we are root the server binaries run as the `postgres`
-OS user (`runuser -u postgres --`), and the data directory is owned by it.
+OS user (`runuser -u postgres --`), and the data directory is owned by it. That user may not be
+able to enter the checkout (a clone under /root): then the cluster lives in
+/var/tmp/desk-bench-<hash of the checkout>/ instead of bench/data (`BENCH_PG_DATA` overrides both;
+`python -m bench.pg status` prints where it is).
 
 Settings are sized for a benchmark on a 2-core / 24 GB machine (see SETTINGS). Durability is left
 as in production (`fsync` and `synchronous_commit` on, `full_page_writes` on): the write
@@ -20,21 +23,19 @@ benchmarks would otherwise measure a database nobody runs.
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import os
+import pwd
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR / "data"
-PGDATA = DATA_DIR / "pg"
-LOGFILE = DATA_DIR / "pg.log"
-# Our own socket directory: the system cluster's /var/run/postgresql stays out of it, and a
-# stale socket from a killed run cannot collide with another cluster.
-SOCKET_DIR = DATA_DIR / "pg-socket"
 
 PORT = int(os.environ.get("BENCH_PG_PORT", "5499"))
 HOST = "127.0.0.1"
@@ -43,10 +44,54 @@ PASSWORD = "bench"  # noqa: S105 - a loopback-only throwaway cluster
 DEFAULT_DB = "desk_bench"  # bench/autoresolve.py insists the name contains "bench"
 OS_USER = "postgres"
 
+
+def server_user_can_enter(path: Path) -> bool:
+    """Whether the server's OS user may enter ``path`` (always, when the server runs as us)."""
+    if os.geteuid() != 0:
+        return True
+    probe = ["runuser", "-u", OS_USER, "--", "test", "-x", str(path)]
+    return subprocess.run(probe, cwd="/", capture_output=True, check=False).returncode == 0
+
+
+def server_owned_tempdir(prefix: str) -> Path:
+    """A fresh private directory under the system's temp dir, owned by the server's user."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _chown(path)
+    return path
+
+
+@functools.cache
+def data_dir() -> Path:
+    """Where the cluster lives: bench/data when the server's user can enter the checkout,
+    otherwise a directory of its own under /var/tmp (disk-backed and kept across reboots,
+    unlike /tmp, because the datasets loaded into it take long to rebuild)."""
+    override = os.environ.get("BENCH_PG_DATA")
+    if override:
+        return Path(override)
+    if server_user_can_enter(BENCH_DIR):
+        return BENCH_DIR / "data"
+    digest = hashlib.sha256(str(BENCH_DIR).encode()).hexdigest()[:10]
+    # A fixed name so the next run finds its datasets; _initdb refuses one somebody else owns.
+    return Path("/var/tmp") / f"desk-bench-{digest}"  # noqa: S108
+
+
+def pgdata() -> Path:
+    return data_dir() / "pg"
+
+
+def logfile() -> Path:
+    return data_dir() / "pg.log"
+
+
+def socket_dir() -> Path:
+    # Our own socket directory: the system cluster's /var/run/postgresql stays out of it, and a
+    # stale socket from a killed run cannot collide with another cluster.
+    return data_dir() / "pg-socket"
+
+
 SETTINGS = {
     "listen_addresses": f"'{HOST}'",
     "port": str(PORT),
-    "unix_socket_directories": f"'{SOCKET_DIR}'",
     "max_connections": "100",
     # ~4 % of RAM: large enough that a 1M-row table and its indexes stay cached, small enough
     # to leave the OS page cache (effective_cache_size) the bulk of memory.
@@ -102,7 +147,12 @@ def _as_pg(argv: list[str]) -> list[str]:
 
 
 def _run(argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(_as_pg(argv), check=check, capture_output=True, text=True)
+    # cwd "/": the server's user may not be allowed into ours (a checkout under /root).
+    return subprocess.run(_as_pg(argv), check=check, capture_output=True, text=True, cwd="/")
+
+
+def _server_uid() -> int:
+    return pwd.getpwnam(OS_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
 
 
 def _chown(path: Path) -> None:
@@ -116,28 +166,33 @@ def database_url(db: str = DEFAULT_DB) -> str:
 
 
 def initialised() -> bool:
-    return (PGDATA / "PG_VERSION").exists()
+    return (pgdata() / "PG_VERSION").exists()
 
 
 def running() -> bool:
     if not initialised():
         return False
     return (
-        _run([str(_pg_bin() / "pg_ctl"), "status", "-D", str(PGDATA)], check=False).returncode == 0
+        _run([str(_pg_bin() / "pg_ctl"), "status", "-D", str(pgdata())], check=False).returncode
+        == 0
     )
 
 
 def _initdb() -> None:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    for path in (PGDATA, SOCKET_DIR):
+    data_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
+    owner = data_dir().stat().st_uid
+    if owner not in (os.geteuid(), _server_uid()):
+        raise SystemExit(f"bench.pg: {data_dir()} belongs to another user (uid {owner})")
+    _chown(data_dir())
+    for path in (pgdata(), socket_dir()):
         path.mkdir(exist_ok=True)
         _chown(path)
-    PGDATA.chmod(0o700)
+    pgdata().chmod(0o700)
     _run(
         [
             str(_pg_bin() / "initdb"),
             "-D",
-            str(PGDATA),
+            str(pgdata()),
             "-U",
             OS_USER,
             "--encoding=UTF8",
@@ -146,8 +201,9 @@ def _initdb() -> None:
             "--auth-host=scram-sha-256",
         ]
     )
-    conf = PGDATA / "postgresql.conf"
-    lines = [f"{key} = {value}" for key, value in SETTINGS.items()]
+    conf = pgdata() / "postgresql.conf"
+    settings = {**SETTINGS, "unix_socket_directories": f"'{socket_dir()}'"}
+    lines = [f"{key} = {value}" for key, value in settings.items()]
     with conf.open("a") as handle:
         handle.write("\n# bench/pg.py\n" + "\n".join(lines) + "\n")
 
@@ -157,7 +213,7 @@ def _psql(sql: str, db: str = "postgres") -> str:
         [
             str(_pg_bin() / "psql"),
             "-h",
-            str(SOCKET_DIR),
+            str(socket_dir()),
             "-p",
             str(PORT),
             "-U",
@@ -177,11 +233,11 @@ def _psql(sql: str, db: str = "postgres") -> str:
 def _ensure_running() -> None:
     if running():
         return
-    if not LOGFILE.exists():
-        LOGFILE.touch()
-        _chown(LOGFILE)
-    SOCKET_DIR.mkdir(parents=True, exist_ok=True)
-    _chown(SOCKET_DIR)
+    if not logfile().exists():
+        logfile().touch()
+        _chown(logfile())
+    socket_dir().mkdir(parents=True, exist_ok=True)
+    _chown(socket_dir())
     proc = _run(
         [
             str(_pg_bin() / "pg_ctl"),
@@ -190,14 +246,14 @@ def _ensure_running() -> None:
             "-t",
             "120",
             "-D",
-            str(PGDATA),
+            str(pgdata()),
             "-l",
-            str(LOGFILE),
+            str(logfile()),
         ],
         check=False,
     )
     if proc.returncode != 0:
-        tail = LOGFILE.read_text().splitlines()[-15:] if LOGFILE.exists() else []
+        tail = logfile().read_text().splitlines()[-15:] if logfile().exists() else []
         raise SystemExit(
             f"bench.pg: the cluster did not start (port {PORT} taken? set BENCH_PG_PORT)\n"
             + proc.stdout
@@ -207,7 +263,8 @@ def _ensure_running() -> None:
     for _ in range(50):
         if (
             _run(
-                [str(_pg_bin() / "pg_isready"), "-h", str(SOCKET_DIR), "-p", str(PORT)], check=False
+                [str(_pg_bin() / "pg_isready"), "-h", str(socket_dir()), "-p", str(PORT)],
+                check=False,
             ).returncode
             == 0
         ):
@@ -240,7 +297,7 @@ def start(db: str = DEFAULT_DB) -> str:
 def stop() -> None:
     """Stop the cluster (fast shutdown); its data stays for the next run."""
     if running():
-        _run([str(_pg_bin() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(PGDATA)])
+        _run([str(_pg_bin() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pgdata())])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(database_url(args.db))
     else:
         state = "running" if running() else ("stopped" if initialised() else "absent")
-        print(f"{state} {PGDATA} port {PORT}")
+        print(f"{state} {pgdata()} port {PORT}")
         return 0 if state == "running" else 3
     return 0
 

@@ -1,9 +1,12 @@
 """What the fault suite runs and breaks: its own PostgreSQL cluster, its own Redis, the Procfile.
 
-Everything lives under ``var/faults/`` and listens on its own loopback ports, so the suite can stop
-and restart the database and the broker without touching anybody else's (the shared Redis on 6379,
-the test cluster on 5432, the benchmark cluster on 5499). The PostgreSQL helpers reuse bench.pg's
-way of running the server binaries (as the ``postgres`` user when we are root).
+Logs live under ``var/faults/``; every server listens on its own loopback port, so the suite can
+stop and restart the database and the broker without touching anybody else's (the shared Redis on
+6379, the test cluster on 5432, the benchmark cluster on 5499). The PostgreSQL helpers reuse
+bench.pg's way of running the server binaries (as the ``postgres`` user when we are root). The
+cluster's data directory is a fresh temporary directory owned by the server's user, never the
+checkout (which that user may not even be allowed to enter: a clone under /root), and it is
+removed when the run ends.
 """
 
 from __future__ import annotations
@@ -63,16 +66,33 @@ def missing_binaries() -> list[str]:
 
 @dataclass
 class Postgres:
-    """A small throwaway cluster the suite may stop and restart at will, under ``home``."""
+    """A small throwaway cluster the suite may stop and restart at will.
+
+    ``start`` creates it in a new temporary directory owned by the server's user; ``remove``
+    stops it, keeps its log as ``home/logs/postgresql.log`` and deletes the directory.
+    """
 
     port: int
     home: Path = VAR
     db: str = "desk_faults"
+    server_dir: Path | None = None
 
-    def __post_init__(self) -> None:
-        self.data = self.home / "pg"
-        self.sockets = self.home / "pg-socket"
-        self.log = self.home / "pg.log"
+    @property
+    def data(self) -> Path:
+        return self._dir() / "pg"
+
+    @property
+    def sockets(self) -> Path:
+        return self._dir() / "socket"
+
+    @property
+    def log(self) -> Path:
+        return self._dir() / "pg.log"
+
+    def _dir(self) -> Path:
+        if self.server_dir is None:
+            raise RuntimeError("faults: the PostgreSQL cluster is not created yet")
+        return self.server_dir
 
     @property
     def url(self) -> str:
@@ -81,7 +101,11 @@ class Postgres:
     def _pg(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         binary = str(bench_pg._pg_bin() / argv[0])
         return subprocess.run(
-            bench_pg._as_pg([binary, *argv[1:]]), check=check, capture_output=True, text=True
+            bench_pg._as_pg([binary, *argv[1:]]),
+            check=check,
+            capture_output=True,
+            text=True,
+            cwd=self._dir(),  # the server's user may not enter our working directory
         )
 
     def _psql(self, sql: str) -> str:
@@ -91,7 +115,8 @@ class Postgres:
         ).stdout.strip()  # fmt: skip
 
     def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        if self.server_dir is None:
+            self.server_dir = bench_pg.server_owned_tempdir("desk-faults-pg-")
         for path in (self.data, self.sockets):
             path.mkdir(exist_ok=True)
             bench_pg._chown(path)
@@ -116,21 +141,13 @@ class Postgres:
                 f"CREATE ROLE {bench_pg.ROLE} LOGIN SUPERUSER PASSWORD '{bench_pg.PASSWORD}'"
             )
 
-    def fresh_database(self, *, template: str | None = None) -> None:
-        """Drop and create the suite's database, as a copy of ``template`` when given."""
+    def fresh_database(self) -> None:
+        """Drop and create the suite's database."""
         self._psql(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
-        copy = f" TEMPLATE {template}" if template else ""
-        self._psql(f"CREATE DATABASE {self.db} OWNER {bench_pg.ROLE}{copy}")
+        self._psql(f"CREATE DATABASE {self.db} OWNER {bench_pg.ROLE}")
 
     def databases(self) -> set[str]:
         return set(self._psql("SELECT datname FROM pg_database").split())
-
-    def save_template(self, name: str) -> None:
-        """Keep the migrated database as ``name`` (the only template kept) for the next runs."""
-        for old in self.databases():
-            if old.startswith("desk_faults_tpl_") and old != name:
-                self._psql(f"DROP DATABASE {old} WITH (FORCE)")
-        self._psql(f"CREATE DATABASE {name} OWNER {bench_pg.ROLE} TEMPLATE {self.db}")
 
     def _start_server(self) -> None:
         proc = self._pg(
@@ -142,6 +159,18 @@ class Postgres:
 
     def stop(self, mode: str = "fast") -> None:
         self._pg("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self.data), check=False)
+
+    def remove(self) -> None:
+        """Stop the server and delete its directory; the log is kept beside the others."""
+        if self.server_dir is None:
+            return
+        self.stop("immediate")
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(self.log, logs / "postgresql.log")
+        shutil.rmtree(self.server_dir, ignore_errors=True)
+        self.server_dir = None
 
     def restart(self, *, down_for: float = 0.0) -> None:
         """Stop (fast: open connections are cut), stay down ``down_for`` seconds, start."""

@@ -12,7 +12,6 @@ shows up whatever ids it carries.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import random
@@ -129,14 +128,6 @@ class Result:
         )
 
 
-def migrations_digest() -> str:
-    """A short hash of every migration file: a new or changed migration means a new template."""
-    digest = hashlib.sha256()
-    for path in sorted(infra.ROOT.glob("*/migrations/*.py")):
-        digest.update(path.relative_to(infra.ROOT).as_posix().encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def patience(items: int) -> float:
     """Seconds to wait for ``items`` messages to settle: generous, the 2 cores are often shared."""
     return 30 + 1.5 * items
@@ -184,8 +175,8 @@ class Stack:
             REDIS_URL=self.redis.url,
             DEBUG="0",
             SECRET_KEY="faults-" + secrets.token_urlsafe(40),
-            # Production refuses to start without a key (docs/security.md); a fixed one, because
-            # the migrated template database keeps the encrypted token from run to run.
+            # Production refuses to start without a key (docs/security.md); any fixed one does,
+            # every run migrates a database of its own.
             FIELD_ENCRYPTION_KEYS=FIELD_ENCRYPTION_KEY,
             ALLOWED_HOSTS="127.0.0.1,localhost",
             # Plain HTTP on loopback, no proxy in front: the HTTPS-only flags stay off here.
@@ -215,21 +206,15 @@ class Stack:
         self.redis.start()
         env = self.env()
         python = str(infra.BIN / "python")
-        # Migrating takes longer than everything else at start: a migrated copy is kept per set
-        # of migration files, and each run starts from a fresh copy of it.
-        template = f"desk_faults_tpl_{migrations_digest()}"
-        reuse = template in self.pg.databases()
-        self.pg.fresh_database(template=template if reuse else None)
-        steps = [[python, "manage.py", "shell", "-c", SETUP]]
-        if not reuse:
-            steps.insert(0, [python, "manage.py", "migrate", "--noinput", "-v", "0"])
-        for argv in steps:
+        self.pg.fresh_database()
+        shutil.rmtree(self.home / "logs", ignore_errors=True)
+        for argv in (
+            [python, "manage.py", "migrate", "--noinput", "-v", "0"],
+            [python, "manage.py", "shell", "-c", SETUP],
+        ):
             proc = subprocess.run(argv, cwd=infra.ROOT, env=env, capture_output=True, text=True)
             if proc.returncode:
                 raise RuntimeError(f"faults: {' '.join(argv[:3])} failed:\n{proc.stderr[-3000:]}")
-        if not reuse:
-            self.pg.save_template(template)
-        shutil.rmtree(self.home / "logs", ignore_errors=True)
         self.procs = infra.Processes(env=env, logs=self.home / "logs")
         for name in infra.procfile():
             self.procs.start(name)
@@ -249,7 +234,7 @@ class Stack:
         if self.procs:
             self.procs.stop_all()
         self.redis.stop()
-        self.pg.stop()
+        self.pg.remove()
 
     def wait_worker(self, timeout: float = 60) -> None:
         """Until the Celery worker has connected to the broker (its log says "ready")."""

@@ -267,10 +267,14 @@ WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="dev-app-secret")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="dev-verify-token")
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
 # Where inbound media may be downloaded from (the URL the Graph API answers): https only, unless
-# an entry says http://host:port (the emulator in development). Meta's media host by default.
+# an entry says http://host:port. Meta's media host by default; with DEBUG also the origin of
+# WHATSAPP_GRAPH_URL (the emulator, http://127.0.0.1:8025 in development).
 WHATSAPP_MEDIA_HOSTS = env.list(
     "WHATSAPP_MEDIA_HOSTS",
-    default=["lookaside.fbsbx.com", *(["http://127.0.0.1:8025"] if DEBUG else [])],
+    default=[
+        "lookaside.fbsbx.com",
+        *(["/".join(WHATSAPP_GRAPH_URL.split("/")[:3])] if DEBUG else []),
+    ],
 )
 # Where the emulator delivers its signed webhooks (the app's own endpoint in development).
 WHATSAPP_EMULATOR_WEBHOOK_URL = env(

@@ -74,6 +74,8 @@ GRANTABLE_ROLES = [Role.VIEWER, Role.CONTRIBUTOR, Role.SUPERVISOR]
 
 
 _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# Backends that only guard logins and answer no permission (django-axes' throttle).
+_LOGIN_ONLY_BACKENDS = {"axes.backends.AxesStandaloneBackend"}
 # Where is_admin() keeps its answer on the user object (like Django's own _perm_cache).
 _ADMIN_CACHE = "_desk_admin_permission"
 
@@ -87,7 +89,10 @@ def _holds_admin_permission(user) -> bool:
     cached = getattr(user, _ADMIN_CACHE, None)
     if cached is not None:
         return cached
-    if hasattr(user, "_perm_cache") or settings.AUTHENTICATION_BACKENDS != [_MODEL_BACKEND]:
+    permission_backends = [
+        b for b in settings.AUTHENTICATION_BACKENDS if b not in _LOGIN_ONLY_BACKENDS
+    ]
+    if hasattr(user, "_perm_cache") or permission_backends != [_MODEL_BACKEND]:
         held = user.has_perm(ADMIN_PERMISSION)  # already loaded, or a backend we cannot inline
     else:
         app_label, codename = ADMIN_PERMISSION.split(".", 1)

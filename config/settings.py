@@ -289,7 +289,13 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=4 * 1024 * 10
 WEBHOOK_INLINE_MAX_ITEMS = env.int("WEBHOOK_INLINE_MAX_ITEMS", default=50)
 # Events applied per transaction: short enough that SQLite's write lock is held well under a
 # second (a concurrent login waits for it, up to the 20 s busy timeout, never fails).
-WEBHOOK_CHUNK_EVENTS = env.int("WEBHOOK_CHUNK_EVENTS", default=100)
+WEBHOOK_CHUNK_EVENTS = env.int("WEBHOOK_CHUNK_EVENTS", default=50)
+# The worker pauses this long between chunks on SQLite, where a writer waiting for the lock (a
+# login) would otherwise lose it to the next chunk every time; PostgreSQL locks rows, not the file.
+WEBHOOK_CHUNK_PAUSE_S = env.float(
+    "WEBHOOK_CHUNK_PAUSE_S",
+    default=0.12 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 0.0,
+)
 # A stored body still waiting this long lost its task (broker down): the sweep queues it again.
 INBOUND_PAYLOAD_QUEUED_AFTER = timedelta(
     seconds=env.int("INBOUND_PAYLOAD_QUEUED_AFTER_S", default=60)

@@ -85,6 +85,11 @@ def apply_payload(
             logger.info("webhook payload %d was taken over at %d", payload.pk, progress)
             return "taken over"
         progress, chunks = end, chunks + 1
+        if settings.WEBHOOK_CHUNK_PAUSE_S and progress < total:
+            # SQLite: a writer waiting on the lock polls every 100 ms at best, and a worker that
+            # begins its next chunk at once would win every time (a login waited for the whole
+            # batch). The pause hands the lock over between chunks.
+            time.sleep(settings.WEBHOOK_CHUNK_PAUSE_S)
     InboundPayload.objects.filter(pk=payload.pk, attempts=payload.attempts).update(
         status=Status.DONE, progress=total, total=total, processed_at=timezone.now()
     )

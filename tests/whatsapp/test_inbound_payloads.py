@@ -19,6 +19,13 @@ from tests.whatsapp.conftest import APP_SECRET, WEBHOOK_PATH, fixture_json, post
 PNID = "109876543210987"
 
 
+@pytest.fixture(autouse=True)
+def _no_pause_between_chunks(settings):
+    # The pause hands SQLite's lock to other writers (test_inbound_payloads_sqlite_lock.py);
+    # these tests are about what is stored, and nothing else writes.
+    settings.WEBHOOK_CHUNK_PAUSE_S = 0
+
+
 @pytest.fixture
 def channel(db):
     return ChannelFactory(phone_number_id=PNID)
@@ -56,6 +63,8 @@ def test_over_http_a_10000_message_batch_is_answered_in_under_a_second_and_store
     ChannelFactory(phone_number_id=PNID)
     body = _batch(10_000)
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, APP_SECRET)}
+    # A running server is warm: its URLconf, middleware and database connection are loaded.
+    httpx.get(live_server.url + WEBHOOK_PATH)
     started = time.perf_counter()
     response = httpx.post(live_server.url + WEBHOOK_PATH, content=body, headers=headers)
     elapsed = time.perf_counter() - started
@@ -65,7 +74,10 @@ def test_over_http_a_10000_message_batch_is_answered_in_under_a_second_and_store
     assert bytes(payload.body) == body
     assert not Message.objects.exists()  # the worker applies it, not the request
 
-    assert tasks.apply_inbound_payload(payload.pk).startswith("applied 10000 events")
+    result = tasks.apply_inbound_payload(payload.pk)
+    while result.startswith("continued"):  # past the task's time budget: the next task goes on
+        result = tasks.apply_inbound_payload(payload.pk)
+    assert result.startswith("applied 10000 events"), result
     payload.refresh_from_db()
     assert (payload.status, payload.progress, payload.total) == ("done", 10_000, 10_000)
     assert _stored_once(10_000)

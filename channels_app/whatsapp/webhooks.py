@@ -194,9 +194,15 @@ def count_items(data: dict) -> int:
             value = change.get("value") if isinstance(change, dict) else None
             items = 0
             if isinstance(value, dict):
-                for key in ("messages", "statuses", "message_echoes", "history"):
+                for key in ("messages", "statuses", "message_echoes"):
                     listed = value.get(key)
                     items += len(listed) if isinstance(listed, list) else 0
+                history = value.get("history")
+                for chunk in history if isinstance(history, list) else ():
+                    threads = chunk.get("threads") if isinstance(chunk, dict) else None
+                    for thread in threads if isinstance(threads, list) else ():
+                        listed = thread.get("messages") if isinstance(thread, dict) else None
+                        items += len(listed) if isinstance(listed, list) else 1
             count += items or 1  # a change without items is one event (a template review)
     return count
 

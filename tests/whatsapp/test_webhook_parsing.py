@@ -194,3 +194,15 @@ def test_template_status_update_carries_the_entry_time():
     value = json.loads(fixture_bytes("template_rejected"))["entry"][0]["changes"][0]
     [event] = webhooks.parse(_envelope(value, entry_extra={"time": 1767225600}))
     assert event.event_at.timestamp() == 1767225600
+
+
+def test_count_items_counts_messages_statuses_and_history_thread_messages():
+    threads = [
+        {"id": "15555550123", "messages": [GOOD, GOOD, GOOD]},
+        {"id": "15555550124", "messages": [GOOD]},
+    ]
+    history = {"field": "history", "value": {"history": [{"threads": threads}]}}
+    template = json.loads(fixture_bytes("template_rejected"))["entry"][0]["changes"][0]
+    change = _messages_change(GOOD, GOOD, statuses=[{"id": "wamid.OUT1"}])
+    data = webhooks.load(_envelope(change, history, template))
+    assert webhooks.count_items(data) == 3 + 4 + 1

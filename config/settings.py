@@ -4,6 +4,8 @@ Nothing else in the project reads os.environ. A `.env` file in the project root 
 exists; real environment variables win over it. `.env.example` documents every variable.
 """
 
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -102,8 +104,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # as plain indexes, which is all it needs.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # A transaction takes the write lock when it begins, so it waits out the busy
+            # timeout; a deferred one that meets another writer mid-way fails at once.
+            "transaction_mode": "IMMEDIATE",
+        }
     )
+    # Tests use a file of their own (one per test run), not Django's shared-cache in-memory
+    # database: there, the live server's threads and the test meet with "database table is
+    # locked" at once instead of waiting (the flaky end-to-end tests). A file gives every thread
+    # its own connection with WAL and the busy timeout, as the web process and the worker have.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"desk-test-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth --------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: the persona cast, a fast password hasher, tmp media."""
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -79,3 +80,16 @@ def _in_memory_broker():
 
     app.conf.update(broker_url="memory://", broker_transport_options={}, task_always_eager=False)
     yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On SQLite the test database is a file of this run (config/settings.py); Django deletes
+    it, but not the two files WAL keeps beside it."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = database.get("TEST", {}).get("NAME")
+        for suffix in ("-wal", "-shm"):
+            if name and os.path.exists(name + suffix) and not os.path.exists(name):
+                os.remove(name + suffix)

@@ -54,31 +54,6 @@ def _app_secret(settings):
     settings.WHATSAPP_VERIFY_TOKEN = "test-verify-token"
 
 
-def _sqlite_dirty_reads(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA read_uncommitted = 1")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _shared_cache_without_read_locks(django_db_blocker):
-    """SQLite's in-memory test database is shared between the test thread and the live server's
-    request threads in shared-cache mode, where a reader meeting a writer fails at once with
-    "table is locked" instead of waiting. Dirty reads take no read locks, so polling from the test
-    never collides with a webhook being stored. (PostgreSQL needs none of this.)
-    """
-    from django.db import connections
-    from django.db.backends.signals import connection_created
-
-    connection_created.connect(_sqlite_dirty_reads)
-    with django_db_blocker.unblock():
-        for connection in connections.all():
-            if connection.connection is not None:
-                _sqlite_dirty_reads(None, connection)
-    yield
-    connection_created.disconnect(_sqlite_dirty_reads)
-
-
 @pytest.fixture(scope="session")
 def _plain_http_live_server():
     """The live server builds its middleware once, at start: it must start without the HTTPS

@@ -36,3 +36,20 @@ def test_seed_demo_fills_every_queue_and_is_idempotent(settings):
     assert len(closed) == 1
     lukas = Conversation.objects.filter(contact__wa_id="4917612345002")
     assert sorted(lukas.values_list("status", flat=True)) == ["new", "resolved"]
+
+
+@pytest.mark.django_db
+def test_the_demos_failed_reply_carries_metas_code_and_is_no_first_response():
+    from django.utils import translation
+
+    from conversations.templatetags.desk import failure_text
+
+    call_command("seed_demo")
+    failed = Message.objects.get(delivery=Message.Delivery.FAILED)
+    assert failed.failure_code == 131047
+    assert failed.conversation.first_response_at is None
+    with translation.override("de"):
+        assert failure_text(failed) == (
+            "Das 24-Stunden-Kundenservicefenster ist geschlossen: Nur eine genehmigte Vorlage "
+            "kann gesendet werden. (WhatsApp-Fehler 131047)"
+        )

@@ -202,9 +202,13 @@ def seed_demo_conversations(support, sales) -> None:
             Message.objects.create(
                 conversation=conversation, channel=channel, direction=Message.Direction.OUTBOUND,
                 body=body, delivery=delivery, failure_reason=reason[0] if reason else "",
+                # The demo's failures are the window's: Meta's code, read in the agent's language.
+                failure_code=131047 if delivery == "failed" else None,
                 author=agent or admin, created_at=at, sent_at=at,
                 provider_message_id=f"wamid.demo.out.{wa_id}.{index}",
             )
+            if delivery == "failed":
+                continue  # a failed reply never reached the customer: no first response
             Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(
                 first_response_at=at, first_responder=agent or admin
             )

@@ -9,7 +9,8 @@ is read on its own, so one that cannot be read never costs the others: a message
 ``unreadable`` InboundMessage keeping its raw JSON (``message_or_unreadable``, which new
 per-message parsers go through too), anything else a ``Skipped`` event to log. Unknown keys are
 ignored and unknown message types become ``unsupported``, because Meta adds fields without
-notice. See docs/whatsapp.md.
+notice. The events, limits and small validators live in ``webhook_events`` (re-exported here).
+See docs/whatsapp.md.
 """
 
 from __future__ import annotations
@@ -17,15 +18,44 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
-import re
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
+from channels_app.whatsapp import webhook_events
 from channels_app.whatsapp.media_policy import is_media_id, strip_bidi
+from channels_app.whatsapp.webhook_events import (  # noqa: F401 - re-exported
+    MAX_BSUID,
+    MAX_ID,
+    MAX_NAME,
+    MAX_RAW,
+    MAX_TEXT,
+    MAX_TS,
+    MAX_WA_ID,
+    MIN_TS,
+    WA_ID_RE,
+    Event,
+    Ignored,
+    InboundMessage,
+    MalformedPayload,
+    Skipped,
+    StatusError,
+    StatusUpdate,
+    TemplateStatusUpdate,
+)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+# The small validators under the names the parser has always used.
+_check_storable = webhook_events.check_storable
+_id = webhook_events.id_at
+_is_number = webhook_events.is_number
+_list = webhook_events.list_at
+_obj = webhook_events.object_at
+_optional_timestamp = webhook_events.optional_timestamp
+_raw_json = webhook_events.raw_json
+_storable_text = webhook_events.storable_text
+_text = webhook_events.text_at
+_timestamp = webhook_events.timestamp_at
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 # Meta's inbound types with a body object of the same name (plus the ones handled specially).
@@ -45,25 +75,6 @@ KNOWN_TYPES = (
 )
 STATUSES = ("sent", "delivered", "read", "failed")
 
-# Column limits of the tables the events end up in: refuse rather than cut.
-MAX_ID = 128
-MAX_WA_ID = 32
-MAX_BSUID = 64
-MAX_NAME = 255
-MAX_TEXT = 65536
-# Unix seconds between 2001 and 2286: anything else is not a WhatsApp timestamp.
-MIN_TS, MAX_TS = 1_000_000_000, 9_999_999_999
-WA_ID_RE = re.compile(r"^\d{1,32}$")
-
-
-class MalformedPayload(ValueError):
-    """The body is not JSON or not the shape of a WhatsApp webhook; ``reason`` says where."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
 def sign(body: bytes, secret: str) -> str:
     """The ``X-Hub-Signature-256`` header value for ``body``."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -75,90 +86,6 @@ def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
     if not header or not secret or not header.startswith("sha256="):
         return False
     return hmac.compare_digest(sign(body, secret).encode(), header.strip().encode())
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    phone_number_id: str
-    waba_id: str
-    provider_message_id: str
-    wa_id: str | None
-    bsuid: str | None
-    profile_name: str
-    # None when the message's own timestamp could not be read: the receiver uses its clock.
-    sent_at: datetime | None
-    # Meta's type; "unsupported" for anything unknown (original kept in payload); "unreadable"
-    # for a message the parser could not read (its raw JSON in payload["raw"]).
-    type: str
-    body: str = ""
-    payload: dict = field(default_factory=dict)
-    reply_to_provider_id: str = ""
-    media_id: str = ""
-    # "" for a customer's message; "echo" for what the business sent from the WhatsApp Business
-    # app (smb_message_echoes), "history" for a past chat imported on onboarding (coexistence).
-    # ``outbound``: the business wrote it; wa_id/bsuid then name the customer it went to.
-    source: str = ""
-    outbound: bool = False
-
-
-@dataclass(frozen=True)
-class StatusError:
-    code: int | None
-    title: str = ""
-    details: str = ""
-
-
-@dataclass(frozen=True)
-class StatusUpdate:
-    phone_number_id: str
-    provider_message_id: str
-    status: str
-    timestamp: datetime
-    recipient_id: str = ""
-    callback_data: str = ""
-    errors: tuple[StatusError, ...] = ()
-
-    @property
-    def error(self) -> StatusError | None:
-        return self.errors[0] if self.errors else None
-
-
-@dataclass(frozen=True)
-class TemplateStatusUpdate:
-    waba_id: str
-    template_id: str
-    name: str
-    language: str
-    event: str
-    reason: str = ""
-    # When Meta decided it (the entry's ``time``); None when the entry has none.
-    event_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """A change the desk does not act on (other webhook fields, out-of-band errors)."""
-
-    field: str
-    waba_id: str
-    why: str
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A part of the body that could not be read and holds nothing to store: a status, a
-    template event, a change or entry without its routing, a message naming no sender. The
-    receiver logs it; the rest of the batch goes on."""
-
-    where: str
-    reason: str
-    raw: str = ""
-
-
-Event = InboundMessage | StatusUpdate | TemplateStatusUpdate | Ignored | Skipped
-
-# How much of an unreadable message's JSON is kept on it.
-MAX_RAW = 256 * 1024
 
 
 def parse(raw: bytes) -> list[Event]:
@@ -625,96 +552,3 @@ def _parse_template_status(value: dict, waba_id: str, where: str) -> TemplateSta
         event=event[:32],
         reason=": ".join(p for p in (reason, detail) if p),
     )
-
-
-# --- small validators ------------------------------------------------------------------------
-def _check_storable(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse what no database column can hold: NUL characters, lone surrogates, deep nesting."""
-    if depth > 64:
-        raise MalformedPayload(f"{where} is nested too deeply")
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise MalformedPayload(f"{where} contains a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise MalformedPayload(f"{where} is not valid Unicode") from exc
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_storable(key, where, depth + 1)
-            _check_storable(item, f"{where}.{key}"[:200], depth + 1)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_storable(item, f"{where}[{i}]"[:200], depth + 1)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise MalformedPayload(f"{where} is not a finite number")
-
-
-def _storable_text(value: str) -> bool:
-    try:
-        _check_storable(value, "")
-    except MalformedPayload:
-        return False
-    return True
-
-
-def _raw_json(value: Any) -> str:
-    """A part of the body as JSON text for the record: ASCII-escaped, so NUL characters and
-    lone surrogates survive as escapes that any column holds."""
-    try:
-        return json.dumps(value, ensure_ascii=True, sort_keys=True)
-    except (ValueError, TypeError, RecursionError):
-        return repr(value)[:MAX_RAW]
-
-
-def _optional_timestamp(value: Any) -> datetime | None:
-    try:
-        return _timestamp(value, "")
-    except MalformedPayload:
-        return None
-
-
-def _list(obj: dict, key: str, where: str, *, required: bool = True) -> list:
-    value = obj.get(key)
-    if value is None and not required:
-        return []
-    if not isinstance(value, list):
-        raise MalformedPayload(f"{where}.{key} is not a list")
-    return value
-
-
-def _obj(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{where} is not an object")
-    return value
-
-
-def _id(value: Any, where: str, *, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
-        raise MalformedPayload(f"{where} is not an id (a non-empty string of at most {MAX_ID})")
-    return value
-
-
-def _text(value: Any, where: str, limit: int, *, required: bool = False) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise MalformedPayload(f"{where} is not a string")
-    if len(value) > limit:
-        raise MalformedPayload(f"{where} is longer than {limit} characters")
-    return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _timestamp(value: Any, where: str) -> datetime:
-    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).isdigit():
-        raise MalformedPayload(f"{where} is not Unix seconds")
-    seconds = int(value)
-    if not MIN_TS <= seconds <= MAX_TS:
-        raise MalformedPayload(f"{where} is out of range")
-    return datetime.fromtimestamp(seconds, tz=UTC)

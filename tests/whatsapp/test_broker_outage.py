@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu import pools
 
 from config.celery import app
 from conversations import outbound
@@ -39,10 +40,12 @@ def use_broker(url: str) -> None:
         "interval_step": 0.1,
     }
     app.conf.broker_connection_timeout = 1
-    # Forget pooled connections to the previous broker.
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # Forget pooled connections to the previous broker. app.pool is kombu's global pool for the
+    # broker's URL: closing it alone would leave a closed pool registered for that URL, and every
+    # later enqueue to it (the session's memory:// broker, even in eager mode) would fail with
+    # "Acquire on closed pool". reset() closes and unregisters every pool.
+    pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
 
 

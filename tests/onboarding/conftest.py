@@ -13,7 +13,6 @@ from onboarding.models import OnboardingStep
 from tests.whatsapp.conftest import (  # noqa: F401
     _app_secret,
     _plain_http_live_server,
-    _sqlite_dirty_reads,
     emulator,
     emulator_server,
     wait_for,
@@ -55,23 +54,6 @@ def snapshot(onboarding) -> tuple:
     )
     fields = tuple(getattr(onboarding, f.attname) for f in onboarding._meta.concrete_fields)
     return fields, rows
-
-
-@pytest.fixture(scope="session")
-def live_server_dirty_reads(django_db_blocker):
-    """tests/whatsapp's SQLite shared-cache fix (the test thread polls while the live server
-    stores webhooks), requested only by the emulator tests here: imported as an autouse session
-    fixture it would touch the database outside any test of the rest of the suite."""
-    from django.db import connections
-    from django.db.backends.signals import connection_created
-
-    connection_created.connect(_sqlite_dirty_reads)
-    with django_db_blocker.unblock():
-        for connection in connections.all():
-            if connection.connection is not None:
-                _sqlite_dirty_reads(None, connection)
-    yield
-    connection_created.disconnect(_sqlite_dirty_reads)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ BODY = [
 
 
 @pytest.fixture
-def operator_account(live_server_dirty_reads, emulator):
+def operator_account(emulator):
     """The operator's WhatsApp Business account at Meta, known by its token (it already has
     another number, as a real operator's account would)."""
     emulator.add_number(phone_number_id="109876543200999", waba_id=WABA_ID, token=TOKEN)

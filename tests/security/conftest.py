@@ -28,9 +28,8 @@ from tests.factories import (
     UserFactory,
 )
 
-# The WhatsApp emulator (a real HTTP server on a live server) as tests/whatsapp runs it, and
-# tests/onboarding's SQLite fix for polling while it delivers webhooks: used by the log checks.
-from tests.onboarding.conftest import live_server_dirty_reads  # noqa: F401
+# The WhatsApp emulator (a real HTTP server on a live server) as tests/whatsapp runs it: used by
+# the log checks.
 from tests.whatsapp.conftest import (  # noqa: F401
     _plain_http_live_server,
     emulator,

@@ -88,9 +88,7 @@ def test_webhook_signature_and_handshake_log_no_secret(client, every_log_line, s
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sending_through_the_emulator_logs_no_token(
-    live_server_dirty_reads, emulator, every_log_line
-):
+def test_sending_through_the_emulator_logs_no_token(emulator, every_log_line):
     channel = ChannelFactory(access_token=ACCESS_TOKEN)
     emulator.add_number(
         phone_number_id=channel.phone_number_id,
@@ -123,7 +121,7 @@ def test_sending_through_the_emulator_logs_no_token(
 
 @pytest.mark.django_db(transaction=True)
 def test_phone_number_verification_logs_no_code_pin_or_token(
-    client, live_server_dirty_reads, emulator, every_log_line
+    client, emulator, every_log_line
 ):
     waba_id = "104455667700777"
     emulator.add_number(phone_number_id="109876543200777", waba_id=waba_id, token=OPERATOR_TOKEN)

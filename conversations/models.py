@@ -9,9 +9,10 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, MessageTemplate
+from channels_app.whatsapp import window
 
 # WhatsApp: a free-form reply is allowed only within 24 hours of the customer's last message.
-CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
+CUSTOMER_SERVICE_WINDOW = window.CUSTOMER_SERVICE_WINDOW
 
 
 class Contact(models.Model):
@@ -239,16 +240,12 @@ class Conversation(models.Model):
         return self.status in self.OPEN
 
     def window_closes_at(self) -> datetime | None:
-        if self.last_customer_message_at is None:
-            return None
-        return self.last_customer_message_at + CUSTOMER_SERVICE_WINDOW
+        return window.closes_at(self.last_customer_message_at)
 
     def is_window_open(self, at: datetime, *, margin: timedelta | None = None) -> bool:
-        """True while a free-form reply is allowed at ``at`` (minus a safety margin)."""
-        closes = self.window_closes_at()
-        if closes is None:
-            return False
-        return at < closes - (margin or timedelta(0))
+        """True while a free-form reply is allowed at ``at`` (minus a safety margin); the
+        emulator applies the same rule (channels_app.whatsapp.window)."""
+        return window.is_open(self.last_customer_message_at, at, margin=margin or timedelta(0))
 
 
 class Message(models.Model):

@@ -35,86 +35,24 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from channels_app.whatsapp import emulator_phone, window
+
 logger = logging.getLogger(__name__)
 
-DAY = 86400
-WINDOW_SECONDS = DAY  # Meta: free-form replies only within 24 h of the customer's last message
 REGISTER_WINDOW = 72 * 3600  # Meta: 10 register/deregister calls per number per 72 h
 REGISTER_LIMIT = 10
 TEMPLATE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,511}$")
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
+# Meta's template languages.
 LANGUAGES = frozenset(
     [
-        "af",
-        "ar",
-        "bg",
-        "ca",
-        "cs",
-        "da",
-        "de",
-        "el",
-        "en",
-        "en_GB",
-        "en_US",
-        "es",
-        "es_AR",
-        "es_ES",
-        "es_MX",
-        "et",
-        "fa",
-        "fi",
-        "fil",
-        "fr",
-        "ga",
-        "gu",
-        "ha",
-        "he",
-        "hi",
-        "hr",
-        "hu",
-        "id",
-        "it",
-        "ja",
-        "ka",
-        "kk",
-        "kn",
-        "ko",
-        "lo",
-        "lt",
-        "lv",
-        "mk",
-        "ml",
-        "mr",
-        "ms",
-        "nb",
-        "nl",
-        "pa",
-        "pl",
-        "pt_BR",
-        "pt_PT",
-        "ro",
-        "ru",
-        "rw_RW",
-        "sk",
-        "sl",
-        "sq",
-        "sr",
-        "sv",
-        "sw",
-        "ta",
-        "te",
-        "th",
-        "tr",
-        "uk",
-        "ur",
-        "uz",
-        "vi",
-        "zh_CN",
-        "zh_HK",
-        "zh_TW",
-        "zu",
+        "af", "ar", "bg", "ca", "cs", "da", "de", "el", "en", "en_GB", "en_US", "es", "es_AR",
+        "es_ES", "es_MX", "et", "fa", "fi", "fil", "fr", "ga", "gu", "ha", "he", "hi", "hr", "hu",
+        "id", "it", "ja", "ka", "kk", "kn", "ko", "lo", "lt", "lv", "mk", "ml", "mr", "ms", "nb",
+        "nl", "pa", "pl", "pt_BR", "pt_PT", "ro", "ru", "rw_RW", "sk", "sl", "sq", "sr", "sv",
+        "sw", "ta", "te", "th", "tr", "uk", "ur", "uz", "vi", "zh_CN", "zh_HK", "zh_TW", "zu"
     ]
-)
+)  # fmt: skip
 SEND_TYPES = frozenset(
     [
         "text",
@@ -148,6 +86,13 @@ MEDIA_LIMITS = {
         },
         100 * 2**20,
     ),
+}
+DEFAULT_MIME = {
+    "image": "image/png",
+    "sticker": "image/webp",
+    "audio": "audio/ogg",
+    "video": "video/mp4",
+    "document": "application/pdf",
 }
 # A 1x1 PNG, the picture a customer sends when a demo injects an image.
 TINY_PNG = base64.b64decode(
@@ -315,6 +260,9 @@ class Emulator:
         self.media: dict[str, dict] = {}
         self.last_inbound: dict[tuple[str, str], float] = {}
         self.chats: dict[tuple[str, str], list[dict]] = {}
+        self.contact_names: dict[tuple[str, str], str] = {}
+        # What each business number's own phone received: verification SMS and voice calls.
+        self._device: dict[str, list[dict]] = {}
         self.sent: list[dict] = []
         self.webhooks_delivered: list[dict] = []
         self._recent_sends: dict[str, deque] = {}
@@ -671,6 +619,8 @@ class Emulator:
                 # What the phone page shows: the furthest state reached, like the real app.
                 if _RANK.get(status, 0) > _RANK.get(sent["status"], 0):
                     sent["status"] = status
+                    if err:
+                        sent["error"] = f"{ERROR_TITLES.get(err[0], 'Error')} ({err[0]})"
                 self.deliver_webhook(self._status_payload(sent, status, err))
 
             self._schedule(self.config.status_delay * i, job)
@@ -687,9 +637,13 @@ class Emulator:
         message: dict | None = None,
         reply_to: str = "",
         at: float | None = None,
+        media: tuple[bytes, str, str] | None = None,
     ) -> str:
         """A customer writes to a business number: records it, opens the 24 h window, and
-        delivers the inbound webhook. Returns the new wamid. ``message`` adds/overrides fields."""
+        delivers the inbound webhook. Returns the new wamid. ``message`` adds/overrides fields;
+        ``media`` is the (content, MIME type, file name) a customer attaches (default: a tiny
+        picture)."""
+        media_id = ""
         with self._lock:
             number = self._number(phone_number_id)
             if not re.fullmatch(r"\d{7,15}", wa_id):
@@ -700,19 +654,17 @@ class Emulator:
             if type == "text":
                 item["text"] = {"body": text}
             elif type in MEDIA_LIMITS:
-                mime = {
-                    "image": "image/png",
-                    "sticker": "image/webp",
-                    "audio": "audio/ogg",
-                    "video": "video/mp4",
-                    "document": "application/pdf",
-                }[type]
-                media_id = self._store_media(TINY_PNG, mime, f"{type}.bin", phone_number_id)
+                content, mime, filename = media or (TINY_PNG, DEFAULT_MIME[type], f"{type}.bin")
+                if _media_kind(mime, content) != type:
+                    raise GraphError(131053, f"{mime} of {len(content)} bytes is no {type}")
+                media_id = self._store_media(content, mime, filename, phone_number_id)
                 item[type] = {
                     "id": media_id,
                     "mime_type": mime,
                     "sha256": self.media[media_id]["sha256"],
                 }
+                if type == "document":
+                    item[type]["filename"] = filename
                 if text and type in ("image", "video", "document"):
                     item[type]["caption"] = text
             elif type == "location":
@@ -732,8 +684,10 @@ class Emulator:
                     "text": text,
                     "timestamp": timestamp,
                     "status": "sent",
+                    "media_id": media_id,
                 }
             )
+            self.contact_names[(phone_number_id, wa_id)] = name or "Customer"
             contact = {"profile": {"name": name or "Customer"}, "wa_id": wa_id}
             payload = self._envelope(number, {"contacts": [contact], "messages": [item]})
         self.deliver_webhook(payload)
@@ -765,6 +719,37 @@ class Emulator:
     def chat(self, phone_number_id: str, wa_id: str) -> list[dict]:
         with self._lock:
             return [dict(m) for m in self.chats.get((phone_number_id, wa_id), [])]
+
+    def learn_chat(
+        self,
+        phone_number_id: str,
+        wa_id: str,
+        *,
+        name: str,
+        messages: list[dict],
+        last_inbound: float | None = None,
+    ) -> None:
+        """Take over a conversation the desk already holds (``--seed-from-db``), as if it had
+        passed through here: its messages (``direction``, ``wamid``, ``type``, ``text``,
+        ``timestamp``, ``status``) for the phone page, and the customer's latest message time
+        (``last_inbound``, else the latest inbound one given), which opens the 24-hour window
+        exactly as the desk computes it."""
+        with self._lock:
+            key = (str(phone_number_id), str(wa_id))
+            known = {m["wamid"] for m in self.chats.get(key, [])}
+            chat = self.chats.setdefault(key, [])
+            chat.extend(dict(m) for m in messages if m["wamid"] not in known)
+            chat.sort(key=lambda m: m["timestamp"])
+            self.contact_names[key] = name or self.contact_names.get(key, "") or "Customer"
+            inbound = [m["timestamp"] for m in messages if m["direction"] == "in"]
+            inbound += [last_inbound] if last_inbound is not None else []
+            if inbound:
+                self.last_inbound[key] = max(max(inbound), self.last_inbound.get(key, 0))
+
+    def device_messages(self, phone_number_id: str) -> list[dict]:
+        """What the business number's own phone received (verification SMS, voice calls)."""
+        with self._lock:
+            return [dict(m) for m in self._device.get(phone_number_id, [])]
 
     # --- request handling --------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, str, bytes]:
@@ -887,11 +872,11 @@ class Emulator:
             if forced and forced[1] == "sync":
                 raise GraphError(forced[0], "Injected failure")
             error: tuple[int, str] | None = (forced[0], "Injected failure") if forced else None
-            last_in = self.last_inbound.get((pnid, to))
+            last_in = window.from_timestamp(self.last_inbound.get((pnid, to)))
             if (
                 error is None
                 and kind != "template"
-                and (last_in is None or self.now() - last_in > WINDOW_SECONDS)
+                and not window.is_open(last_in, window.from_timestamp(self.now()))
             ):
                 if self.config.window_error_sync:
                     raise GraphError(131047, ASYNC_DETAILS[131047])
@@ -899,6 +884,7 @@ class Emulator:
             if error is None and to in self.config.undeliverable_numbers:
                 error = (131026, ASYNC_DETAILS[131026])
             sent = {
+                "direction": "out",
                 "wamid": _wamid(),
                 "phone_number_id": pnid,
                 "to": to,
@@ -1051,11 +1037,8 @@ class Emulator:
             raise GraphError(100, "messaging_product=whatsapp and file are required")
         mime = fields.get("type") or file_part.get_content_type()
         content = file_part.get_payload(decode=True) or b""
-        kind = next((k for k, (types, _) in MEDIA_LIMITS.items() if mime in types), None)
-        if kind is None:
-            raise GraphError(131053, f"Unsupported media type {mime}")
-        if len(content) > MEDIA_LIMITS[kind][1]:
-            raise GraphError(131053, f"{kind} is larger than allowed")
+        if _media_kind(mime, content) is None:
+            raise GraphError(131053, f"Unsupported media type {mime} or larger than allowed")
         with self._lock:
             return {"id": self._store_media(content, mime, file_part.get_filename() or "", pnid)}
 
@@ -1371,6 +1354,19 @@ class Emulator:
             number.code_attempts = 0
             if self.config.expose_codes:
                 self._issued_codes[number.phone_number_id] = code
+            # The phone behind the number gets the code, as a real one would: the SMS text, or
+            # the digits a voice call reads out. Only that phone (the phone page) shows it.
+            self._device.setdefault(number.phone_number_id, []).append(
+                {
+                    "kind": data["code_method"].lower(),
+                    "text": (
+                        f"Your WhatsApp Business code is {code[:3]}-{code[3:]}. Don't share it."
+                        if data["code_method"] == "SMS"
+                        else f"Automated call: your WhatsApp code is {' '.join(code)}."
+                    ),
+                    "timestamp": int(now),
+                }
+            )
         return {"success": True}
 
     def _hash_code(self, code: str) -> str:
@@ -1463,8 +1459,9 @@ class Emulator:
 
         if path.startswith("/_emulator/media/") and method == "GET":
             return self._download(query, headers, path.rsplit("/", 1)[-1])
-        if path == "/_emulator/phone" and method == "GET":
-            return 200, "text/html; charset=utf-8", PHONE_PAGE.encode()
+        phone = emulator_phone.handle(self, method, path, query, body)
+        if phone is not None:
+            return phone
         if path == "/_emulator/api/numbers" and method == "GET":
             return ok(
                 [
@@ -1472,18 +1469,9 @@ class Emulator:
                         "phone_number_id": n.phone_number_id,
                         "display": n.display_phone_number,
                         "name": n.verified_name,
+                        "registered": n.registered,
                     }
                     for n in self.numbers.values()
-                ]
-            )
-        if path == "/_emulator/api/chat" and method == "GET":
-            return ok(
-                [
-                    {
-                        k: m.get(k)
-                        for k in ("direction", "wamid", "type", "text", "status", "timestamp")
-                    }
-                    for m in self.chat(query.get("phone_number_id", ""), query.get("wa_id", ""))
                 ]
             )
         if path == "/_emulator/api/stats" and method == "GET":
@@ -1581,6 +1569,14 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("emulator: " + format, *args)
 
 
+def _media_kind(mime: str, content: bytes) -> str | None:
+    """The message type a file of this MIME type and size may be sent as (None: refused)."""
+    for kind, (types, limit) in MEDIA_LIMITS.items():
+        if mime in types and len(content) <= limit:
+            return kind
+    return None
+
+
 def _wamid() -> str:
     return "wamid." + base64.b64encode(secrets.token_bytes(27)).decode()
 
@@ -1602,49 +1598,3 @@ def _cursor(value: str | None) -> int:
     except ValueError:
         return 0
 
-
-PHONE_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Customer phone (WhatsApp emulator)</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;background:#e5ddd5;margin:0;display:flex;justify-content:center}
-.phone{width:380px;min-height:100vh;background:#efeae2;display:flex;flex-direction:column}
-header{background:#075e54;color:#fff;padding:10px}
-header label{display:block;font-size:12px;margin-top:4px}
-header input,header select{width:100%;box-sizing:border-box}
-#thread{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px}
-.m{max-width:80%;padding:6px 9px;border-radius:8px;white-space:pre-wrap;word-wrap:break-word}
-.in{align-self:flex-end;background:#dcf8c6}.out{align-self:flex-start;background:#fff}
-.meta{font-size:11px;color:#667;text-align:right}
-form{display:flex;gap:6px;padding:8px;background:#f0f0f0}form input{flex:1}
-</style></head><body><div class="phone">
-<header><strong>Customer phone</strong>
-<label>Business number <select id="pnid"></select></label>
-<label>My WhatsApp ID <input id="waid" value="15555550123"></label>
-<label>My name <input id="name" value="Dana Reyes"></label></header>
-<div id="thread" aria-live="polite"></div>
-<form id="f"><input id="text" autocomplete="off" placeholder="Message" required>
-<button>Send</button></form></div>
-<script>
-const $=id=>document.getElementById(id);
-const params=new URLSearchParams(location.search);
-if(params.get("wa_id"))$("waid").value=params.get("wa_id");
-fetch("api/numbers").then(r=>r.json()).then(ns=>{for(const n of ns){
-const o=document.createElement("option");o.value=n.phone_number_id;
-o.textContent=n.name+" ("+n.display+")";$("pnid").append(o);}
-if(params.get("phone_number_id"))$("pnid").value=params.get("phone_number_id");refresh();});
-function refresh(){
-const q=new URLSearchParams({phone_number_id:$("pnid").value,wa_id:$("waid").value});
-fetch("api/chat?"+q).then(r=>r.json()).then(ms=>{const t=$("thread");t.replaceChildren();
-for(const m of ms){const d=document.createElement("div");d.className="m "+m.direction;
-d.textContent=m.text||("["+m.type+"]");const s=document.createElement("div");s.className="meta";
-s.textContent=new Date(m.timestamp*1000).toLocaleTimeString()
-+(m.direction==="out"?" · "+m.status:"");
-d.append(s);t.append(d);}t.scrollTop=t.scrollHeight;});}
-$("f").addEventListener("submit",e=>{e.preventDefault();fetch("api/inject",{method:"POST",
-headers:{"Content-Type":"application/json"},body:JSON.stringify({phone_number_id:$("pnid").value,
-from:$("waid").value,name:$("name").value,type:"text",text:$("text").value})})
-.then(()=>{$("text").value="";refresh();});});
-setInterval(refresh,1500);
-</script></body></html>
-"""

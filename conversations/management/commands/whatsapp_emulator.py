@@ -1,4 +1,8 @@
-"""Run the local WhatsApp Cloud API emulator, or inject a customer message into a running one."""
+"""Run the local WhatsApp Cloud API emulator, or inject a customer message into a running one.
+
+It lives in the conversations app because ``--seed-from-db`` reads the desk's conversations
+(conversations.emulator_history); the emulator itself knows no Django.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
+from channels_app.models import Channel, MessageTemplate
 from channels_app.whatsapp.emulator import Emulator, EmulatorConfig
+from conversations import emulator_history
 
 # seed_demo's channels, so that `make run` works without --seed-from-db as well.
 DEMO_NUMBERS = [
@@ -45,7 +52,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed-from-db",
             action="store_true",
-            help="register every WhatsApp channel (and its approved templates) from the database",
+            help=(
+                "register every WhatsApp channel (and its approved templates) from the database, "
+                "and learn its recent conversations: the customers' last message times (the "
+                "24-hour window, as the desk computes it) and their messages for the phone page"
+            ),
         )
         parser.add_argument("--config", help="JSON file: {numbers: [...], templates: [...]}")
         parser.add_argument("--webhook-url", help="default: WHATSAPP_EMULATOR_WEBHOOK_URL")
@@ -95,6 +106,9 @@ class Command(BaseCommand):
         emulator = Emulator(config)
         for template in templates:
             emulator.add_template(**template)
+        chats = 0
+        if options["seed_from_db"]:
+            chats = emulator_history.teach(emulator, now=timezone.now())
         try:
             emulator.start(host, port)
         except OSError as exc:
@@ -105,7 +119,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         self.stdout.write(
-            f"WhatsApp emulator on {emulator.base_url} ({len(numbers)} numbers), "
+            f"WhatsApp emulator on {emulator.base_url} ({len(numbers)} numbers, "
+            f"{chats} chats learned), "
             f"webhooks to {config.webhook_url}\n"
             f"  customer phone: {emulator.base_url}/_emulator/phone"
         )
@@ -128,8 +143,6 @@ class Command(BaseCommand):
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CommandError(f"cannot read --config: {exc}") from exc
         if options["seed_from_db"]:
-            from channels_app.models import Channel, MessageTemplate
-
             for channel in Channel.objects.filter(kind=Channel.Kind.WHATSAPP).exclude(
                 phone_number_id=None
             ):

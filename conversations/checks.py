@@ -26,3 +26,21 @@ def check_outbound_sweep_thresholds(app_configs=None, **kwargs) -> list[checks.C
             id="conversations.E001",
         )
     ]
+
+
+@checks.register(checks.Tags.compatibility)
+def check_media_claim_timeout(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The media sweep must never take a download still running for a dead one."""
+    claim = settings.MEDIA_DOWNLOAD_CLAIM_TIMEOUT.total_seconds()
+    limit = settings.CELERY_TASK_TIME_LIMIT
+    if claim > limit:
+        return []
+    return [
+        checks.Error(
+            f"MEDIA_DOWNLOAD_CLAIM_TIMEOUT_S ({claim:g} s) must be longer than the longest "
+            f"download (CELERY_TASK_TIME_LIMIT = {limit} s).",
+            hint="A download still running would be taken for a lost one and fetched twice. "
+            "Raise MEDIA_DOWNLOAD_CLAIM_TIMEOUT_S.",
+            id="conversations.E002",
+        )
+    ]

@@ -8,11 +8,15 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from channels_app.whatsapp.errors import ServiceUnavailable
+from config.celery import app
 from conversations import media
+from conversations.checks import check_media_claim_timeout
 from conversations.models import Message
 from conversations.templatetags import desk
 from tests.factories import ConversationFactory, MessageFactory
@@ -174,3 +178,15 @@ def test_an_expired_download_says_why_in_english_and_german():
         with translation.override(language):
             shown = desk._attachment(message, message.payload, "/c/1/messages/", ())
         assert lead in shown and reason in shown
+
+
+def test_the_sweep_runs_every_minute_and_its_claim_outlasts_any_download(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-media"]
+    assert entry["task"] == "conversations.tasks.sweep_media" in app.tasks
+    assert entry["schedule"] == timedelta(minutes=1)
+    assert check_media_claim_timeout() == []
+    settings.MEDIA_DOWNLOAD_CLAIM_TIMEOUT = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    [error] = check_media_claim_timeout()
+    assert error.id == "conversations.E002"
+    with pytest.raises(SystemCheckError, match=r"conversations\.E002"):
+        call_command("check")

@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from channels_app import template_services
 from channels_app.models import DEFAULT_AUTO_RESOLVE, Channel, MessageTemplate
 from channels_app.whatsapp.client import WhatsAppClient
-from channels_app.whatsapp.errors import WhatsAppError
+from channels_app.whatsapp.errors import InvalidToken, WhatsAppError
 from onboarding import steps
 from onboarding.models import (
     MAX_CODE_ATTEMPTS,
@@ -119,10 +119,27 @@ class WrongCode(OnboardingError):
 
 
 class ProviderRefused(OnboardingError):
-    """WhatsApp refused or could not be reached; carries the client's sentence for people."""
+    """WhatsApp refused or could not be reached; carries the client's sentence for people.
 
-    def __init__(self, error: WhatsAppError):
+    Before the channel exists the API steps use the operator's token stored on the onboarding
+    (``onboarding_token``): a refused token then says which token to enter, where, and where it
+    comes from, instead of the client's sentence about the channel's token.
+    """
+
+    def __init__(self, error: WhatsAppError, *, onboarding_token: bool = False):
         self.error = error
+        if onboarding_token and isinstance(error, InvalidToken):
+            super().__init__(
+                _(
+                    "WhatsApp refused the access token (WhatsApp error %(code)s). Enter the "
+                    "operator's access token in this step's \"access token\" field: a system "
+                    "user token from the operator's Meta Business Manager (Business settings → "
+                    "Users → System users → Generate token) with the permissions "
+                    "whatsapp_business_management and whatsapp_business_messaging."
+                )
+                % {"code": error.code}
+            )
+            return
         super().__init__(error.user_message)
 
 
@@ -236,11 +253,11 @@ def client_for(onboarding: Onboarding) -> WhatsAppClient:
     return WhatsAppClient(onboarding.access_token)
 
 
-def _call(function, *args, **kwargs):
+def _call(function, *args, onboarding_token: bool = False, **kwargs):
     try:
         return function(*args, **kwargs)
     except WhatsAppError as error:
-        raise ProviderRefused(error) from error
+        raise ProviderRefused(error, onboarding_token=onboarding_token) from error
 
 
 def _require_number_id(onboarding: Onboarding) -> str:
@@ -491,6 +508,7 @@ def add_number(
     phone_number_id = _call(
         client.add_phone_number,
         waba_id,
+        onboarding_token=not onboarding.channel_id,
         cc=str(number.country_code),
         phone_number=phonenumbers.national_significant_number(number),
         verified_name=onboarding.display_name,
@@ -534,7 +552,13 @@ def request_code(
     if recent >= MAX_CODE_REQUESTS_PER_HOUR:
         raise TooManyCodeRequests()
     phone_number_id = _require_number_id(onboarding)
-    _call(client_for(onboarding).request_code, phone_number_id, method=method, language=language)
+    _call(
+        client_for(onboarding).request_code,
+        phone_number_id,
+        method=method,
+        language=language,
+        onboarding_token=not onboarding.channel_id,
+    )
     with transaction.atomic():
         locked, by_key = _locked(onboarding)
         step = _check_actionable("number_verified", by_key)
@@ -577,6 +601,8 @@ def verify_code(
     phone_number_id = _require_number_id(onboarding)
     try:
         client_for(onboarding).verify_code(phone_number_id, code=code)
+    except InvalidToken as error:
+        raise ProviderRefused(error, onboarding_token=not onboarding.channel_id) from error
     except WhatsAppError as error:
         logger.info("onboarding %s: code refused (code=%s)", onboarding.pk, error.code)
         raise WrongCode(error.user_message) from error
@@ -602,7 +628,12 @@ def register_number(
         raise ValidationError(_("The two-step verification PIN has 6 digits."))
     _check_actionable("activated", _steps_of(onboarding))
     phone_number_id = _require_number_id(onboarding)
-    _call(client_for(onboarding).register, phone_number_id, pin=pin)
+    _call(
+        client_for(onboarding).register,
+        phone_number_id,
+        pin=pin,
+        onboarding_token=not onboarding.channel_id,
+    )
     with transaction.atomic():
         locked, by_key = _locked(onboarding)
         _check_actionable("activated", by_key)

@@ -38,8 +38,10 @@ def test_the_admin_stores_a_colour_in_lower_case_from_its_colour_picker(admin_cl
 def test_the_model_and_the_database_refuse_a_bad_colour():
     with pytest.raises(ValidationError, match="six hexadecimal digits"):
         Tag(name="vip", color=INJECTION).full_clean()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Tag.objects.create(name="vip", color=INJECTION)
+    # Seven characters, so that the check constraint (not the column's length) refuses it.
+    for bad in ("#zzzzzz", "red;a:b", "#ABCDEF"):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Tag.objects.create(name="vip", color=bad)
     assert TagFactory(color="#b91c1c").color == "#b91c1c"
 
 

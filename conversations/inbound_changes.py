@@ -189,11 +189,11 @@ def import_history(
 ) -> Counter:
     """Store a history webhook's past messages, ``HISTORY_IMPORT_BATCH_SIZE`` per transaction.
 
-    Each message once (by wamid; a redelivered chunk stores nothing). They join the customer's
-    latest conversation on the channel without changing its status, window or activity (they
-    are the past); a customer without one gets a Resolved conversation holding them, so nothing
-    lands in New. A later history message with the media of a ``media_placeholder`` fills that
-    placeholder in. Returns a Counter of outcomes.
+    Each message once (by wamid; a redelivered chunk stores nothing), in the customer's history
+    conversation (``_history_conversation``: Resolved, never the current one, so no status,
+    window or first response changes and nothing lands in New). A later history message with
+    the media of a ``media_placeholder`` fills that placeholder in. Returns a Counter of
+    outcomes.
     """
     now = now or timezone.now()
     counts: Counter = Counter()
@@ -245,30 +245,56 @@ def _import_batch(
 def _history_conversation(
     channel: Channel, contact: Contact, events: list, *, now: datetime
 ) -> Conversation:
-    conversation = (
-        Conversation.objects.filter(channel=channel, contact=contact)
-        .order_by("-opened_at", "-id")
-        .first()
-    )
-    if conversation is not None:
-        return conversation
+    """The customer's history conversation on the channel: Resolved, opened with
+    ``{"via": "history"}``, spanning every imported message (chunks come in any order and
+    phases go back in time). Never the current conversation: its thread, window and first
+    response stay the desk's own, and the history shows among the earlier conversations."""
     first = min(e.sent_at for e in events)
     last = max(e.sent_at for e in events)
     customer = [e.sent_at for e in events if not e.outbound]
     newest = max(events, key=lambda e: e.sent_at)
-    conversation = Conversation.objects.create(
-        channel=channel,
-        contact=contact,
-        status=Status.RESOLVED,
-        opened_at=first,
-        last_customer_message_at=max(customer) if customer else None,
-        last_activity_at=last,
-        resolved_at=last,
-        last_message_preview=services._preview(newest.body, _message_type(newest)[0]),
+    preview = services._preview(newest.body, _message_type(newest)[0])
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True)
+        .filter(
+            channel=channel,
+            contact=contact,
+            status=Status.RESOLVED,
+            events__kind=Event.Kind.OPENED,
+            events__data__via=Message.Via.HISTORY,
+        )
+        .first()
     )
-    services.record_event(
-        conversation, kind=Event.Kind.OPENED, actor=None,
-        data={"via": Message.Via.HISTORY}, now=now,
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            channel=channel,
+            contact=contact,
+            status=Status.RESOLVED,
+            opened_at=first,
+            last_customer_message_at=max(customer) if customer else None,
+            last_activity_at=last,
+            resolved_at=last,
+            last_message_preview=preview,
+        )
+        services.record_event(
+            conversation, kind=Event.Kind.OPENED, actor=None,
+            data={"via": Message.Via.HISTORY}, now=now,
+        )  # fmt: skip
+        return conversation
+    if last >= conversation.last_activity_at:
+        conversation.last_message_preview = preview
+    conversation.opened_at = min(conversation.opened_at, first)
+    conversation.last_activity_at = max(conversation.last_activity_at, last)
+    conversation.resolved_at = max(filter(None, (conversation.resolved_at, last)))
+    if customer:
+        conversation.last_customer_message_at = services._later(
+            conversation.last_customer_message_at, max(customer)
+        )
+    conversation.save(
+        update_fields=[
+            "opened_at", "last_activity_at", "resolved_at", "last_customer_message_at",
+            "last_message_preview",
+        ]
     )  # fmt: skip
     return conversation
 

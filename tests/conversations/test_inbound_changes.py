@@ -314,18 +314,47 @@ def test_history_is_imported_once_as_resolved_past_conversations(client, channel
     assert placeholder.direction == Message.Direction.OUTBOUND  # as the thread said
 
 
-def test_history_joins_the_open_conversation_without_changing_its_state(client, channel):
+def test_history_leaves_the_open_conversation_alone_and_shows_as_an_earlier_one(
+    client, channel
+):
     deliver(client, "d21_original_text")
-    conversation = Conversation.objects.get()
-    before = (conversation.status, conversation.last_activity_at, conversation.last_message_preview)
+    current = Conversation.objects.get()
+    before = (current.status, current.last_activity_at, current.last_message_preview)
     deliver(client, "d21_history_threads")
-    conversation.refresh_from_db()
-    assert (
-        conversation.status, conversation.last_activity_at, conversation.last_message_preview
-    ) == before
-    assert conversation.messages.count() == 4
-    # The past sits before the present in the thread.
-    assert conversation.messages.order_by("created_at").last().provider_message_id == ORIG_TEXT
+    current.refresh_from_db()
+    assert (current.status, current.last_activity_at, current.last_message_preview) == before
+    assert current.messages.count() == 1
+    past = Conversation.objects.exclude(pk=current.pk).get(contact=current.contact)
+    assert past.status == Conversation.Status.RESOLVED
+    assert past.messages.count() == 3
+
+    _supervisor, contributor = people(channel)
+    html = page(client, contributor, current)
+    assert f'href="/conversations/{past.pk}/"' in html  # among the earlier conversations
+    assert "imported from the WhatsApp Business app history" in page(client, contributor, past)
+
+
+def test_a_later_history_chunk_with_older_messages_joins_the_same_past_conversation(
+    client, channel
+):
+    deliver(client, "d21_history_threads")
+    older = json.loads(corpus("d21_history_threads"))
+    chunk = older["entry"][0]["changes"][0]["value"]["history"][0]
+    chunk["metadata"].update({"phase": 1, "chunk_order": 2})
+    chunk["threads"] = chunk["threads"][:1]
+    message = chunk["threads"][0]["messages"][0]
+    message.update({"id": "wamid.OLDER", "timestamp": "1766000000"})
+    chunk["threads"][0]["messages"] = [message]
+    post_signed(client, older)
+    past = Conversation.objects.get(contact__wa_id=CUSTOMER)
+    assert past.messages.count() == 4
+    assert past.opened_at == message_time(1766000000)
+
+
+def message_time(seconds):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def test_history_is_stored_in_bounded_batches(client, channel, settings):

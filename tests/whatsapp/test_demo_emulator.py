@@ -5,11 +5,18 @@ teaches the emulator their customers' last message times (conversations.emulator
 the emulator's 24-hour window is the desk's. Before, every seeded reply failed with 131047.
 """
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 
+import httpx
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from channels_app.models import Channel, MessageTemplate
@@ -87,16 +94,13 @@ def test_a_reply_in_every_seeded_open_conversation_is_delivered_with_its_ticks(d
     assert [m["direction"] for m in dana][:2] == ["in", "in"]
 
 
-def test_the_page_never_offers_a_reply_the_emulator_refuses_one_second_before_the_close(
-    emulator, wa_channel, settings
-):
+def test_the_page_never_offers_a_reply_the_emulator_refuses_one_second_before_the_close():
     """The window's last second: the desk closes its reply box the margin earlier, the emulator
     accepts up to the close; a second after the close both refuse."""
     now = timezone.now()
     last = now - window.CUSTOMER_SERVICE_WINDOW + timedelta(seconds=1)
     assert window.is_open(last, now) and not window.is_open(last, now + timedelta(seconds=1))
-    margin = settings.WHATSAPP_WINDOW_SAFETY_MARGIN
-    assert not window.is_open(last, now, margin=margin)
+    assert not window.is_open(last, now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN)
 
 
 def _delivery(message):
@@ -107,3 +111,53 @@ def _delivery(message):
 def _wamid(message):
     message.refresh_from_db()
     return message.provider_message_id
+
+
+def test_the_emulator_command_learns_the_seeded_chats_from_the_database():
+    """``manage.py whatsapp_emulator --seed-from-db`` as Procfile.dev runs it, on this test's
+    database: the seeded numbers, their chats, and each customer's last message time."""
+    call_command("seed_demo", verbosity=0)
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "1"}
+    command = [sys.executable, "manage.py", "whatsapp_emulator", "--seed-from-db", "--port"]
+    server = subprocess.Popen(  # noqa: S603 - our own manage.py
+        [*command, str(port)], cwd=settings.BASE_DIR, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}/_emulator/api"
+        chats = wait_for(lambda: _get(f"{base}/chats?phone_number_id=109876543210987"), timeout=60)
+        assert chats, server.stdout.read() if server.poll() is not None else "no answer"
+        assert {c["name"] for c in chats} >= {"Dana Kim", "Lukas Weber", "Priya Shah"}
+        dana = _get(f"{base}/chat?phone_number_id=109876543210987&wa_id=4915112345001")
+        assert [m["text"] for m in dana] == [
+            "Hi! My tent arrived with a torn seam.",
+            "Order 4471, photo attached soon.",
+        ]
+        assert dana[-1]["timestamp"] == pytest.approx(
+            Conversation.objects.get(contact__wa_id="4915112345001")
+            .last_customer_message_at.timestamp()
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url):
+    try:
+        return httpx.get(url, timeout=2).json()
+    except httpx.HTTPError:
+        return None
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -63,6 +63,11 @@ def search(user, q: str, *, sees_a_channel: bool | None = None, limit: int = SEA
             output_field=IntegerField(),
         ),
     ).select_related("team")
+    # Only what the composer shows: the sort carries every matching row, so no wide
+    # search_text or template columns in it.
+    replies = replies.only(
+        "id", "title", "shortcut", "body", "scope", "language", "team__id", "team__name"
+    )
     return list(
         replies.order_by("rank", "other_language", "scope_order", "shortcut", "pk")[:limit]
     )

@@ -61,9 +61,7 @@ def test_agent_types_a_slash_shortcut_and_sends_the_filled_in_reply(
     assert no_dispatch == [reply.pk]
 
 
-def test_the_picker_inserts_at_the_caret_and_escape_closes_it(
-    browser, live_server, cast
-):
+def test_the_picker_works_with_arrows_enter_escape_and_a_click(browser, live_server, cast):
     conversation = ConversationFactory(
         channel=cast.channel, contact=ContactFactory(profile_name="")
     )
@@ -72,17 +70,30 @@ def test_the_picker_inserts_at_the_caret_and_escape_closes_it(
     page = browser.new_page()
     log_in(page, live_server, cast.contributor)
     page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
+    options = page.locator("#sr-suggestions [role=option]")
     page.fill("#id_reply_body", "Note: ")
     page.click(".sr-picker-button")
-    page.locator("#sr-suggestions [role=option]").nth(1).wait_for()
+    options.nth(1).wait_for()
     page.keyboard.press("Escape")
     assert page.locator("#sr-picker").is_hidden()
+    assert page.locator("#sr-suggestions").is_hidden()
 
+    # Empty query: both, by shortcut (bye, hello); Down moves to the second, Enter inserts it.
     page.click(".sr-picker-button")
-    page.fill("#sr-picker-q", "hel")
+    options.nth(1).wait_for()
+    assert options.all_inner_texts()[0].startswith("/bye")
+    page.keyboard.press("ArrowDown")
+    assert options.nth(1).get_attribute("aria-selected") == "true"
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#id_reply_body').value.includes('Hello')")
+    assert page.input_value("#id_reply_body") == "Note: Hello there!"
+
+    # Typing filters; a click inserts at the caret.
+    page.click(".sr-picker-button")
+    page.fill("#sr-picker-q", "by")
     page.wait_for_function(
         "document.querySelectorAll('#sr-suggestions [role=option]').length === 1"
     )
-    page.locator("#sr-suggestions [role=option]").first.click()
-    page.wait_for_function("document.querySelector('#id_reply_body').value.includes('Hello')")
-    assert page.input_value("#id_reply_body") == "Note: Hello there!"
+    options.first.click()
+    page.wait_for_function("document.querySelector('#id_reply_body').value.endsWith('Bye!')")
+    assert page.input_value("#id_reply_body") == "Note: Hello there!Bye!"

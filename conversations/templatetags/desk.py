@@ -299,13 +299,32 @@ def _fallback_line(m, payload: dict) -> str:
     return f'<span class="muted">{_esc(text)}</span>'
 
 
+def _system_line(payload: dict) -> str:
+    """Our sentence for a system message the desk acted on: a number or identity change."""
+    system = payload.get("system") if isinstance(payload.get("system"), dict) else {}
+    if payload.get("new_wa_id"):
+        return _("The customer changed their WhatsApp number to +%(number)s.") % {
+            "number": payload["new_wa_id"]
+        }
+    if "identity" in payload or system.get("type") == "customer_identity_changed":
+        return _("The customer's WhatsApp identity changed: make sure it is the same person.")
+    return ""
+
+
 def _changed_body(m, payload: dict, attachment: str, show_deleted: bool, times: LocalTimes):
     """The body and attachment of an edited or deleted message, as this reader may see them.
 
     A deletion replaces the text for everyone; a reader with access.Cap.SEE_DELETED also sees
     the kept text, versions and attachment (struck through) until the erase job removes them.
     """
-    body = f'<div class="msg-body">{_lines(m.body) or _fallback_line(m, payload)}</div>'
+    if m.type == Message.Type.SYSTEM and _system_line(payload):
+        # Meta's own sentence (English) under ours, in the reader's language.
+        body = (
+            f'<div class="msg-body">{_esc(_system_line(payload))}'
+            f'<br><span class="muted">{_lines(m.body)}</span></div>'
+        )
+    else:
+        body = f'<div class="msg-body">{_lines(m.body) or _fallback_line(m, payload)}</div>'
     versions = _earlier_versions(payload, times) if m.edited_at is not None else ""
     if m.revoked_at is None:
         return body + versions, attachment

@@ -398,9 +398,11 @@ def test_a_number_change_rekeys_the_contact_and_the_conversation_goes_on(
     assert Conversation.objects.get().messages.count() == 3  # text, system line, new text
 
     _supervisor, contributor = people(channel)
-    assert f"changed their number from +{CUSTOMER} to +{new_number}" in page(
-        client, contributor, conversation
-    )
+    html = page(client, contributor, conversation)
+    assert f"changed their number from +{CUSTOMER} to +{new_number}" in html  # the history
+    assert f"The customer changed their WhatsApp number to +{new_number}." in html  # the thread
+    german = page(client, contributor, conversation, "de")
+    assert f"Der Kunde hat seine WhatsApp-Nummer auf +{new_number} geändert." in german
 
 
 def test_a_number_change_to_a_number_that_already_wrote_merges_into_one_contact(client, channel):

@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 Status = Conversation.Status
 NUMBER_CHANGES = ("user_changed_number", "customer_changed_number")
 IDENTITY_CHANGES = ("customer_identity_changed", "user_identity_changed")
-MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 # A history message's last known delivery state (Meta's history_context.status).
 HISTORY_DELIVERY = {
     "DELIVERED": Message.Delivery.DELIVERED,

@@ -132,17 +132,6 @@ def erase_deleted_messages() -> dict:
     return message_changes.erase_deleted()
 
 
-@shared_task(name="conversations.tasks.erase_deleted_messages")
-def erase_deleted_messages() -> dict:
-    """Erase the text and files of messages deleted longer ago than the retention (beat, hourly).
-
-    Idempotent: an erased message is not selected again; two runs split the rows (SKIP LOCKED).
-    """
-    from conversations import message_changes
-
-    return message_changes.erase_deleted()
-
-
 @shared_task(base=EnqueueOrSweep, name="conversations.tasks.apply_inbound_payload")
 def apply_inbound_payload(payload_id: int) -> str:
     """Apply a large webhook body stored by the webhook, in chunks (docs/whatsapp.md).

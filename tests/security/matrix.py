@@ -49,6 +49,7 @@ DESIGN_TABLE = {
     "assign": {"contributor", "supervisor", "admin"},
     "be_assigned": {"contributor", "supervisor", "admin"},
     "reports": {"supervisor", "admin"},
+    "see_deleted": {"supervisor", "admin"},
     "configure": {"admin"},
 }
 

@@ -9,6 +9,7 @@ through ``outbound.apply_status``, template reviews through
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -246,9 +247,15 @@ def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
 
 
 def _as_unreadable(event: webhooks.InboundMessage, reason: str) -> webhooks.InboundMessage:
+    """The message as an unreadable one: only its id (if it fits), sender and time kept."""
     raw = json.dumps(asdict(event), default=str, ensure_ascii=True, sort_keys=True)
+    wamid = event.provider_message_id
+    if len(wamid) > Message._meta.get_field("provider_message_id").max_length:
+        wamid = "unreadable." + hashlib.sha256(raw.encode()).hexdigest()[:40]
     return replace(
         event,
+        provider_message_id=wamid,
+        profile_name="",
         type="unreadable",
         body="",
         media_id="",

@@ -1,6 +1,7 @@
 """The webhook's ingest rules of issues 12 and 21: body size, per-message isolation, template
 status order and timestamps from the future; each over the real view with signed payloads."""
 
+import dataclasses
 import io
 import json
 import logging
@@ -11,7 +12,9 @@ from django.test import RequestFactory
 from django.utils import timezone, translation
 
 from channels_app.models import MessageTemplate
+from channels_app.whatsapp import webhooks
 from channels_app.whatsapp.webhooks import sign
+from conversations import inbound_events
 from conversations.models import Conversation, Message
 from conversations.queries import thread_page
 from conversations.templatetags.desk import thread_items
@@ -116,6 +119,22 @@ def test_a_single_unreadable_message_goes_through_the_one_statement_path(
     response = post_signed(client, _batch(_message(1, type="image", image={"id": 5})))
     assert json.loads(response.content) == {"messages": 1}
     assert Message.objects.get().type == Message.Type.UNREADABLE
+
+
+def test_a_message_the_database_refuses_is_kept_unreadable_and_costs_no_other(
+    channel, on_postgres
+):
+    # The parser keeps ids within the column; should a value still not fit (a parser change, a
+    # column narrowed), the database's refusal costs only that message, kept as unreadable.
+    [good, bad] = webhooks.parse(json.dumps(_batch(_message(1), _message(2))).encode())
+    bad = dataclasses.replace(bad, provider_message_id="wamid." + "x" * 200)
+    counts = inbound_events.process_events([good, bad])
+    assert counts == {"messages": 2}
+    assert Message.objects.get(provider_message_id="wamid.BATCH1").body == "message 1"
+    kept = Message.objects.get(type=Message.Type.UNREADABLE)
+    assert kept.provider_message_id.startswith("unreadable.")
+    assert "DataError" in kept.payload["reason"]
+    assert "message 2" in kept.payload["raw"]
 
 
 # --- issue 12 item 4: body size --------------------------------------------------------------

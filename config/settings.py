@@ -375,6 +375,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes announces its configuration at every start of every command.
+        "axes.apps": {"level": "WARNING"},
         # runserver's request lines, through the filtered console instead of Django's handler.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

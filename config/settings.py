@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "onboarding",
     "conversations",
     "replies",
+    "reports",
+    "devtools",  # seed_demo and the WhatsApp emulator; nothing imports it (docs/architecture.md)
 ]
 
 MIDDLEWARE = [
@@ -119,6 +121,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"desk-test-{os.getpid()}.sqlite3")
     }
+# A streaming replica for the reports (config/db_routing.py): they read from it while its replay
+# lags at most DATABASE_REPLICA_MAX_LAG_S seconds, else from the primary. Tests mirror it onto
+# the test database. A replica is read-only: nothing is ever prepared or written there.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].update(
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        DISABLE_SERVER_SIDE_CURSORS=DATABASE_TRANSACTION_POOLING,
+        TEST={"MIRROR": "default"},
+    )
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+DATABASE_REPLICA_MAX_LAG_S = env.float("DATABASE_REPLICA_MAX_LAG_S", default=30.0)
+DATABASE_REPLICA_LAG_CACHE_S = env.float("DATABASE_REPLICA_LAG_CACHE_S", default=5.0)
+DATABASE_ROUTERS = ["config.db_routing.ReportsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth --------------------------------------------------------------------------------------
@@ -264,7 +281,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Every 5 minutes: count the messages of whole past hours into the reports' tallies.
     "roll-up-report-tallies": {
-        "task": "conversations.tasks.roll_up_report_tallies",
+        "task": "reports.tasks.roll_up_report_tallies",
         "schedule": timedelta(seconds=env.int("REPORT_ROLLUP_EVERY_S", default=300)),
     },
     # Every hour: erase the kept text and files of messages deleted longer ago than

@@ -63,6 +63,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.pgbouncer import PgBouncer
+from bench.pgbouncer import version as pgbouncer_version
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "desk_webhook_bench"
 APP_SECRET = "bench-webhook-app-secret"  # noqa: S105 - a loopback-only benchmark server
@@ -275,9 +278,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env(database_url: str) -> dict[str, str]:
-    """Production settings (config/settings.py), except the TLS redirect loopback cannot use."""
+def server_env(database_url: str, *, pooling: bool = False) -> dict[str, str]:
+    """Production settings (config/settings.py), except the TLS redirect loopback cannot use;
+    ``pooling``: behind PgBouncer in transaction mode (DATABASE_TRANSACTION_POOLING)."""
     return {
+        "DATABASE_TRANSACTION_POOLING": "1" if pooling else "0",
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "0",
@@ -293,7 +298,14 @@ def server_env(database_url: str) -> dict[str, str]:
 
 
 def start_server(
-    database_url: str, *, port: int, workers: int, worker_class: str, threads: int, log: Path
+    database_url: str,
+    *,
+    port: int,
+    workers: int,
+    worker_class: str,
+    threads: int,
+    log: Path,
+    pooling: bool = False,
 ) -> subprocess.Popen:
     """gunicorn as the Procfile's web line runs it; returns once a worker answers."""
     # The Procfile's line (its settings file), with the size and port of this run.
@@ -308,7 +320,11 @@ def start_server(
         argv += ["--threads", str(threads)]
     handle = log.open("wb")
     proc = subprocess.Popen(
-        argv, cwd=BASE_DIR, env=server_env(database_url), stdout=handle, stderr=subprocess.STDOUT
+        argv,
+        cwd=BASE_DIR,
+        env=server_env(database_url, pooling=pooling),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     url = (
         f"http://127.0.0.1:{port}{PATH}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}"
@@ -715,6 +731,15 @@ def floor(database_url: str, *, concurrency: int, duration: float, senders: dict
 # --- the run ---------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _stopping(bouncer: PgBouncer | None):
+    try:
+        yield bouncer
+    finally:
+        if bouncer is not None:
+            bouncer.stop()
+
+
 def run(
     database_url: str,
     *,
@@ -727,8 +752,13 @@ def run(
     threads: int = 4,
     warmup: int = 200,
     skip_floor: bool = False,
+    pgbouncer: bool = False,
 ) -> dict:
-    """Open-loop latency at ``rate``, closed-loop saturation, raw-SQL floor; the summary dict."""
+    """Open-loop latency at ``rate``, closed-loop saturation, raw-SQL floor; the summary dict.
+
+    ``pgbouncer``: gunicorn reaches the database through PgBouncer in transaction mode
+    (bench/pgbouncer.py, a pool of 20 server connections) with DATABASE_TRANSACTION_POOLING on;
+    seeding, checks and the floor stay direct."""
     _check_name(database_url)
     saturation_duration = saturation_duration or duration
     migrate(database_url)
@@ -736,11 +766,17 @@ def run(
     senders = _sender_channels(database_url)
     port = _free_port()
     tag = f"r{int(time.time())}"
-    with tempfile.TemporaryDirectory(prefix="webhook-load-") as tmp:
+    bouncer = None
+    server_url = database_url
+    if pgbouncer:
+        bouncer = PgBouncer(server_port=urlsplit(database_url).port or 5432)
+        bouncer.start()
+        server_url = bouncer.url(urlsplit(database_url).path.lstrip("/"))
+    with tempfile.TemporaryDirectory(prefix="webhook-load-") as tmp, _stopping(bouncer):
         workdir = Path(tmp)
         server = start_server(
-            database_url, port=port, workers=workers, worker_class=worker_class,
-            threads=threads, log=workdir / "gunicorn.log",
+            server_url, port=port, workers=workers, worker_class=worker_class,
+            threads=threads, log=workdir / "gunicorn.log", pooling=pgbouncer,
         )  # fmt: skip
         try:
             # Warm-up: both workers import the views and open their database connections.
@@ -802,6 +838,7 @@ def run(
     )
     return {
         "name": "webhook",
+        "pgbouncer": pgbouncer_version() if pgbouncer else "",
         "workers": workers,
         "worker_class": worker_class,
         "rate": rate,
@@ -855,6 +892,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4, help="gthread only")
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="gunicorn through PgBouncer, transaction mode"
+    )
     parser.add_argument("--json", action="store_true", help="print the result dict as JSON")
     parser.add_argument("--generate", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -876,6 +916,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_class=args.worker_class,
         threads=args.threads,
         skip_floor=args.skip_floor,
+        pgbouncer=args.pgbouncer,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -889,7 +930,8 @@ def _report(r: dict) -> None:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT MET"
 
-    print(f"webhook under gunicorn ({r['workers']} {r['worker_class']} workers), loopback")
+    via = f", through {r['pgbouncer']} (transaction mode)" if r.get("pgbouncer") else ""
+    print(f"webhook under gunicorn ({r['workers']} {r['worker_class']} workers), loopback{via}")
     print(
         f"open loop {r['rate']} req/s for {r['duration_s']:g} s: achieved {r['achieved_rps']} "
         f"req/s, p50 {r['p50_ms']} ms ({verdict(r['p50_met'])}, <= {TARGET_P50_MS:g}), "

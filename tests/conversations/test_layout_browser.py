@@ -88,6 +88,8 @@ def _page(browser, live_server, user, viewport, language="en"):  # noqa: F811
     page.fill("#id_password", PASSWORD)
     page.click("form button[type=submit].primary")
     page.wait_for_url(f"{live_server.url}/inbox/")
+    # live.js re-renders the list once right after the load: measure after that.
+    page.wait_for_load_state("networkidle")
     return page
 
 
@@ -120,9 +122,12 @@ def test_no_agent_page_scrolls_sideways_on_a_phone(
         "reports": "/reports/",
         "reports, custom dates": "/reports/?range=custom&from=2026-01-01&to=2026-03-31",
         "reports, bad dates": "/reports/?range=custom&from=2026-03-31&to=2026-01-01",
+        "saved replies": reverse("replies:manage"),
+        "new saved reply": reverse("replies:add"),
     }
     for what, path in pages.items():
         page.goto(url + path)
+        page.wait_for_load_state("networkidle")
         _assert_no_sideways_scroll(page, what)
 
     # Saved states: after a note, after a reply, with their confirmations shown.
@@ -156,15 +161,20 @@ def test_on_a_phone_the_filters_fold_and_the_first_conversation_is_on_the_first_
     assert page.locator("#id_q").is_visible()  # the search stays
     assert not page.locator("#id_channel").is_visible()
     assert page.locator("#filter-fold summary").is_visible()
-    first = page.locator(".conversation-row").first.bounding_box()
-    assert first["y"] >= 0
-    assert first["y"] + first["height"] <= PHONE["height"], first
+    # One script, so that a live refresh cannot swap the row between finding and measuring it.
+    first = page.evaluate(
+        "() => { const r = document.querySelector('.conversation-row').getBoundingClientRect();"
+        " return {top: r.top, bottom: r.bottom}; }"
+    )
+    assert first["top"] >= 0
+    assert first["bottom"] <= PHONE["height"], first
 
     page.click("#filter-fold summary")
     assert page.locator("#id_channel").is_visible()
     page.select_option("#id_assignee", "me")
     page.click("#filter-fold button[type=submit]")
     page.wait_for_url("**assignee=me*")
+    page.wait_for_load_state("networkidle")
     # Folded again, saying that a filter is set.
     assert not page.locator("#id_assignee").is_visible()
     assert page.inner_text("#filter-fold summary") == "Filters (1 active)"

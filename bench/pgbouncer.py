@@ -33,7 +33,7 @@ from bench import pg as bench_pg
 CONFIG = """\
 [databases]
 * = host=127.0.0.1 port={server_port}
-
+{session_databases}
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = {port}
@@ -87,11 +87,15 @@ class PgBouncer:
     server_port: int
     port: int = 0
     pool_size: int = 20
+    # Databases also offered as "<name>_session" in session mode (the worker's pool: auto-resolve
+    # holds a session-level advisory lock, which a transaction pool cannot keep).
+    session_databases: tuple[str, ...] = ()
     home: Path | None = None
     process: subprocess.Popen | None = None
 
-    def url(self, db: str) -> str:
-        return f"postgres://{bench_pg.ROLE}:{bench_pg.PASSWORD}@127.0.0.1:{self.port}/{db}"
+    def url(self, db: str, *, session: bool = False) -> str:
+        name = f"{db}_session" if session else db
+        return f"postgres://{bench_pg.ROLE}:{bench_pg.PASSWORD}@127.0.0.1:{self.port}/{name}"
 
     def start(self) -> None:
         exe = binary()
@@ -102,6 +106,11 @@ class PgBouncer:
         files = {
             "pgbouncer.ini": CONFIG.format(
                 server_port=self.server_port,
+                session_databases="".join(
+                    f"{db}_session = host=127.0.0.1 port={self.server_port} dbname={db}"
+                    " pool_mode=session\n"
+                    for db in self.session_databases
+                ),
                 port=self.port,
                 home=self.home,
                 pool_size=self.pool_size,

@@ -40,13 +40,18 @@ from bench import dataset
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
-WORKLOADS = ["pages", "webhook", "autoresolve", "reports", "replies", "peer"]
+WORKLOADS = [
+    "pages", "webhook", "autoresolve", "reports", "replies", "peer", "http", "replica",
+    "pgbouncer",
+]  # fmt: skip
 DATABASES = {
     "pages": "desk_pages_bench",
     "webhook": "desk_webhook_bench",
     "autoresolve": "desk_bench",
     "reports": "desk_rbench",
     "replies": "desk_replies_bench",
+    "http": "desk_http_bench",
+    "pgbouncer": "desk_webhook_bench",
 }
 PEER_TARGET_RATIO = 10.0
 PG_SETTINGS = [
@@ -150,6 +155,22 @@ def run_webhook(url: str, *, quick: bool) -> dict | None:
     from bench import webhook_load
 
     return webhook_load.run(url, duration=5 if quick else 20)
+
+
+def run_http(url: str, *, quick: bool) -> dict:
+    """bench.http_load: the Procfile's processes under 200 agents and 100 webhooks/s."""
+    from bench import http_load
+
+    if quick:
+        return http_load.run(url, agents=20, duration=20)
+    return http_load.run(url, agents=200, duration=90)
+
+
+def run_pgbouncer(url: str, *, quick: bool) -> dict:
+    """The webhook load again, gunicorn reaching PostgreSQL through PgBouncer (transaction)."""
+    from bench import webhook_load
+
+    return webhook_load.run(url, duration=5 if quick else 20, pgbouncer=True)
 
 
 def run_autoresolve(url: str) -> dict:
@@ -402,6 +423,52 @@ def replies_rows(result: dict) -> list[list[str]]:
     ]
 
 
+def http_rows(result: dict) -> list[list[str]]:
+    e = result["endpoints"]
+    shares = result["cpu_share_of_machine"]
+    web, worker, db = (shares.get(k, 0.0) for k in ("web", "worker", "database"))
+    rows = [
+        [
+            f"HTTP {name} ({result['agents']} agents + webhooks {result['webhook_rate']:g}/s)",
+            "p50 / p95 / p99",
+            f"{_ms(e[name]['p50_ms'])} / {_ms(e[name]['p95_ms'])} / {_ms(e[name]['p99_ms'])}",
+            f"{e[name]['count']} requests",
+            "",
+            "0 errors",
+            _met(e[name]["errors"] == 0),
+        ]
+        for name in ("login", "inbox", "conversation", "reply", "webhook")
+    ]
+    rows.append(
+        [
+            "HTTP load CPU split",
+            "share of the machine",
+            f"web {web:.0%}, worker {worker:.0%}, database {db:.0%}",
+            f"machine busy {result['machine_busy']:.0%}",
+            "",
+            "0 lost, 0 duplicated",
+            _met(result.get("correct")),
+        ]
+    )
+    return rows
+
+
+def replica_rows(result: dict) -> list[list[str]]:
+    primary, replica = result["primary"], result["replica"]
+    return [
+        [
+            "reports page on a streaming replica",
+            "median (p95), queries",
+            f"{_ms(replica['median_ms'])} ({_ms(replica['p95_ms'])}), {replica['queries']} q"
+            f" on {replica.get('database', '?')}",
+            f"primary {_ms(primary['median_ms'])}",
+            f"{replica['median_ms'] / primary['median_ms']:.2f}×",
+            "median < 1 s",
+            _met(replica.get("passed") and replica.get("database") == "replica"),
+        ]
+    ]
+
+
 def error_row(workload: str, error: str) -> list[str]:
     return [workload, "", f"failed: {error}", "", "", "", "NO"]
 
@@ -548,6 +615,15 @@ def main(argv: list[str] | None = None) -> int:
                 rows += reports_rows(run_reports(urls["reports"], runs=5 if args.quick else 10))
             elif workload == "replies":
                 rows += replies_rows(run_replies(urls["replies"], warmups=warmups, runs=runs))
+            elif workload == "http":
+                rows += http_rows(run_http(urls["http"], quick=args.quick))
+            elif workload == "replica":
+                from bench import replica
+
+                rows += replica_rows(replica.run_reports(runs=5 if args.quick else 10))
+            elif workload == "pgbouncer":
+                result = run_pgbouncer(urls["pgbouncer"], quick=args.quick)
+                rows += [[f"{row[0]} via PgBouncer", *row[1:]] for row in webhook_rows(result)]
             elif workload == "peer":
                 peer = run_peer(
                     urls.get("pages") or next(iter(urls.values())),

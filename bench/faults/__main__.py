@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from bench import pgbouncer
 from bench.faults import infra, suite
 
 
@@ -19,15 +20,22 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="CI durations: faults of a few seconds each"
     )
     parser.add_argument("--cases", default="abcde", help="which cases, in order (default: abcde)")
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="the processes reach PostgreSQL through PgBouncer in transaction mode",
+    )
     args = parser.parse_args(argv)
     if set(args.cases) - set(suite.CASES):
         parser.error(f"--cases: choose from {''.join(suite.CASES)}")
     missing = infra.missing_binaries()
+    if args.pgbouncer and not pgbouncer.binary():
+        missing.append("pgbouncer")
     if missing:
         print(f"faults: cannot run without {', '.join(missing)}", file=sys.stderr)
         return 2
     began = time.monotonic()
-    results = suite.run(quick=args.quick, cases=args.cases)
+    results = suite.run(quick=args.quick, cases=args.cases, pgbouncer=args.pgbouncer)
     print()
     print(suite.table(results))
     print(

@@ -235,22 +235,25 @@ def expand(command: str, env: dict[str, str]) -> list[str]:
 
 @dataclass
 class Processes:
-    """The Procfile's processes (each in its own process group) plus the WhatsApp emulator."""
+    """The Procfile's processes (each in its own process group) plus the WhatsApp emulator;
+    ``envs`` overrides the environment of some of them by name (a restart keeps it)."""
 
     env: dict[str, str]
     logs: Path
     running: dict[str, subprocess.Popen] = field(default_factory=dict)
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def start(self, name: str, argv: list[str] | None = None) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
+        env = self.envs.get(name, self.env)
         if argv is None:
-            argv = expand(procfile()[name], self.env)
+            argv = expand(procfile()[name], env)
             argv[0] = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
         with (self.logs / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env=self.env,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # kill -9 of the group takes the pool children too

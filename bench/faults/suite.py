@@ -29,6 +29,7 @@ import httpx
 import psycopg
 
 from bench.faults import infra
+from bench.pgbouncer import PgBouncer
 
 PNID = "109876543210987"  # a number the emulator knows by default (whatsapp_emulator DEMO_NUMBERS)
 TOKEN = "demo-access-token"  # noqa: S105 - the emulator's demo token
@@ -148,12 +149,22 @@ def wait_until(condition: Callable[[], object], *, timeout: float, interval: flo
 class Stack:
     """The running system: cluster, broker, Procfile processes, emulator, and probes into each."""
 
-    def __init__(self, durations: Durations, *, log=print):
+    def __init__(self, durations: Durations, *, log=print, pgbouncer: bool = False):
         self.d = durations
         self.log = log
         # Quick and full runs may overlap (CI and a developer): each has its own directory.
         self.home = infra.VAR / ("quick" if durations == Durations.quick() else "full")
+        if pgbouncer:
+            self.home = self.home.with_name(self.home.name + "-pgbouncer")
         self.pg = infra.Postgres(port=infra.free_port(), home=self.home)
+        # Through PgBouncer when asked (bench/pgbouncer.py), as the README's deployment section
+        # says: web in transaction mode, worker and beat in session mode (auto-resolve's
+        # session-level advisory lock); the suite's own probes (self.sql) stay direct.
+        self.bouncer = (
+            PgBouncer(server_port=self.pg.port, session_databases=(self.pg.db,))
+            if pgbouncer
+            else None
+        )
         self.redis = infra.Redis(port=infra.free_port(), home=self.home)
         self.web_port, self.emulator_port = infra.free_port(), infra.free_port()
         self.procs: infra.Processes | None = None
@@ -171,7 +182,8 @@ class Stack:
             PATH=f"{infra.BIN}:{env.get('PATH', '/usr/bin:/bin')}",
             PYTHONUNBUFFERED="1",
             DJANGO_SETTINGS_MODULE="config.settings",
-            DATABASE_URL=self.pg.url,
+            DATABASE_URL=self.bouncer.url(self.pg.db) if self.bouncer else self.pg.url,
+            DATABASE_TRANSACTION_POOLING="1" if self.bouncer else "0",
             REDIS_URL=self.redis.url,
             DEBUG="0",
             SECRET_KEY="faults-" + secrets.token_urlsafe(40),
@@ -203,6 +215,8 @@ class Stack:
     def start(self) -> None:
         started = time.monotonic()
         self.pg.start()
+        if self.bouncer:
+            self.bouncer.start()
         self.redis.start()
         env = self.env()
         python = str(infra.BIN / "python")
@@ -216,6 +230,13 @@ class Stack:
             if proc.returncode:
                 raise RuntimeError(f"faults: {' '.join(argv[:3])} failed:\n{proc.stderr[-3000:]}")
         self.procs = infra.Processes(env=env, logs=self.home / "logs")
+        if self.bouncer:
+            session = {
+                **env,
+                "DATABASE_URL": self.bouncer.url(self.pg.db, session=True),
+                "DATABASE_TRANSACTION_POOLING": "0",
+            }
+            self.procs.envs = {"worker": session, "beat": session}
         for name in infra.procfile():
             self.procs.start(name)
         self.procs.start(
@@ -233,6 +254,8 @@ class Stack:
     def stop(self) -> None:
         if self.procs:
             self.procs.stop_all()
+        if self.bouncer:
+            self.bouncer.stop()
         self.redis.stop()
         self.pg.remove()
 
@@ -562,9 +585,11 @@ CASES: dict[str, Callable[[Stack], Result]] = {
 }
 
 
-def run(*, quick: bool, cases: str = "abcde", log=print) -> list[Result]:
-    """Start the stack, run the chosen cases in order, stop everything; one Result per case."""
-    stack = Stack(Durations.quick() if quick else Durations.full(), log=log)
+def run(*, quick: bool, cases: str = "abcde", log=print, pgbouncer: bool = False) -> list[Result]:
+    """Start the stack, run the chosen cases in order, stop everything; one Result per case.
+    ``pgbouncer``: the Procfile's processes reach PostgreSQL through PgBouncer (transaction
+    mode)."""
+    stack = Stack(Durations.quick() if quick else Durations.full(), log=log, pgbouncer=pgbouncer)
     results = []
     try:
         stack.start()

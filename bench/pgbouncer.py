@@ -90,12 +90,14 @@ class PgBouncer:
     # Databases also offered as "<name>_session" in session mode (the worker's pool: auto-resolve
     # holds a session-level advisory lock, which a transaction pool cannot keep).
     session_databases: tuple[str, ...] = ()
+    user: str = bench_pg.ROLE
+    password: str = bench_pg.PASSWORD
     home: Path | None = None
     process: subprocess.Popen | None = None
 
     def url(self, db: str, *, session: bool = False) -> str:
         name = f"{db}_session" if session else db
-        return f"postgres://{bench_pg.ROLE}:{bench_pg.PASSWORD}@127.0.0.1:{self.port}/{name}"
+        return f"postgres://{self.user}:{self.password}@127.0.0.1:{self.port}/{name}"
 
     def start(self) -> None:
         exe = binary()
@@ -115,7 +117,7 @@ class PgBouncer:
                 home=self.home,
                 pool_size=self.pool_size,
             ),
-            "userlist.txt": f'"{bench_pg.ROLE}" "{bench_pg.PASSWORD}"\n',
+            "userlist.txt": f'"{self.user}" "{self.password}"\n',
         }
         for name, text in files.items():
             path = self.home / name

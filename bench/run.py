@@ -64,6 +64,7 @@ PG_SETTINGS = [
     "synchronous_commit",
     "fsync",
 ]
+KEEP_MARKER = "<!-- bench.run keeps everything below this line -->"
 COLUMNS = ["workload", "measure", "ours", "floor / peer", "ratio", "target", "met?"]
 
 
@@ -560,7 +561,10 @@ def write_results(
     text += ["", render_markdown(rows), ""]
     if notes:
         text += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    RESULTS.write_text("\n".join(text))
+    # Sections below the marker (runs of single workloads, written by hand) survive a rerun.
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    kept = previous[previous.index(KEEP_MARKER) :] if KEEP_MARKER in previous else ""
+    RESULTS.write_text("\n".join(text) + ("\n" + kept if kept else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel
+from conversations import rules
 from conversations.models import Conversation, Event
 
 # Tuned with bench/autoresolve.py: large enough that 500,000 rows take well under a minute,
@@ -47,17 +48,16 @@ FIRST_BATCH_SIZE = 100
 # pg_try_advisory_lock key, fixed so every process agrees on it ("autoresol" in ASCII).
 ADVISORY_LOCK_KEY = 0x6175746F7265736F
 
-QUEUES = (Conversation.Status.NEW.value, Conversation.Status.PENDING.value)
-RESOLUTION_FOR = {
-    Conversation.Status.NEW.value: Conversation.Resolution.AUTO_NEW.value,
-    Conversation.Status.PENDING.value: Conversation.Resolution.AUTO_PENDING.value,
-}
+QUEUES = tuple(rules.AUTO_RESOLUTION)
+RESOLUTION_FOR = rules.AUTO_RESOLUTION
 
-# Only table names from model Meta are formatted into the SQL below; every value is a bound
-# parameter (hence the S608 suppressions).
+# Only table names from model Meta and fragments from conversations.rules (enum values as
+# literals) are formatted into the SQL below; every other value is a bound parameter (hence the
+# S608 suppressions).
 CONV = Conversation._meta.db_table
 CHAN = Channel._meta.db_table
 EVENT = Event._meta.db_table
+AUTO_RESOLVED = rules.sql_literal(Event.Kind.AUTO_RESOLVED)
 
 
 @dataclass
@@ -116,7 +116,7 @@ _PG_PAIRS = f"""
     SELECT ch.id AS channel_id, q.status, q.after
       FROM {CHAN} ch
      CROSS JOIN LATERAL (
-           VALUES ('new', ch.auto_resolve_new_after), ('pending', ch.auto_resolve_pending_after)
+           {rules.auto_resolve_values_sql('ch')}
            ) AS q (status, after)
      WHERE q.after IS NOT NULL
        AND (ch.id, q.status) >= (%(from_channel)s, %(from_queue)s) {{channel_filter}}
@@ -138,8 +138,8 @@ WITH due AS (
              FROM {CONV} c
             WHERE c.channel_id = p.channel_id
               AND c.status = p.status
-              AND c.status IN ('new', 'pending')
-              AND c.last_activity_at < %(now)s - p.after
+              AND {rules.open_statuses_sql('c.status')}
+              AND {rules.due_sql(conv='c', after='p.after')}
             ORDER BY c.last_activity_at
             LIMIT %(limit)s
               FOR NO KEY UPDATE OF c SKIP LOCKED
@@ -148,24 +148,20 @@ WITH due AS (
 ),
 upd AS (
     UPDATE {CONV} c
-       SET status = 'resolved',
-           assignee_id = NULL,
-           resolved_at = %(now)s,
-           last_activity_at = %(now)s,
-           resolution = CASE d.status WHEN 'new' THEN 'auto_new' ELSE 'auto_pending' END
+       SET {rules.resolve_set_sql(resolution=rules.resolution_case_sql('d.status'))}
       FROM due d
      WHERE c.id = d.id
        AND c.status = d.status
-       AND c.last_activity_at < %(now)s - d.after
+       AND {rules.due_sql(conv='c', after='d.after')}
     RETURNING c.id, d.status AS from_status, d.assignee_id, d.after
 ),
 ins AS (
     INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
-    SELECT id, 'auto_resolved', NULL,
+    SELECT id, {AUTO_RESOLVED}, NULL,
            jsonb_build_object(
                'rule', from_status,
                'from', from_status,
-               'to', 'resolved',
+               'to', {rules.RESOLVED_SQL},
                'after_seconds', EXTRACT(EPOCH FROM after)::bigint,
                'assignee_id', assignee_id
            ),
@@ -184,8 +180,8 @@ SELECT p.channel_id, p.status, count(*)
   JOIN {CONV} c
     ON c.channel_id = p.channel_id
    AND c.status = p.status
-   AND c.status IN ('new', 'pending')
-   AND c.last_activity_at < %(now)s - p.after
+   AND {rules.open_statuses_sql('c.status')}
+   AND {rules.due_sql(conv='c', after='p.after')}
  GROUP BY p.channel_id, p.status
 """  # noqa: S608
 
@@ -237,8 +233,8 @@ def _pg_batch(
 # which takes the write lock before it reads, and nobody can change a row until we commit.
 _GENERIC_CLAIM = f"""
 INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
-SELECT c.id, 'auto_resolved', NULL,
-       json_object('rule', %(queue)s, 'from', %(queue)s, 'to', 'resolved',
+SELECT c.id, {AUTO_RESOLVED}, NULL,
+       json_object('rule', %(queue)s, 'from', %(queue)s, 'to', {rules.RESOLVED_SQL},
                    'after_seconds', %(after_seconds)s, 'assignee_id', c.assignee_id),
        %(now)s
   FROM {CONV} c
@@ -250,8 +246,7 @@ RETURNING conversation_id
 
 _GENERIC_RESOLVE = f"""
 UPDATE {CONV}
-   SET status = 'resolved', assignee_id = NULL, resolved_at = %(now)s,
-       last_activity_at = %(now)s, resolution = %(resolution)s
+   SET {rules.resolve_set_sql(resolution="%(resolution)s")}
  WHERE id IN (SELECT value FROM json_each(%(ids)s))
    AND channel_id = %(channel_id)s AND status = %(queue)s AND last_activity_at < %(cutoff)s
 """  # noqa: S608

@@ -42,7 +42,8 @@ import psycopg
 from django.db import connection
 
 from channels_app.models import Channel
-from conversations.models import Conversation, Event, Message
+from conversations import rules
+from conversations.models import Event, Message
 
 TEMPLATE = """
 WITH ch AS (
@@ -155,17 +156,14 @@ BY_NUMBER = TEMPLATE.replace(
 )
 
 # A Pending conversation the customer answered goes back to New (services.receive_inbound).
-BACK_TO_NEW = json.dumps(
-    {
-        "from": Conversation.Status.PENDING,
-        "to": Conversation.Status.NEW,
-        "reason": "customer_replied",
-    }
-)
+BACK_TO_NEW = json.dumps(rules.back_to_new_event())
 
 CONSTANTS = {
-    "new": Conversation.Status.NEW.value,
-    "pending": Conversation.Status.PENDING.value,
+    # The statuses come from the rules: a new conversation opens in on_inbound(None).status, an
+    # open one moves to on_inbound(status).status (New for both open statuses, which keep their
+    # assignee: the UPDATE below leaves it alone).
+    "new": rules.on_inbound(None).status,
+    "pending": rules.Status.PENDING.value,
     "inbound": Message.Direction.INBOUND.value,
     "received": Message.Delivery.RECEIVED.value,
     "opened": Event.Kind.OPENED.value,
@@ -173,6 +171,13 @@ CONSTANTS = {
     "back_to_new": BACK_TO_NEW,
     "whatsapp": Channel.Kind.WHATSAPP.value,
 }
+# The statement's shape encodes these rules; a change to them must change the statement too.
+assert (CONSTANTS["new"], CONSTANTS["pending"]) == rules.OPEN
+assert all(
+    rules.on_inbound(s).status == CONSTANTS["new"] and rules.on_inbound(s).keeps_assignee
+    for s in rules.OPEN
+)
+assert all(rules.on_inbound(s).opens_new for s in (None, rules.Status.RESOLVED.value))
 
 
 @dataclass(frozen=True)

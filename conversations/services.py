@@ -23,7 +23,7 @@ from django.utils.translation import ngettext_lazy
 
 from channels_app.access import Cap, channels_where, require
 from channels_app.models import Channel, MessageTemplate
-from conversations import inbound_sql, message_changes
+from conversations import inbound_sql, message_changes, rules
 from conversations.models import Contact, Conversation, Event, Message, Note, Tag, Topic
 
 # WhatsApp Cloud API: a text message body is at most 4096 characters.
@@ -215,7 +215,7 @@ def _attach_inbound(
         conversation = Conversation.objects.create(
             channel=channel,
             contact=contact,
-            status=Status.NEW,
+            status=rules.on_inbound(None).status,
             opened_at=sent_at,
             last_customer_message_at=sent_at,
             last_activity_at=now,
@@ -234,15 +234,17 @@ def _attach_inbound(
     )  # fmt: skip
 
     fields = ["last_customer_message_at", "last_activity_at"]
-    if conversation.status == Status.PENDING:
-        # Pending means "waiting for the customer": they answered, so it needs an agent again.
-        conversation.status = Status.NEW
+    # Pending means "waiting for the customer": they answered, so it needs an agent again.
+    rule = rules.on_inbound(conversation.status)
+    if rule.status != conversation.status:
+        conversation.status = rule.status
         fields.append("status")
+    if rule.event_reason:
         record_event(
             conversation,
             kind=Event.Kind.STATUS_CHANGED,
             actor=None,
-            data={"from": Status.PENDING, "to": Status.NEW, "reason": "customer_replied"},
+            data=rules.back_to_new_event(),
             now=now,
         )
     previous = conversation.last_customer_message_at

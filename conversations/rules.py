@@ -1,0 +1,199 @@
+"""The conversation rules, declared once: the ORM code and every SQL statement are built from here.
+
+What lives here (docs/conversation-lifecycle.md tells the story):
+
+- the statuses and the open set (``OPEN``);
+- what a customer's inbound message does to the conversation it lands in (``ON_INBOUND``):
+  New stays New, Pending goes back to New keeping its assignee, and without an open
+  conversation (none, or only Resolved ones) a new conversation opens in New;
+- what resolving does (``resolved_fields``): status Resolved, a resolution reason, no assignee,
+  ``resolved_at``;
+- the auto-resolve due condition (``auto_resolve_after``, ``is_due``): per queue, by the
+  channel's setting for that queue, on the age of the last activity, strictly older;
+- the window policy (``window_open``): 24 hours from the customer's last message, where only an
+  inbound message counts as the customer's (``counts_for_window``).
+
+SQL builders (``sql_literal``, ``open_statuses_sql``, ``resolution_case_sql``, ...) return SQL
+fragments built from the enum values, so no status or resolution value is ever written as a
+string literal inside an SQL statement: renaming a value changes the SQL with it. Literals
+(rather than bound parameters) are used where the planner must see the value, e.g. to prove the
+predicate of the partial index ``conv_open_by_activity``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from channels_app.whatsapp import window
+from conversations.models import Conversation, Message
+
+Status = Conversation.Status
+Resolution = Conversation.Resolution
+
+# --- statuses --------------------------------------------------------------------------------
+
+OPEN: tuple[str, ...] = tuple(s.value for s in Conversation.OPEN)
+
+
+def is_open(status: str) -> bool:
+    return status in OPEN
+
+
+# --- an inbound message ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What a customer's message does to the conversation it lands in."""
+
+    status: str  # the conversation's status afterwards
+    keeps_assignee: bool
+    opens_new: bool  # a new conversation opens (the old one, if any, is left as it is)
+    event_reason: str = ""  # a STATUS_CHANGED event with this reason, when not empty
+
+
+# Keyed by the status of the contact's conversation on the channel; None = there is none.
+ON_INBOUND: dict[str | None, Inbound] = {
+    Status.NEW.value: Inbound(Status.NEW.value, keeps_assignee=True, opens_new=False),
+    Status.PENDING.value: Inbound(
+        Status.NEW.value, keeps_assignee=True, opens_new=False, event_reason="customer_replied"
+    ),
+    Status.RESOLVED.value: Inbound(Status.NEW.value, keeps_assignee=False, opens_new=True),
+    None: Inbound(Status.NEW.value, keeps_assignee=False, opens_new=True),
+}
+assert set(ON_INBOUND) == {*Status.values, None}  # a new status needs its inbound rule
+
+
+def on_inbound(status: str | None) -> Inbound:
+    """The rule for a customer's message arriving while the conversation is in ``status``."""
+    return ON_INBOUND[status]
+
+
+def back_to_new_event() -> dict:
+    """The data of the STATUS_CHANGED event written when a Pending conversation's customer
+    answers (both inbound paths)."""
+    rule = ON_INBOUND[Status.PENDING.value]
+    return {"from": Status.PENDING.value, "to": rule.status, "reason": rule.event_reason}
+
+
+# --- resolving ----------------------------------------------------------------------------------
+
+# The resolution an auto-resolve run records, per queue it resolved from.
+AUTO_RESOLUTION: dict[str, str] = {
+    Status.NEW.value: Resolution.AUTO_NEW.value,
+    Status.PENDING.value: Resolution.AUTO_PENDING.value,
+}
+assert tuple(AUTO_RESOLUTION) == OPEN  # every open queue can be auto-resolved
+
+
+def resolved_fields(*, resolution: str, now: datetime) -> dict:
+    """The fields resolving sets (the ORM updates and the SQL SET lists use these): status
+    Resolved, the resolution reason, the assignee cleared, resolved_at."""
+    return {
+        "status": Status.RESOLVED.value,
+        "resolution": resolution,
+        "assignee_id": None,
+        "resolved_at": now,
+    }
+
+
+# --- auto-resolve -------------------------------------------------------------------------------
+
+# The channel field that holds each queue's auto-resolve age (None = off for that queue).
+AUTO_RESOLVE_SETTING: dict[str, str] = {
+    Status.NEW.value: "auto_resolve_new_after",
+    Status.PENDING.value: "auto_resolve_pending_after",
+}
+assert tuple(AUTO_RESOLVE_SETTING) == OPEN
+
+
+def auto_resolve_after(channel, status: str) -> timedelta | None:
+    """The channel's auto-resolve age for the queue ``status``; None when it is off."""
+    field = AUTO_RESOLVE_SETTING.get(status)
+    return None if field is None else getattr(channel, field)
+
+
+def is_due(*, status: str, last_activity_at: datetime, after: timedelta | None, now: datetime):
+    """A conversation is due when it is in an auto-resolvable queue with an age set and its last
+    activity is strictly older than ``now - after``: exactly at the limit it is not due yet."""
+    return status in AUTO_RESOLUTION and after is not None and last_activity_at < now - after
+
+
+# --- the 24-hour window -------------------------------------------------------------------------
+
+WINDOW = window.CUSTOMER_SERVICE_WINDOW
+
+
+def counts_for_window(direction: str) -> bool:
+    """Only the customer's own (inbound) messages open or extend the window."""
+    return direction == Message.Direction.INBOUND
+
+
+def window_open(last_customer_message_at: datetime | None, at: datetime, *, margin=None) -> bool:
+    """Free-form replies are allowed until 24 hours after the customer's last message."""
+    return window.is_open(last_customer_message_at, at, margin=margin or timedelta(0))
+
+
+# --- SQL builders -------------------------------------------------------------------------------
+
+_SAFE = re.compile(r"[a-z_]+")
+
+
+def sql_literal(value: str) -> str:
+    """An enum value as a quoted SQL literal. Only ``[a-z_]+`` values are accepted, so quoting
+    can never be escaped; every status, resolution and event kind qualifies."""
+    value = str(value)
+    if not _SAFE.fullmatch(value):
+        raise ValueError(f"not a plain enum value: {value!r}")
+    return f"'{value}'"
+
+
+def in_sql(column: str, values: Iterable[str]) -> str:
+    """``column IN ('a', 'b')`` from enum values, as literals."""
+    return f"{column} IN ({', '.join(sql_literal(v) for v in values)})"
+
+
+def open_statuses_sql(column: str = "status") -> str:
+    """``column IN ('new', 'pending')``: literal, so the planner proves partial-index predicates."""
+    return in_sql(column, OPEN)
+
+
+def open_statuses_params(column: str = "status") -> tuple[str, list[str]]:
+    """The open set as a fragment with bound parameters: ("status IN (%s, %s)", [...])."""
+    return f"{column} IN ({', '.join(['%s'] * len(OPEN))})", list(OPEN)
+
+
+RESOLVED_SQL = sql_literal(Status.RESOLVED.value)
+
+
+def resolution_case_sql(status_column: str) -> str:
+    """``CASE <status> WHEN 'new' THEN 'auto_new' ... END``: the auto resolution per queue."""
+    whens = " ".join(
+        f"WHEN {sql_literal(q)} THEN {sql_literal(r)}" for q, r in AUTO_RESOLUTION.items()
+    )
+    return f"CASE {status_column} {whens} END"
+
+
+def auto_resolve_values_sql(channel_alias: str) -> str:
+    """``VALUES ('new', ch.auto_resolve_new_after), ...``: each queue with its age column."""
+    rows = ", ".join(
+        f"({sql_literal(q)}, {channel_alias}.{field})" for q, field in AUTO_RESOLVE_SETTING.items()
+    )
+    return f"VALUES {rows}"
+
+
+def due_sql(*, conv: str, after: str, now: str = "%(now)s") -> str:
+    """The due condition on a conversation alias ``conv`` with an age expression ``after``
+    (PostgreSQL interval arithmetic)."""
+    return f"{conv}.last_activity_at < {now} - {after}"
+
+
+def resolve_set_sql(*, now: str = "%(now)s", resolution: str) -> str:
+    """The SET list of resolving (``resolved_fields`` in SQL), activity bumped to ``now``."""
+    return (
+        f"status = {RESOLVED_SQL}, assignee_id = NULL, resolved_at = {now}, "
+        f"last_activity_at = {now}, resolution = {resolution}"
+    )

@@ -12,7 +12,7 @@ events, tags and topics, plus a second, smaller channel that the report must lea
 INSERT ... SELECT generate_series. Then renders the page server-side through Django's test client
 as a Supervisor of the big channel, several times, and prints the median and p95 time, the query
 count and the slowest queries, with PASS/FAIL against 1 s. The loader bypasses the services, so it
-rebuilds the reports' pre-aggregates afterwards (``conversations.tallies.rebuild``, timed: the
+rebuilds the reports' pre-aggregates afterwards (``reports.tallies.rebuild``, timed: the
 tallies of every hour before the roll-up watermark, and the first responders); ``resolved_by``
 is written by the loader with the resolving events.
 ``--explain`` prints EXPLAIN ANALYZE of every report query.
@@ -327,7 +327,7 @@ def _rebuild_preaggregates() -> None:
     rebuild_report_tallies`` does), and time it."""
     from django.db import connection
 
-    from conversations import tallies
+    from reports import tallies
 
     started = time.perf_counter()
     result = tallies.rebuild()
@@ -374,11 +374,11 @@ def measure(channel_id: int, runs: int) -> dict:
                 response = client.get("/reports/", params, secure=True)
                 times.append(time.perf_counter() - started)
             assert response.status_code == 200
-    from conversations import reports
+    from reports import build, figures
 
     # The figures the page showed, recomputed once (the test client keeps no context here).
-    report = reports.build_report(
-        channel_ids=[channel_id], period=reports.Period(first=FIRST, last=LAST, tz=TZ), now=NOW
+    report = build.build_report(
+        channel_ids=[channel_id], period=figures.Period(first=FIRST, last=LAST, tz=TZ), now=NOW
     )
     times.sort()
     return {
@@ -395,14 +395,14 @@ def explain(channel_id: int) -> None:
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
-    from conversations import reports
+    from reports import build, figures
 
-    period = reports.Period(first=FIRST, last=LAST, tz=TZ)
+    period = figures.Period(first=FIRST, last=LAST, tz=TZ)
     with CaptureQueriesContext(connection) as queries:
-        reports.build_report(channel_ids=[channel_id], period=period, now=NOW)
+        build.build_report(channel_ids=[channel_id], period=period, now=NOW)
     total = 0.0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(reports.SESSION_SETTINGS)
+        cursor.execute(build.SESSION_SETTINGS)
         for q in queries.captured_queries:
             if not q["sql"].startswith("SELECT"):
                 continue

@@ -18,7 +18,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("reports/", include("conversations.report_urls")),
+    path("reports/", include("reports.urls")),
     path("saved-replies/", include("replies.urls")),
     path("webhooks/whatsapp/", include("conversations.webhook_urls")),
     path("", include("conversations.urls")),

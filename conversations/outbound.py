@@ -275,7 +275,7 @@ def recount_first_response(conversation_id: int) -> None:
     """Set the conversation's first response from its earliest outbound message that has not
     failed (from when it was last sent again, if it was), or clear it: a failed reply never
     reached the customer. Locks the conversation, as the services do, so a reply being stored
-    meanwhile is counted. The same rule as conversations.tallies.rebuild."""
+    meanwhile is counted. The same rule as reports.tallies.rebuild."""
     conversation = (
         Conversation.objects.select_for_update()
         .only("pk", "first_response_at", "first_responder_id")

@@ -107,20 +107,6 @@ def autoresolve() -> dict:
     ).as_dict()
 
 
-@shared_task(name="conversations.tasks.roll_up_report_tallies")
-def roll_up_report_tallies() -> dict:
-    """Count the messages of whole past hours into the reports' tallies (beat, every 5 minutes).
-
-    Idempotent: it recomputes the hours it covers, so a repeated or overlapping run (serialised
-    by a lock) writes the same counts.
-    """
-    from django.utils import timezone
-
-    from conversations import tallies
-
-    return tallies.roll_up(now=timezone.now())
-
-
 @shared_task(name="conversations.tasks.erase_deleted_messages")
 def erase_deleted_messages() -> dict:
     """Erase the text and files of messages deleted longer ago than the retention (beat, hourly).

@@ -12,20 +12,17 @@ the durations, in SQL. Days are the user's days: the time-zone conversion happen
 midnight after the last, both in that zone. See docs/reports.md for every definition.
 """
 
+
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
-from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import (
     Count,
     DateTimeField,
     F,
-    FloatField,
-    Func,
     IntegerField,
     Min,
     QuerySet,
@@ -33,360 +30,42 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, TruncDate
-from django.utils.translation import gettext_lazy as _
 
-from conversations.models import (
-    Conversation,
-    Event,
-    Message,
-    MessageTally,
-    Tag,
-    TallyWatermark,
-    Topic,
+# The connection of the database the report reads (replica or primary), inside build_report.
+from config.db_routing import read_connection as connection
+from config.db_routing import reading_reports
+from conversations.models import Conversation, Event, Message, Tag, Topic
+from reports.figures import (
+    PERCENTILES,
+    AgentRow,
+    Day,
+    Duration,
+    LabelRow,
+    Period,
+    Queue,
+    Report,
+    Summary,
 )
-
-# A report spans at most this many days (a leap year): the daily tables and charts stay small.
-MAX_DAYS = 366
-PERCENTILES = (50, 90)
+from reports.models import MessageTally, TallyWatermark
+from reports.sql import (
+    Seconds,
+    as_date,
+    as_float,
+    fetch,
+    named_sql,
+    percentile_rows,
+    percentile_sql,
+    person_name,
+    split_total,
+    spread,
+    with_names,
+)
 
 RESOLVED = Conversation.Status.RESOLVED
 OUT = Message.Direction.OUTBOUND
 IN = Message.Direction.INBOUND
 AUTO_RESOLUTIONS = (Conversation.Resolution.AUTO_NEW, Conversation.Resolution.AUTO_PENDING)
 
-
-# --- the period ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole days ``first``..``last`` (inclusive) in ``tz``."""
-
-    first: date
-    last: date
-    tz: tzinfo
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first, time.min, tzinfo=self.tz)
-
-    @property
-    def end(self) -> datetime:
-        """Exclusive: midnight after the last day (23 or 25 hours later on a DST change day)."""
-        return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=self.tz)
-
-    def days(self) -> list[date]:
-        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
-
-
-# --- the result ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A time in seconds that prints itself for people ("2 h 05 min"); None prints a dash."""
-
-    seconds: float | None
-
-    def __bool__(self) -> bool:
-        return self.seconds is not None
-
-    def __str__(self) -> str:
-        return format_duration(self.seconds)
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Median and 90th percentile of a set of durations, and how many there were."""
-
-    count: int = 0
-    median: Duration = field(default_factory=lambda: Duration(None))
-    p90: Duration = field(default_factory=lambda: Duration(None))
-
-
-@dataclass(frozen=True)
-class Queue:
-    status: str
-    label: str
-    size: int
-    oldest_age: Duration
-
-
-@dataclass(frozen=True)
-class Day:
-    day: date
-    opened: int = 0
-    resolved: int = 0
-    messages_in: int = 0
-    messages_out: int = 0
-    first_response_median: Duration = field(default_factory=lambda: Duration(None))
-
-
-@dataclass(frozen=True)
-class AgentRow:
-    user_id: int
-    name: str
-    replies: int = 0
-    outside_window: int = 0
-    resolved: int = 0
-    first_responses: int = 0
-    first_response_median: Duration = field(default_factory=lambda: Duration(None))
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    """One tag or topic: conversations opened in the period that carry it."""
-
-    id: int
-    name: str
-    opened: int
-    resolved: int
-    first_response_median: Duration
-
-
-@dataclass(frozen=True)
-class Summary:
-    opened: int
-    resolved: int
-    resolved_by_agents: int
-    resolved_automatically: int
-    reopened: int
-    messages_in: int
-    messages_out: int
-    outside_window: int
-    first_response: Spread
-    resolution: Spread
-
-
-@dataclass(frozen=True)
-class Report:
-    period: Period
-    now: datetime
-    summary: Summary
-    queues: list[Queue]
-    daily: list[Day]
-    agents: list[AgentRow]
-    tags: list[LabelRow]
-    topics: list[LabelRow]
-
-    def as_dict(self) -> dict:
-        """Plain JSON-ready data (durations in seconds), for ``manage.py report --json``."""
-
-        def plain(value):
-            if isinstance(value, dict):
-                if set(value) == {"seconds"}:
-                    return value["seconds"]
-                return {k: plain(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [plain(v) for v in value]
-            if isinstance(value, date):
-                return value.isoformat()
-            return value
-
-        return {
-            "from": self.period.first.isoformat(),
-            "to": self.period.last.isoformat(),
-            "time_zone": str(self.period.tz),
-            "now": self.now.isoformat(),
-            "summary": plain(asdict(self.summary)),
-            "queues": [
-                {"status": q.status, "size": q.size, "oldest_age": q.oldest_age.seconds}
-                for q in self.queues
-            ],
-            "daily": plain([asdict(d) for d in self.daily]),
-            "agents": plain([asdict(a) for a in self.agents]),
-            "tags": plain([asdict(t) for t in self.tags]),
-            "topics": plain([asdict(t) for t in self.topics]),
-        }
-
-
-def format_duration(seconds: float | None) -> str:
-    """ "45 s", "12 min", "3 h 05 min", "2 d 4 h"; a dash when there is nothing to measure."""
-    if seconds is None:
-        return "–"
-    total = round(seconds)
-    if total < 60:
-        return _("%(s)d s") % {"s": total}
-    minutes, _s = divmod(total, 60)
-    if minutes < 60:
-        return _("%(m)d min") % {"m": minutes}
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return _("%(h)d h %(m)02d min") % {"h": hours, "m": minutes}
-    days, hours = divmod(hours, 24)
-    return _("%(d)d d %(h)d h") % {"d": days, "h": hours}
-
-
-# --- SQL building blocks -------------------------------------------------------------------
-# The raw SQL below is assembled only from identifiers and constants of this module and from
-# querysets compiled by Django; every value a user supplies travels as a query parameter.
-
-
-class Seconds(Func):
-    """``end - start`` in seconds, as a float, on both backends."""
-
-    arity = 2
-    output_field = FloatField()
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        # date_part() yields a float8 directly; EXTRACT() yields numeric (PostgreSQL 14+),
-        # whose arithmetic made the first-response figures twice as slow on a million rows.
-        return self.as_sql(
-            compiler,
-            connection,
-            template="date_part('epoch', %(expressions)s)",
-            arg_joiner=" - ",
-            **extra_context,
-        )
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        # julianday() is a double: rounding to whole milliseconds removes its representation
-        # noise so that, e.g., 90 seconds is exactly 90.0 as on PostgreSQL.
-        end_sql, end_params = compiler.compile(self.source_expressions[0])
-        start_sql, start_params = compiler.compile(self.source_expressions[1])
-        sql = f"(ROUND((julianday({end_sql}) - julianday({start_sql})) * 86400000.0) / 1000.0)"
-        return sql, (*end_params, *start_params)
-
-
-def _percentile_sql(
-    inner_sql: str,
-    *,
-    groups: Sequence[str],
-    extras: Mapping[str, str],
-    columns: Sequence[str] = (),
-    with_total: bool = False,
-    vendor: str | None = None,
-) -> str:
-    """Wrap a query yielding ``groups`` and a duration ``d`` into one row per group with
-    ``p50`` and ``p90`` (linear interpolation, as percentile_cont) plus the ``extras``
-    aggregates, which may refer to any column of the inner query.
-
-    ``with_total`` adds one more row, over all groups, whose group columns are NULL (the inner
-    query's group values must never be NULL); on SQLite it needs the inner ``columns``.
-    """
-    vendor = vendor or connection.vendor
-    extra_sql = "".join(f", {expr} AS {name}" for name, expr in extras.items())
-    select_groups = "".join(f"{g}, " for g in groups)
-    if vendor == "postgresql":
-        # One sort serves both percentiles (an array argument), and GROUPING SETS give the
-        # total in the same pass.
-        array = ", ".join(str(p / 100) for p in PERCENTILES)
-        pcts = f"percentile_cont(ARRAY[{array}]) WITHIN GROUP (ORDER BY d) AS pcts"
-        if groups and with_total:
-            group_by = f" GROUP BY GROUPING SETS (({', '.join(groups)}), ())"
-        else:
-            group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
-        return f"SELECT {select_groups}{pcts}{extra_sql} FROM ({inner_sql}) r{group_by}"  # noqa: S608
-    if groups and with_total:
-        # SQLite has no GROUPING SETS: the rows once more under a NULL group.
-        others = [c for c in columns if c not in groups]
-        totals = ", ".join([*(f"NULL AS {g}" for g in groups), *others])
-        inner_sql = (
-            f"SELECT {', '.join([*groups, *others])} FROM ({inner_sql}) a "  # noqa: S608
-            f"UNION ALL SELECT {totals} FROM ({inner_sql}) b"
-        )
-    group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
-    partition = f"PARTITION BY {', '.join(groups)}" if groups else ""
-    # percentile_cont(p) over n values: position k = p*(n-1) (0-based), value at floor(k) plus
-    # (k - floor(k)) times the gap to the next value. k is computed in integers (p in percent),
-    # so no floating-point floor can land on the wrong row. NULL durations sort last and are
-    # not counted, as percentile_cont ignores NULLs. "%%" is the modulo operator once the
-    # backend has substituted the parameters (the statement always has some).
-    pcts = ", ".join(
-        f"SUM(CASE WHEN rn = 1 + ({p} * (n - 1)) / 100 THEN "
-        f"d + (COALESCE(nx, d) - d) * (({p} * (n - 1)) %% 100) / 100.0 END) AS p{p}"
-        for p in PERCENTILES
-    )
-    return (
-        f"SELECT {select_groups}{pcts}{extra_sql} FROM ("  # noqa: S608
-        f"SELECT r.*, ROW_NUMBER() OVER w AS rn, COUNT(d) OVER ({partition}) AS n, "
-        f"LEAD(d) OVER w AS nx FROM ({inner_sql}) r "
-        f"WINDOW w AS ({partition} ORDER BY d IS NULL, d)"
-        f") ranked{group_by}"
-    )
-
-
-def _fetch(sql: str, params) -> list[dict]:
-    """Run one statement; rows as dicts, with PostgreSQL's percentile array split into
-    ``p50``/``p90`` like the SQLite variant returns them."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [col[0] for col in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    for row in rows:
-        if "pcts" in row:
-            values = row.pop("pcts") or [None] * len(PERCENTILES)
-            row.update({f"p{p}": v for p, v in zip(PERCENTILES, values, strict=True)})
-    return rows
-
-
-def _percentile_rows(
-    qs: QuerySet,
-    *,
-    groups: Sequence[str] = (),
-    extras: Mapping[str, str] | None = None,
-    with_total: bool = False,
-) -> list[dict]:
-    """Run ``_percentile_sql`` over a ``values()`` queryset (one query); rows as dicts."""
-    query = qs.order_by().query
-    columns = [*query.values_select, *query.annotation_select]
-    inner_sql, params = query.sql_with_params()
-    if with_total and connection.vendor != "postgresql":
-        params = (*params, *params)  # the inner query appears twice (see _percentile_sql)
-    sql = _percentile_sql(
-        inner_sql, groups=groups, extras=extras or {}, columns=columns, with_total=with_total
-    )
-    return _fetch(sql, params)
-
-
-def _named_sql(sql: str, id_column: str) -> str:
-    """Join the agents' names to an already aggregated result (a few rows), rather than to
-    every message before aggregating: on a million messages that join and the wider grouping
-    key cost more than the scan itself."""
-    user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
-    return (
-        "SELECT t.*, u.first_name AS fname, u.last_name AS lname, u.username AS uname "  # noqa: S608
-        f"FROM ({sql}) t LEFT JOIN {user_table} u ON u.id = t.{id_column}"
-    )
-
-
-def _with_names(qs: QuerySet, id_column: str) -> list[dict]:
-    """Run an aggregating ``values()`` queryset with ``_named_sql``; rows as dicts."""
-    sql, params = qs.query.sql_with_params()
-    return _fetch(_named_sql(sql, id_column), params)
-
-
-def _split_total(rows: list[dict], key: str = "g") -> tuple[list[dict], dict]:
-    """(the per-group rows, the total row) of a ``with_total`` result."""
-    total = next((r for r in rows if r[key] is None), {})
-    return [r for r in rows if r[key] is not None], total
-
-
-def _spread(row: Mapping | None, count_key: str = "n_d") -> Spread:
-    if not row:
-        return Spread()
-    return Spread(
-        count=int(row.get(count_key) or 0),
-        median=Duration(_float(row["p50"])),
-        p90=Duration(_float(row["p90"])),
-    )
-
-
-def _float(value) -> float | None:
-    return None if value is None else float(value)
-
-
-def _as_date(value) -> date:
-    # Raw cursors on SQLite return TruncDate as text; PostgreSQL returns a date.
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _name(first: str | None, last: str | None, username: str | None) -> str:
-    full = f"{first or ''} {last or ''}".strip()
-    return full or username or "?"
-
-
-# --- the queries ---------------------------------------------------------------------------
 
 
 def _opened(channel_ids: Sequence[int], period: Period) -> QuerySet:
@@ -403,15 +82,15 @@ def _first_responders(channel_ids: Sequence[int], period: Period) -> list[dict]:
     """Per agent: how many conversations opened in the period they answered first, and the
     median/p90 of those first-response times. The first responder is the author of the
     conversation's first outbound message, kept on the conversation by the services
-    (``first_responder``, rebuilt by ``conversations.tallies.rebuild``)."""
+    (``first_responder``, rebuilt by ``reports.tallies.rebuild``)."""
     inner = (
         _opened(channel_ids, period)
         .filter(first_response_at__isnull=False, first_responder__isnull=False)
         .values(g=F("first_responder_id"), d=_first_response_seconds())
     )
     inner_sql, params = inner.order_by().query.sql_with_params()
-    sql = _percentile_sql(inner_sql, groups=["g"], extras={"n_d": "COUNT(d)"})
-    return _fetch(_named_sql(sql, "g"), params)
+    sql = percentile_sql(inner_sql, groups=["g"], extras={"n_d": "COUNT(d)"})
+    return fetch(named_sql(sql, "g"), params)
 
 
 def _whole_hours(period: Period) -> bool:
@@ -504,7 +183,7 @@ def _label_rows(channel_ids: Sequence[int], period: Period) -> tuple[list, list]
         f"SELECT l.k, l.g, o.status, o.d FROM ({opened_sql}) o "  # noqa: S608
         f"JOIN ({links}) l ON l.conversation_id = o.id"
     )
-    sql = _percentile_sql(
+    sql = percentile_sql(
         inner,
         groups=["k", "g"],
         extras={
@@ -519,14 +198,14 @@ def _label_rows(channel_ids: Sequence[int], period: Period) -> tuple[list, list]
         f"LEFT JOIN {q(Topic._meta.db_table)} tp ON t.k = 2 AND tp.id = t.g"
     )
     result: dict[int, list[LabelRow]] = {1: [], 2: []}
-    for row in _fetch(named, params):
+    for row in fetch(named, params):
         result[row["k"]].append(
             LabelRow(
                 id=row["g"],
                 name=row["label"],
                 opened=int(row["opened"]),
                 resolved=int(row["resolved"] or 0),
-                first_response_median=Duration(_float(row["p50"])),
+                first_response_median=Duration(as_float(row["p50"])),
             )
         )
     for rows in result.values():
@@ -536,8 +215,8 @@ def _label_rows(channel_ids: Sequence[int], period: Period) -> tuple[list, list]
 
 def _opened_figures(channel_ids: Sequence[int], period: Period) -> tuple[list, dict, list]:
     """SQLite (no GROUPING SETS): the same rows as ``_opened_figures_pg`` in two statements."""
-    days, total = _split_total(
-        _percentile_rows(
+    days, total = split_total(
+        percentile_rows(
             _opened(channel_ids, period).values(
                 g=TruncDate("opened_at", tzinfo=period.tz), d=_first_response_seconds()
             ),
@@ -572,7 +251,7 @@ def _opened_figures_pg(channel_ids: Sequence[int], period: Period) -> tuple[list
         f"COUNT(*) AS opened, COUNT(d) AS n_d FROM ({inner_sql}) o "
         "GROUP BY GROUPING SETS ((g), (r), ())"
     )
-    rows = _fetch(_named_sql(sql, "r"), params)
+    rows = fetch(named_sql(sql, "r"), params)
     days = [r for r in rows if r["gs"] == 1]
     total = next((r for r in rows if r["gs"] == 3), {})
     # A system-sent first message, or none, has no agent to credit.
@@ -588,8 +267,10 @@ SESSION_SETTINGS = (
 def build_report(*, channel_ids: Iterable[int], period: Period, now: datetime) -> Report:
     """Every figure of the reports page for these channels and days, in a fixed number of
     aggregate queries (pinned by tests). The caller has already checked access: pass only
-    channels the user holds ``Cap.REPORTS`` on."""
-    with transaction.atomic():
+    channels the user holds ``Cap.REPORTS`` on. Reads from the replica when one is configured
+    and fresh enough, else from the primary (config/db_routing.py): the page, its CSV exports
+    and the ``report`` command all come through here."""
+    with reading_reports() as alias, transaction.atomic(using=alias):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 # For this transaction only. The percentile sorts of ~200,000 rows fit in
@@ -616,13 +297,13 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
     resolved = Conversation.objects.filter(
         channel_id__in=ids, resolved_at__gte=start, resolved_at__lt=end
     )
-    resolved_groups = _with_names(
+    resolved_groups = with_names(
         resolved.values("resolution", "resolved_by_id", g=TruncDate("resolved_at", tzinfo=tz))
         .annotate(n=Count("id"))
         .order_by(),
         "resolved_by_id",
     )
-    resolution_total = _percentile_rows(
+    resolution_total = percentile_rows(
         resolved.values(d=Seconds(F("resolved_at"), F("opened_at"))),
         extras={"n_d": "COUNT(d)"},
     )[0]
@@ -648,14 +329,14 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
     # --- shape (aggregated rows only) ---
     days = {d: {"opened": 0, "resolved": 0, "in": 0, "out": 0, "frt": None} for d in period.days()}
     for row in opened_days:
-        slot = days.get(_as_date(row["g"]))
+        slot = days.get(as_date(row["g"]))
         if slot is not None:
             slot["opened"] = int(row["opened"])
-            slot["frt"] = _float(row["p50"])
+            slot["frt"] = as_float(row["p50"])
     by_agents = automatically = 0
     resolvers: dict[int, dict] = {}
     for row in resolved_groups:
-        slot = days.get(_as_date(row["g"]))
+        slot = days.get(as_date(row["g"]))
         if slot is not None:
             slot["resolved"] += row["n"]
         if row["resolution"] == Conversation.Resolution.AGENT:
@@ -672,7 +353,7 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
             user_id,
             {
                 "user_id": user_id,
-                "name": _name(first, last, username),
+                "name": person_name(first, last, username),
                 "replies": 0,
                 "outside_window": 0,
             },
@@ -680,11 +361,11 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
 
     n_in = n_out = n_outside = 0
     messages_sql, messages_params = message_groups
-    for row in _fetch(_named_sql(messages_sql, "author_id"), messages_params):
+    for row in fetch(named_sql(messages_sql, "author_id"), messages_params):
         n_in += row["n_in"]
         n_out += row["n_out"]
         n_outside += row["n_outside"]
-        slot = days.get(_as_date(row["day"]))
+        slot = days.get(as_date(row["day"]))
         if slot is not None:
             slot["in"] += row["n_in"]
             slot["out"] += row["n_out"]
@@ -713,8 +394,8 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         messages_in=n_in,
         messages_out=n_out,
         outside_window=n_outside,
-        first_response=_spread(opened_total),
-        resolution=_spread(resolution_total),
+        first_response=spread(opened_total),
+        resolution=spread(resolution_total),
     )
 
     for user_id, row in resolvers.items():
@@ -723,7 +404,7 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
     for row in responders:
         a = agent(row["r"], row["fname"], row["lname"], row["uname"])
         a["first_responses"] = int(row["n_d"])
-        a["first_response_median"] = Duration(_float(row["p50"]))
+        a["first_response_median"] = Duration(as_float(row["p50"]))
     agent_rows = sorted(
         (AgentRow(**a) for a in agents.values()), key=lambda r: (-r.replies, r.name.lower())
     )

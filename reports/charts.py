@@ -16,7 +16,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from conversations.reports import format_duration
+from reports.figures import format_duration
 
 # The drawing's own units. About the width the chart is shown at on a laptop (three charts side
 # by side) so that its text keeps the size reports.css gives it; a phone shows it at ~0.7x.

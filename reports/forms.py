@@ -7,7 +7,7 @@ from datetime import date, timedelta, tzinfo
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from conversations.reports import MAX_DAYS, Period
+from reports.figures import MAX_DAYS, Period
 
 TODAY, LAST_7, LAST_30, CUSTOM = "today", "7d", "30d", "custom"
 PRESET_DAYS = {TODAY: 1, LAST_7: 7, LAST_30: 30}

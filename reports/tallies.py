@@ -25,7 +25,8 @@ from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from channels_app.models import Channel
-from conversations.models import Conversation, Message, MessageTally, TallyWatermark
+from conversations.models import Conversation, Message
+from reports.models import MessageTally, TallyWatermark
 
 # A message's created_at is taken when its transaction starts; the hour it falls in is rolled
 # up only once it is this far in the past, so a transaction still open then is rare.

@@ -1,9 +1,9 @@
 from django.urls import path
 
-from conversations import report_views
+from reports import views
 
 app_name = "reports"
 
 urlpatterns = [
-    path("", report_views.index, name="index"),
+    path("", views.index, name="index"),
 ]

@@ -1,7 +1,7 @@
 """The supervisor reports page and its CSV exports (``?format=csv&table=...``).
 
 Thin: access through channels_app.access (a channel the user cannot see is a 404, one they see
-below Supervisor a 403), filters through report_forms, every figure from reports.build_report.
+below Supervisor a 403), filters through report_forms, every figure from build.build_report.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from channels_app.access import Cap, channel_for, channels_where, remember_sees_reports
-from conversations import charts, reports
-from conversations.report_forms import ReportFilterForm
+from reports import build, charts, figures
+from reports.forms import ReportFilterForm
 
 CSV_TABLES = ("summary", "daily", "agents", "tags", "topics")
 # A cell starting with one of these is a formula to a spreadsheet: tag, topic and agent names
@@ -81,7 +81,7 @@ def _index(request):
         return render(request, "reports/index.html", {"form": form, "report": None})
 
     chosen = form.cleaned_data["channel"]
-    report = reports.build_report(
+    report = build.build_report(
         channel_ids=[chosen.pk] if chosen else [c.pk for c in channels],
         period=form.cleaned_data["period"],
         now=now,
@@ -109,7 +109,7 @@ def _index(request):
 
 
 def _cell(value) -> str:
-    if isinstance(value, reports.Duration):
+    if isinstance(value, figures.Duration):
         value = value.seconds
     if value is None:
         return ""
@@ -119,7 +119,7 @@ def _cell(value) -> str:
     return "'" + text if text.lstrip(LEADING_SPACE).startswith(FORMULA_PREFIXES) else text
 
 
-def csv_rows(report: reports.Report, table: str) -> list[list]:
+def csv_rows(report: figures.Report, table: str) -> list[list]:
     """The rows (header first) of one exported table. Headers are identifiers, not prose, so
     a spreadsheet built on them survives a change of the interface language."""
     if table == "summary":
@@ -193,7 +193,7 @@ def csv_rows(report: reports.Report, table: str) -> list[list]:
     ]
 
 
-def _csv_response(report: reports.Report, table: str) -> HttpResponse:
+def _csv_response(report: figures.Report, table: str) -> HttpResponse:
     name = f"report-{table}-{report.period.first:%Y%m%d}-{report.period.last:%Y%m%d}.csv"
     response = HttpResponse(
         content_type="text/csv; charset=utf-8",

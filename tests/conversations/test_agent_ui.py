@@ -13,8 +13,8 @@ from django.utils import timezone, translation
 
 from channels_app import access
 from channels_app.access import Role
-from conversations import charts, queries, reports, services
-from tests.conversations import test_reports as known
+from conversations import queries, services
+from reports import charts, figures
 from tests.factories import (
     ChannelFactory,
     ConversationFactory,
@@ -25,6 +25,7 @@ from tests.factories import (
     TemplateFactory,
     UserFactory,
 )
+from tests.reports import test_reports as known
 
 INBOX = reverse("conversations:inbox")
 REPORTS = reverse("reports:index")
@@ -128,15 +129,15 @@ def test_period_select_shows_the_chosen_period(client, cast, chosen):
 # --- the charts ------------------------------------------------------------------------------
 
 
-def _days(first: date, n: int, **values) -> list[reports.Day]:
+def _days(first: date, n: int, **values) -> list[figures.Day]:
     return [
-        reports.Day(
+        figures.Day(
             day=first + timedelta(days=i),
             opened=values.get("opened", 0),
             resolved=0,
             messages_in=values.get("messages_in", 0),
             messages_out=0,
-            first_response_median=reports.Duration(values.get("frt")),
+            first_response_median=figures.Duration(values.get("frt")),
         )
         for i in range(n)
     ]

@@ -464,16 +464,17 @@ def test_the_inbox_search_does_not_find_a_deleted_message(client, channel):
 def test_an_echo_is_the_first_response_and_an_outbound_message_in_the_reports(channel):
     from datetime import UTC, date, datetime
 
-    from conversations import inbound_events, reports, tallies
+    from conversations import inbound_events
+    from reports import build, figures, tallies
 
     opened = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)  # the original's timestamp in the fixture
     inbound_events.process_events(webhooks.parse(corpus("d21_original_text")), now=opened)
     later = opened + timedelta(minutes=10)
     inbound_events.process_events(webhooks.parse(corpus("d21_echo_text")), now=later)
-    period = reports.Period(first=date(2026, 1, 1), last=date(2026, 1, 1), tz=UTC)
+    period = figures.Period(first=date(2026, 1, 1), last=date(2026, 1, 1), tz=UTC)
 
     def report():
-        return reports.build_report(channel_ids=[channel.pk], period=period, now=later)
+        return build.build_report(channel_ids=[channel.pk], period=period, now=later)
 
     summary = report().summary
     assert summary.first_response.count == 1

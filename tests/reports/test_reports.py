@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conversations import reports, tallies
 from conversations.models import Conversation, Event, Message
+from reports import build, figures, sql, tallies
 from tests.factories import (
     ConversationFactory,
     EventFactory,
@@ -23,7 +23,7 @@ from tests.factories import (
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")  # UTC+1 in March 2025 (DST starts on the 30th)
-PERIOD = reports.Period(first=date(2025, 3, 10), last=date(2025, 3, 12), tz=BERLIN)
+PERIOD = figures.Period(first=date(2025, 3, 10), last=date(2025, 3, 12), tz=BERLIN)
 NOW = datetime(2025, 3, 13, 12, 0, tzinfo=UTC)
 NEW, PENDING, RESOLVED = Conversation.Status.NEW, Conversation.Status.PENDING, "resolved"
 
@@ -197,7 +197,7 @@ def history(cast):
 
 
 def report_for(*channels, period=PERIOD):
-    return reports.build_report(channel_ids=[c.pk for c in channels], period=period, now=NOW)
+    return build.build_report(channel_ids=[c.pk for c in channels], period=period, now=NOW)
 
 
 def test_summary_counts_conversations_messages_and_templates(history):
@@ -233,7 +233,7 @@ def test_days_are_berlin_days_at_both_boundaries(history):
 
 
 def test_a_day_without_answers_has_no_median(history):
-    period = reports.Period(first=date(2025, 3, 11), last=date(2025, 3, 11), tz=BERLIN)
+    period = figures.Period(first=date(2025, 3, 11), last=date(2025, 3, 11), tz=BERLIN)
     Conversation.objects.filter(first_response_at=at("03-10 23:35:00")).update(
         first_response_at=None
     )
@@ -313,7 +313,7 @@ def test_tag_and_topic_breakdowns_cover_conversations_opened_in_the_period(histo
     assert (tags["vip"].opened, tags["vip"].resolved, tags["vip"].first_response_median) == (
         1,
         0,
-        reports.Duration(None),
+        figures.Duration(None),
     )
     [orders] = report.topics
     assert (orders.name, orders.opened, orders.resolved) == ("Orders", 2, 2)
@@ -338,7 +338,7 @@ def test_other_channels_add_up_only_when_asked_for(history):
 
 
 def test_an_empty_period_reports_zeros_and_dashes(history):
-    period = reports.Period(first=date(2024, 1, 1), last=date(2024, 1, 2), tz=BERLIN)
+    period = figures.Period(first=date(2024, 1, 1), last=date(2024, 1, 2), tz=BERLIN)
     report = report_for(history.a, period=period)
     s = report.summary
     assert (s.opened, s.resolved, s.reopened, s.messages_in, s.messages_out) == (0, 0, 0, 0, 0)
@@ -355,7 +355,7 @@ def test_as_dict_is_plain_json_data(history):
 
 
 def test_duration_formatting():
-    fmt = reports.format_duration
+    fmt = figures.format_duration
     assert [fmt(None), fmt(44.6), fmt(720), fmt(7500), fmt(129600)] == [
         "–",
         "45 s",
@@ -367,7 +367,7 @@ def test_duration_formatting():
 
 def test_a_period_spans_whole_days_in_its_zone_across_a_dst_change():
     # Berlin moves to summer time on 2025-03-30: that day has 23 hours.
-    period = reports.Period(first=date(2025, 3, 30), last=date(2025, 3, 30), tz=BERLIN)
+    period = figures.Period(first=date(2025, 3, 30), last=date(2025, 3, 30), tz=BERLIN)
     assert period.start == at("03-29 23:00:00")
     assert period.end == at("03-30 22:00:00")
 
@@ -393,10 +393,11 @@ def run_percentiles(groups: dict[int, list[float | None]], vendor: str) -> dict[
         for _ in values
     ]
     params = [v for values in groups.values() for v in values]
-    sql = reports._percentile_sql(
+    statement = sql.percentile_sql(
         " UNION ALL ".join(selects), groups=["g"], extras={"n": "COUNT(d)"}, vendor=vendor
     )
-    return {row["g"]: (row["n"], row["p50"], row["p90"]) for row in reports._fetch(sql, params)}
+    rows = sql.fetch(statement, params)
+    return {row["g"]: (row["n"], row["p50"], row["p90"]) for row in rows}
 
 
 @pytest.mark.django_db

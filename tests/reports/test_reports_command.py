@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.conversations import test_reports as known
+from tests.reports import test_reports as known
 
 history = known.history  # the known history of test_reports.py (a fixture)
 

@@ -12,11 +12,13 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Sum
 
-from conversations import reports, services, tallies
-from conversations.models import Conversation, MessageTally
-from tests.conversations import test_reports as known
-from tests.conversations.test_reports import NOW, PERIOD, report_for
+from conversations import services
+from conversations.models import Conversation
+from reports import build, figures, tallies
+from reports.models import MessageTally
 from tests.factories import TemplateFactory
+from tests.reports import test_reports as known
+from tests.reports.test_reports import NOW, PERIOD, report_for
 
 history = known.history  # the known history of test_reports.py
 
@@ -163,7 +165,7 @@ def test_rebuild_command_reports_what_it_wrote(db, cast, no_dispatch):
 def test_the_beat_task_rolls_up_to_the_last_settled_hour(db, cast, no_dispatch):
     from django.conf import settings
 
-    from conversations.tasks import roll_up_report_tallies
+    from reports.tasks import roll_up_report_tallies
 
     entry = settings.CELERY_BEAT_SCHEDULE["roll-up-report-tallies"]
     assert entry["task"] == roll_up_report_tallies.name
@@ -173,9 +175,20 @@ def test_the_beat_task_rolls_up_to_the_last_settled_hour(db, cast, no_dispatch):
     assert MessageTally.objects.aggregate(n=Sum("count"))["n"] == 6
 
 
+def test_a_task_queued_under_the_old_name_still_rolls_up(db, cast, no_dispatch):
+    """Beat queued ``conversations.tasks.roll_up_report_tallies`` before the reports moved into
+    their own app; a worker of the new code still knows that name."""
+    from config.celery import app
+
+    live_history(cast)
+    result = app.tasks["conversations.tasks.roll_up_report_tallies"].apply().get()
+    assert tallies.watermark() == datetime.fromisoformat(result["upto"])
+    assert MessageTally.objects.aggregate(n=Sum("count"))["n"] == 6
+
+
 def raw_message_figures(monkeypatch, *channels, period=PERIOD):
     """The report with messages counted from the message table (the fallback path)."""
-    monkeypatch.setattr(reports, "_whole_hours", lambda _period: False)
+    monkeypatch.setattr(build, "_whole_hours", lambda _period: False)
     report = report_for(*channels, period=period)
     monkeypatch.undo()
     return report
@@ -202,12 +215,12 @@ def test_figures_from_tallies_equal_those_counted_from_messages(history, monkeyp
 
 def test_a_half_hour_zone_counts_from_the_messages(history):
     # Kolkata days start at 18:30 UTC: not whole tally hours, so the messages are counted.
-    kolkata = reports.Period(
+    kolkata = figures.Period(
         first=date(2025, 3, 10), last=date(2025, 3, 12), tz=ZoneInfo("Asia/Kolkata")
     )
-    assert not reports._whole_hours(kolkata)
-    assert reports._whole_hours(PERIOD)
-    report = reports.build_report(channel_ids=[history.a.pk], period=kolkata, now=NOW)
+    assert not build._whole_hours(kolkata)
+    assert build._whole_hours(PERIOD)
+    report = build.build_report(channel_ids=[history.a.pk], period=kolkata, now=NOW)
     # 03-09 18:30 UTC .. 03-12 18:30 UTC: everything of the 10th and 11th (c1..c4), c5's,
     # c6's and c9's messages of the 9th evening and c2's template on the 12th; not c7 or c8.
     s = report.summary

@@ -11,10 +11,8 @@ import pytest
 from django.urls import reverse
 
 from channels_app.access import Role
-from conversations import tallies
-from conversations.report_forms import ReportFilterForm
-from tests.conversations import test_reports as known
-from tests.conversations.test_reports import at, conversation, msg
+from reports import tallies
+from reports.forms import ReportFilterForm
 from tests.factories import (
     ChannelFactory,
     GrantFactory,
@@ -23,6 +21,8 @@ from tests.factories import (
     TopicFactory,
     UserFactory,
 )
+from tests.reports import test_reports as known
+from tests.reports.test_reports import at, conversation, msg
 
 URL = reverse("reports:index")
 # The known history of test_reports.py (channel A and B, Berlin days 10-12 March 2025).

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from conversations import emulator_history
-from conversations.management.commands.seed_demo import DEMO_PASSWORD
 from conversations.models import Message
+from devtools.management.commands.seed_demo import DEMO_PASSWORD
 from tests.conversations.test_browser import browser  # noqa: F401 - the Chromium fixture
 from tests.whatsapp.test_demo_emulator import register_demo_numbers
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from channels_app.access import Role
 from channels_app.whatsapp.errors import TransportError
-from conversations import outbound, reports, services
+from conversations import outbound, services
 from conversations.models import Event, Message
+from reports import build, figures
 from tests.factories import ConversationFactory, GrantFactory, UserFactory
 from tests.whatsapp.conftest import wait_for
 from tests.whatsapp.test_end_to_end import customer_writes, delivery_of, failed_and_recorded
@@ -62,10 +63,10 @@ def sends_of(emulator, channel, body):
 
 def first_responses(channel) -> int:
     today = timezone.localdate()
-    period = reports.Period(
+    period = figures.Period(
         first=today - timedelta(days=1), last=today, tz=timezone.get_current_timezone()
     )
-    report = reports.build_report(channel_ids=[channel.pk], period=period, now=timezone.now())
+    report = build.build_report(channel_ids=[channel.pk], period=period, now=timezone.now())
     return report.summary.first_response.count
 
 

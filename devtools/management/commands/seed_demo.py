@@ -3,13 +3,19 @@
 Idempotent: running it again changes nothing that is already there.
 """
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from channels_app.access import Role
-from channels_app.models import AccessGrant, Channel, Team
+from channels_app.models import AccessGrant, Channel, MessageTemplate, Team
+from conversations import services
+from conversations.models import Contact, Conversation, Message, Tag, Topic
 from replies.demo import seed_demo_saved_replies
+from reports import tallies
 
 DEMO_PASSWORD = "demo-desk-2026"  # noqa: S105 - printed on purpose, demo only
 
@@ -95,7 +101,6 @@ DEMO_TEMPLATES = [
 
 def seed_demo_templates(channel) -> None:
     """Approved demo templates on the channel and every channel sharing its business account."""
-    from channels_app.models import MessageTemplate
 
     for target in Channel.objects.filter(waba_id=channel.waba_id):
         for name, text, example in DEMO_TEMPLATES:
@@ -148,13 +153,6 @@ DEMO_CONVERSATIONS = [
 def seed_demo_conversations(support, sales) -> None:
     """Demo conversations through the inbox services (idempotent: a contact already in the
     desk is left alone). Replies are stored with a final delivery state and never sent."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from conversations import services, tallies
-    from conversations.models import Contact, Conversation, Message, Tag, Topic
-
     User = get_user_model()
     admin = User.objects.get(username="admin")
     tags = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from config.management import DeskCommand
-from conversations import tallies
+from reports import tallies
 
 
 class Command(DeskCommand):

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.management import DeskCommand
-from conversations import reports
-from conversations.report_forms import EARLIEST, LATEST
+from reports import build, figures
+from reports.forms import EARLIEST, LATEST
 
 
 class Command(DeskCommand):
@@ -37,9 +37,9 @@ class Command(DeskCommand):
         last = self._date(options, "last", "--to")
         if first > last:
             raise CommandError(_("--from must not be after --to."))
-        if (last - first).days + 1 > reports.MAX_DAYS:
+        if (last - first).days + 1 > figures.MAX_DAYS:
             raise CommandError(
-                _("A report covers at most %(days)d days.") % {"days": reports.MAX_DAYS}
+                _("A report covers at most %(days)d days.") % {"days": figures.MAX_DAYS}
             )
         try:
             tz = zoneinfo.ZoneInfo(options["tz"])
@@ -49,9 +49,9 @@ class Command(DeskCommand):
                 % {"tz": options["tz"]}
             ) from None
         channel = self.get_channel(options)
-        report = reports.build_report(
+        report = build.build_report(
             channel_ids=[channel.pk],
-            period=reports.Period(first=first, last=last, tz=tz),
+            period=figures.Period(first=first, last=last, tz=tz),
             now=timezone.now(),
         )
         if options["json"]:
@@ -78,7 +78,7 @@ class Command(DeskCommand):
             )
         return value
 
-    def _write_text(self, channel, report: reports.Report) -> None:
+    def _write_text(self, channel, report: figures.Report) -> None:
         s, out = report.summary, self.stdout.write
         out(
             _("%(channel)s (#%(id)s), %(first)s to %(last)s, days in %(tz)s")

@@ -1,0 +1,64 @@
+"""The reports' pre-aggregates, written only by ``reports.tallies`` (docs/reports.md)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from channels_app.models import Channel
+from conversations.models import Message
+
+
+class MessageTally(models.Model):
+    """Messages counted per channel, UTC hour, author, direction and outside-window flag.
+
+    A pre-aggregate for the reports (a million messages become a few thousand rows), written
+    only by ``reports.tallies``: the periodic roll-up recomputes whole past hours up to
+    the watermark (``TallyWatermark``), never the message path. A day in any time zone
+    with a whole-hour offset is a whole number of these hours; other zones fall back to
+    counting the messages themselves. ``author_key`` is the author's id, 0 for none (a unique
+    key cannot hold NULL on every backend), and not a foreign key, so deleting a user never
+    rewrites the counts.
+    """
+
+    # Indexed through the unique key (its first column).
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField(_("hour"))
+    author_key = models.IntegerField(default=0)
+    direction = models.CharField(max_length=3, choices=Message.Direction.choices)
+    outside_window = models.BooleanField(default=False)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("message tally")
+        verbose_name_plural = _("message tallies")
+        # Moved from the conversations app with its table (migration 0001): the name stays.
+        db_table = "conversations_messagetally"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "hour", "author_key", "direction", "outside_window"],
+                name="message_tally_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.hour:%Y-%m-%d %H}h {self.direction}: {self.count}"
+
+
+class TallyWatermark(models.Model):
+    """One row: ``MessageTally`` is complete for every hour before ``upto``.
+
+    The reports add the messages from ``upto`` on, counted live. No row means nothing is
+    rolled up yet (every message is counted live).
+    """
+
+    upto = models.DateTimeField(_("rolled up to"))
+    updated_at = models.DateTimeField(_("updated"))
+
+    class Meta:
+        verbose_name = _("message tally watermark")
+        verbose_name_plural = _("message tally watermarks")
+        db_table = "conversations_tallywatermark"
+
+    def __str__(self) -> str:
+        return f"tallies up to {self.upto:%Y-%m-%d %H:%M}"

@@ -14,8 +14,8 @@ import pytest
 # Registers the template admin before the URLconf is first loaded, in case channels_app/admin.py
 # (which imports it at its end) is not there yet; importing it twice is harmless.
 import channels_app.admin_templates  # noqa: F401
-from channels_app.whatsapp.emulator import Emulator, EmulatorConfig
 from channels_app.whatsapp.webhooks import sign
+from devtools.whatsapp_emulator import Emulator, EmulatorConfig
 
 APP_SECRET = "test-app-secret"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "whatsapp"

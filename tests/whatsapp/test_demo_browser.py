@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from conversations import emulator_history
 from conversations.models import Message
+from devtools import emulator_history
 from devtools.management.commands.seed_demo import DEMO_PASSWORD
 from tests.conversations.test_browser import browser  # noqa: F401 - the Chromium fixture
 from tests.whatsapp.test_demo_emulator import register_demo_numbers

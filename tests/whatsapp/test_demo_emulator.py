@@ -1,7 +1,7 @@
 """The demo and the emulator agree: a reply in every seeded open conversation is delivered.
 
 seed_demo writes conversations straight into the database; ``whatsapp_emulator --seed-from-db``
-teaches the emulator their customers' last message times (conversations.emulator_history), so
+teaches the emulator their customers' last message times (devtools.emulator_history), so
 the emulator's 24-hour window is the desk's. Before, every seeded reply failed with 131047.
 """
 
@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from channels_app.models import Channel, MessageTemplate
 from channels_app.whatsapp import window
-from conversations import emulator_history, outbound, services
+from conversations import outbound, services
 from conversations.models import Conversation, Message
+from devtools import emulator_history
 from tests.whatsapp.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

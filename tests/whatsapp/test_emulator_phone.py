@@ -7,9 +7,9 @@ import httpx
 import pytest
 from django.core.files.storage import default_storage
 
-from channels_app.whatsapp.emulator import TINY_PNG
 from conversations import outbound
 from conversations.models import Message
+from devtools.whatsapp_emulator import TINY_PNG
 from tests.whatsapp.conftest import queue_reply, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,7 +1,7 @@
 """Run the local WhatsApp Cloud API emulator, or inject a customer message into a running one.
 
-It lives in the conversations app because ``--seed-from-db`` reads the desk's conversations
-(conversations.emulator_history); the emulator itself knows no Django.
+A development tool (the devtools app): ``--seed-from-db`` reads the desk's conversations
+(devtools.emulator_history); the emulator itself (devtools.whatsapp_emulator) knows no Django.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from channels_app.models import Channel, MessageTemplate
-from channels_app.whatsapp.emulator import Emulator, EmulatorConfig
-from conversations import emulator_history
+from devtools import emulator_history
+from devtools.whatsapp_emulator import Emulator, EmulatorConfig
 
 # seed_demo's channels, so that `make run` works without --seed-from-db as well.
 DEMO_NUMBERS = [

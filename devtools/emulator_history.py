@@ -88,7 +88,7 @@ def known_chats(*, now: datetime) -> list[dict]:
 
 
 def teach(emulator, *, now: datetime) -> int:
-    """Have ``emulator`` (channels_app.whatsapp.emulator.Emulator) learn the recent chats;
+    """Have ``emulator`` (devtools.whatsapp_emulator.Emulator) learn the recent chats;
     returns how many."""
     chats = known_chats(now=now)
     for chat in chats:

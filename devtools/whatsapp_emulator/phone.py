@@ -16,7 +16,7 @@ Routes (all under ``/_emulator``; development and tests only, no authentication)
   data}`` (data in base64): the customer sends an image or a document (media id, signed webhook).
 - ``GET api/device?phone_number_id=``: the SMS and calls the business number received.
 
-Nothing here imports Django (as the emulator itself).
+Nothing here imports Django (as the rest of the emulator).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the emulator imports this module; only its type is needed here
-    from channels_app.whatsapp.emulator import Emulator
+    from devtools.whatsapp_emulator.server import Emulator
 
 Answer = tuple[int, str, bytes]
-CUSTOMER_KINDS = {"image": "image", "application": "document", "text": "document"}
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 
 

@@ -30,6 +30,7 @@ from channels_app.admin_forms import (
     TeamGrantForm,
     describe_duration,
 )
+from channels_app.admin_site import AdminOnlyPermissions
 from channels_app.models import AccessGrant, Channel, Profile, Team
 
 User = get_user_model()
@@ -69,11 +70,8 @@ def access_summary_text(channel: Channel) -> str:
     return ", ".join(parts) if parts else gettext("admins only")
 
 
-class ConfigurePermissions:
+class ConfigurePermissions(AdminOnlyPermissions):
     """Channel pages are for admins: view, add, change and delete all need Cap.CONFIGURE."""
-
-    def has_module_permission(self, request):
-        return access.is_admin(request.user)
 
     def _configure(self, request, obj):
         if obj is None or not isinstance(obj, Channel):
@@ -244,10 +242,6 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
     class Media:
         css = MEDIA["css"]
 
-    def has_add_permission(self, request):
-        # Like every other channel page (ConfigurePermissions): admins, not Django's add_channel.
-        return access.is_admin(request.user)
-
     def get_queryset(self, request):
         return access.channels_visible_to(request.user).annotate(
             user_grant_count=_grant_count(user__isnull=False),
@@ -378,9 +372,6 @@ class TeamAdmin(ConfigurePermissions, admin.ModelAdmin):
 
     class Media:
         css = MEDIA["css"]
-
-    def has_add_permission(self, request):
-        return access.is_admin(request.user)
 
     def get_queryset(self, request):
         members = Team.members.through.objects.filter(team=OuterRef("pk"))

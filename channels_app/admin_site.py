@@ -11,6 +11,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
 from django.utils.translation import gettext_lazy as _
 
+from channels_app import access
 from channels_app.login_throttle import DeskAdminAuthenticationForm
 
 # Apps and models listed first on the admin index, in this order; the rest follow alphabetically.
@@ -19,6 +20,31 @@ MODEL_ORDER = {
     "channels_app": ["Channel", "Team", "MessageTemplate"],
     "auth": ["User", "Group"],
 }
+
+
+class AdminOnlyPermissions:
+    """For a ModelAdmin whose pages are for desk admins only (superusers and channel
+    administrators), whatever Django's per-model permissions say: the access module decides.
+
+    Put it first among the bases (``class TagAdmin(AdminOnlyPermissions, admin.ModelAdmin)``).
+    A page with a narrower rule overrides one hook and starts from ``super()``.
+    """
+
+    def has_module_permission(self, request):
+        return access.is_admin(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return access.is_admin(request.user)
+
+    def has_add_permission(self, request, *args):
+        # *args: an inline's hook also receives the parent object.
+        return access.is_admin(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return access.is_admin(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return access.is_admin(request.user)
 
 
 def _position(order: list[str], key: str) -> tuple[int, str]:

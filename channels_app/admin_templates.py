@@ -3,8 +3,8 @@
 Drafts are written part by part (header, body, footer, buttons, example values: see
 channels_app/template_forms.py), never as raw JSON; synced fields are read-only (Meta owns
 them) and shown the same way. "Submit for review" is a changelist action and a button on a
-draft's own page (it saves first). Every permission comes from channels_app.access.is_admin.
-Provider calls run outside a transaction, so they hold no lock.
+draft's own page (it saves first). Every permission comes from channels_app.access.is_admin
+(AdminOnlyPermissions). Provider calls run outside a transaction, so they hold no lock.
 """
 
 from django.contrib import admin, messages
@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from channels_app import template_services
-from channels_app.access import is_admin
+from channels_app.admin_site import AdminOnlyPermissions
 from channels_app.models import MessageTemplate
 from channels_app.template_forms import TemplateDraftForm
 
@@ -30,7 +30,7 @@ SUBMIT = "_submit_for_review"
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     list_display = (
         "name",
         "language",
@@ -48,21 +48,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     form = TemplateDraftForm
     change_form_template = "admin/channels_app/messagetemplate/change_form.html"
 
-    def has_module_permission(self, request):
-        return is_admin(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_admin(request.user)
-
-    def has_add_permission(self, request):
-        return is_admin(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_admin(request.user)
-
     def has_delete_permission(self, request, obj=None):
         # Deleting at Meta is not offered; a local row would come back at the next sync.
-        return is_admin(request.user) and (
+        return super().has_delete_permission(request, obj) and (
             obj is None or obj.status == MessageTemplate.Status.DRAFT
         )
 

@@ -11,27 +11,8 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from channels_app.access import is_admin
+from channels_app.admin_site import AdminOnlyPermissions
 from conversations.models import Conversation, Tag, Topic
-
-
-class DeskAdminPermissions:
-    """Everything in this admin is for desk admins (superusers or channel administrators)."""
-
-    def has_module_permission(self, request):
-        return is_admin(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_admin(request.user)
-
-    def has_add_permission(self, request):
-        return is_admin(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_admin(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return is_admin(request.user)
 
 
 class TagForm(forms.ModelForm):
@@ -46,20 +27,20 @@ class TagForm(forms.ModelForm):
 
 
 @admin.register(Tag)
-class TagAdmin(DeskAdminPermissions, admin.ModelAdmin):
+class TagAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     form = TagForm
     list_display = ["name", "color"]
     search_fields = ["name"]
 
 
 @admin.register(Topic)
-class TopicAdmin(DeskAdminPermissions, admin.ModelAdmin):
+class TopicAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     list_display = ["name", "description"]
     search_fields = ["name"]
 
 
 @admin.register(Conversation)
-class ConversationAdmin(DeskAdminPermissions, admin.ModelAdmin):
+class ConversationAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     """Read-only: every change to a conversation goes through the services (and the inbox)."""
 
     list_display = ["id", "channel", "contact_name", "status", "assignee", "last_activity_at"]

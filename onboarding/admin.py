@@ -5,7 +5,8 @@ Each action is a custom admin view (get_urls + admin_site.admin_view): POST only
 loaded through get_object and re-checked with has_change_permission, one call to
 onboarding.services, then log_change, a message and a redirect to the change page. Provider calls
 happen in the services outside any transaction (these views are not atomic). Permissions come
-from channels_app.access.is_admin (Cap.CONFIGURE is admin-only). See docs/onboarding.md.
+from channels_app.access.is_admin through channels_app.admin_site.AdminOnlyPermissions
+(Cap.CONFIGURE is admin-only). See docs/onboarding.md.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from channels_app.access import is_admin
+from channels_app.admin_site import AdminOnlyPermissions
 from onboarding import queries, services, steps
 from onboarding.models import Onboarding, OnboardingStep
 from onboarding.validation import display_name_problems, parse_phone_number
@@ -190,7 +191,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 # --- the admin -----------------------------------------------------------------------------------
 @admin.register(Onboarding)
-class OnboardingAdmin(admin.ModelAdmin):
+class OnboardingAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     form = OnboardingForm
     change_form_template = "admin/onboarding/onboarding/change_form.html"
     list_display = (
@@ -236,22 +237,6 @@ class OnboardingAdmin(admin.ModelAdmin):
         "submit_templates",
         "refresh_templates",
     )
-
-    # --- permissions: the access module decides --------------------------------------------
-    def has_module_permission(self, request):
-        return is_admin(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_admin(request.user)
-
-    def has_add_permission(self, request):
-        return is_admin(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_admin(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return is_admin(request.user)
 
     # --- list ------------------------------------------------------------------------------
     def get_queryset(self, request):

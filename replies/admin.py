@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from channels_app.access import is_admin
+from channels_app.admin_site import AdminOnlyPermissions
 from replies import services
 from replies.forms import AdminSavedReplyForm
 from replies.models import SavedReply
 
 
 @admin.register(SavedReply)
-class SavedReplyAdmin(admin.ModelAdmin):
+class SavedReplyAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     form = AdminSavedReplyForm
     list_display = ("title", "shortcut", "scope", "team", "language", "template", "updated_at")
     list_filter = ("scope", "language", "team")
@@ -22,21 +22,6 @@ class SavedReplyAdmin(admin.ModelAdmin):
     list_select_related = ("team", "template")
     ordering = ("title", "id")
     readonly_fields = ("created_at", "updated_at")
-
-    def has_module_permission(self, request):
-        return is_admin(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_admin(request.user)
-
-    def has_add_permission(self, request):
-        return is_admin(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_admin(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return is_admin(request.user)
 
     def get_queryset(self, request):
         # Personal replies are private to their owners, even from admins.

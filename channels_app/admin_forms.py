@@ -16,11 +16,12 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.forms import UserChangeForm
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from channels_app.models import AccessGrant, Channel, Profile, Team
+from channels_app.models import DEFAULT_AUTO_RESOLVE, AccessGrant, Channel, Profile, Team
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -83,7 +84,7 @@ class AutoResolveField(forms.MultiValueField):
 
     default_error_messages = {
         "positive": _("Enter a positive number of days or hours, or tick Off."),
-        "too_long": _("At most 365 days (8760 hours)."),
+        "too_long": _("At most %(days)d days (%(hours)d hours)."),
     }
 
     def __init__(self, **kwargs):
@@ -112,23 +113,37 @@ class AutoResolveField(forms.MultiValueField):
             raise ValidationError(self.error_messages["positive"], code="positive")
         value = amount * (HOUR if unit == "hours" else DAY)
         if value > MAX_AUTO_RESOLVE:
-            raise ValidationError(self.error_messages["too_long"], code="too_long")
+            raise ValidationError(
+                self.error_messages["too_long"],
+                code="too_long",
+                params={"days": MAX_AUTO_RESOLVE // DAY, "hours": MAX_AUTO_RESOLVE // HOUR},
+            )
         return value
+
+
+def _with_default(text) -> str:
+    """``text`` (lazy, with ``%(default)s``) naming the model's default age in the reader's
+    language, so the number is written once (``DEFAULT_AUTO_RESOLVE``)."""
+    return lazy(lambda: str(text) % {"default": describe_duration(DEFAULT_AUTO_RESOLVE)}, str)()
 
 
 class ChannelForm(forms.ModelForm):
     auto_resolve_new_after = AutoResolveField(
         label=_("Auto-resolve New after"),
-        help_text=_(
-            "Conversations waiting in New longer than this (since their last activity) are "
-            "resolved automatically. Default 30 days."
+        help_text=_with_default(
+            _(
+                "Conversations waiting in New longer than this (since their last activity) are "
+                "resolved automatically. Default %(default)s."
+            )
         ),
     )
     auto_resolve_pending_after = AutoResolveField(
         label=_("Auto-resolve Pending after"),
-        help_text=_(
-            "Conversations waiting in Pending (for the customer) longer than this are resolved "
-            "automatically. Default 30 days."
+        help_text=_with_default(
+            _(
+                "Conversations waiting in Pending (for the customer) longer than this are "
+                "resolved automatically. Default %(default)s."
+            )
         ),
     )
     # Write-only: the stored token is never rendered back into the page.

@@ -10,12 +10,29 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import template_services
 from channels_app.models import MessageTemplate
 
 BUTTON_ROWS = template_services.MAX_BUTTONS
+# The numbers in the help texts are Meta's limits as template_services checks them.
+LIMITS = {
+    "header": template_services.MAX_HEADER,
+    "body": template_services.MAX_BODY,
+    "footer": template_services.MAX_FOOTER,
+    "buttons": template_services.MAX_BUTTONS,
+    "urls": template_services.BUTTON_LIMITS["URL"],
+    "phones": template_services.BUTTON_LIMITS["PHONE_NUMBER"],
+    "codes": template_services.BUTTON_LIMITS["COPY_CODE"],
+}
+
+
+def _with_limits(text) -> str:
+    """A lazy help text whose ``%(header)d``-style numbers come from ``LIMITS``."""
+    return lazy(lambda: str(text) % LIMITS, str)()
+
 BUTTON_KINDS = [
     ("", "—"),
     ("QUICK_REPLY", _("Quick reply")),
@@ -114,7 +131,9 @@ class TemplateDraftForm(forms.ModelForm):
         label=_("Header"),
         required=False,
         max_length=template_services.MAX_HEADER,
-        help_text=_("Optional title line, at most 60 characters, at most one variable {{1}}."),
+        help_text=_with_limits(
+            _("Optional title line, at most %(header)d characters, at most one variable {{1}}.")
+        ),
     )
     header_example = forms.CharField(
         label=_("Header example"),
@@ -124,9 +143,12 @@ class TemplateDraftForm(forms.ModelForm):
     body = forms.CharField(
         label=_("Body"),
         widget=forms.Textarea(attrs={"rows": 5, "cols": 70}),
-        help_text=_(
-            "At most 1024 characters. Variables are written {{1}}, {{2}}, … numbered without "
-            "gaps; the text may not start or end with one, and two may not stand side by side."
+        help_text=_with_limits(
+            _(
+                "At most %(body)d characters. Variables are written {{1}}, {{2}}, … numbered "
+                "without gaps; the text may not start or end with one, and two may not stand "
+                "side by side."
+            )
         ),
     )
     body_examples = forms.CharField(
@@ -142,13 +164,18 @@ class TemplateDraftForm(forms.ModelForm):
         label=_("Footer"),
         required=False,
         max_length=template_services.MAX_FOOTER,
-        help_text=_("Optional small print, at most 60 characters, no variables."),
+        help_text=_with_limits(
+            _("Optional small print, at most %(footer)d characters, no variables.")
+        ),
     )
     buttons = ButtonsField(
         label=_("Buttons"),
-        help_text=_(
-            "At most 10: quick replies (together), up to 2 web addresses (which may end with "
-            "{{1}}, then with an example address), 1 phone number, 1 copy-code button."
+        help_text=_with_limits(
+            _(
+                "At most %(buttons)d: quick replies (together), up to %(urls)d web addresses "
+                "(which may end with {{1}}, then with an example address), %(phones)d phone "
+                "number, %(codes)d copy-code button."
+            )
         ),
     )
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -132,11 +132,6 @@ class Channel(models.Model):
         return {"new": self.auto_resolve_new_after, "pending": self.auto_resolve_pending_after}.get(
             status
         )
-
-    def auto_resolve_cutoff(self, status: str, now: datetime) -> datetime | None:
-        """Conversations in ``status`` whose last activity is before this are due to resolve."""
-        after = self.auto_resolve_after(status)
-        return None if after is None else now - after
 
 
 class Team(models.Model):

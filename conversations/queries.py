@@ -492,10 +492,6 @@ class ThreadPage:
     earlier: ThreadCursor | None
     later: ThreadCursor | None
 
-    @property
-    def is_latest(self) -> bool:
-        return self.later is None
-
 
 # A user as the conversation page names them (desk.user_label): not the password hash.
 _USER_NAME_FIELDS = ("first_name", "last_name", "username")

@@ -144,9 +144,6 @@ class OnboardingStepQuerySet(models.QuerySet):
             started_before |= Q(key=step.key, waiting_since__lt=now - step.expected_wait.duration)
         return self.running().filter(started_before)
 
-    def next_actionable(self):
-        return self.running().order_by("order")
-
 
 class OnboardingStep(models.Model):
     class State(models.TextChoices):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
 
 from onboarding import steps
 from onboarding.models import Onboarding, OnboardingStep
@@ -29,11 +29,6 @@ def onboardings_with_progress():
         .annotate(done_count=Subquery(done, output_field=IntegerField()))
         .prefetch_related(Prefetch("steps", queryset=OnboardingStep.objects.order_by("order")))
     )
-
-
-def overdue_onboardings():
-    """Onboardings with at least one step flagged overdue by tasks.check_overdue."""
-    return Onboarding.objects.filter(Q(steps__is_overdue=True)).distinct()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The supervisor reports page and its CSV exports (``?format=csv&table=...``).
 
 Thin: access through channels_app.access (a channel the user cannot see is a 404, one they see
-below Supervisor a 403), filters through report_forms, every figure from build.build_report.
+below Supervisor a 403), filters through reports.forms, every figure from build.build_report.
 """
 
 from __future__ import annotations

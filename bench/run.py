@@ -5,7 +5,8 @@
 Workloads (``--only`` takes a comma-separated subset): ``pages`` (inbox and conversation page,
 bench.pages), ``webhook`` (bench.webhook_load, when present), ``autoresolve``
 (bench.autoresolve), ``reports`` (bench.reports), ``replies`` (the saved-reply search over
-5,000 replies, bench.replies) and ``peer`` (django-helpdesk, bench.peer;
+5,000 replies, bench.replies), ``batch`` (3 MB and 10,000-message signed webhook
+batches on PostgreSQL and SQLite, bench.batch) and ``peer`` (django-helpdesk, bench.peer;
 implies ``pages``, which it is compared with).
 
 Databases: with DATABASE_URL unset, the throwaway tuned cluster of bench/pg.py is started.
@@ -42,7 +43,7 @@ ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 WORKLOADS = [
     "pages", "webhook", "autoresolve", "reports", "replies", "peer", "http", "replica",
-    "pgbouncer",
+    "pgbouncer", "batch",
 ]  # fmt: skip
 DATABASES = {
     "pages": "desk_pages_bench",
@@ -52,6 +53,7 @@ DATABASES = {
     "replies": "desk_replies_bench",
     "http": "desk_http_bench",
     "pgbouncer": "desk_webhook_bench",
+    "batch": "desk_batch_bench",
 }
 PEER_TARGET_RATIO = 10.0
 PG_SETTINGS = [
@@ -454,6 +456,45 @@ def http_rows(result: dict) -> list[list[str]]:
     return rows
 
 
+def run_batch(url: str, *, quick: bool) -> dict:
+    """bench.batch: 3 MB and 10,000-message signed batches on PostgreSQL and on SQLite."""
+    from bench import batch
+
+    return batch.run(url, posts=2 if quick else 5, messages=2_000 if quick else 10_000)
+
+
+def batch_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for name, b in result["backends"].items():
+        for key in ("3mb", "large"):
+            s = b[key]
+            rows.append(
+                [
+                    f"signed batch {s['messages']:,} msgs ({s['body_mb']} MB), {name}",
+                    "answer p50 / max; applied max",
+                    f"{_ms(s['answer_p50_ms'])} / {_ms(s['answer_max_ms'])}; "
+                    f"{s['applied_max_s']:.1f} s",
+                    f"{s['posts']} posts, {s['messages_per_s']:.0f} msg/s",
+                    "",
+                    f"answer < {result['target_ms'] / 1000:.0f} s, stored once",
+                    _met(s["met"]),
+                ]
+            )
+        login = b["login"]
+        rows.append(
+            [
+                f"login during the large batches, {name}",
+                "p50 / max, errors",
+                f"{_ms(login['p50_ms'])} / {_ms(login['max_ms'])}, {login['errors']}",
+                f"{login['count']} logins",
+                "",
+                "no error, no 'database is locked'",
+                _met(b["correct"]),
+            ]
+        )
+    return rows
+
+
 def replica_rows(result: dict) -> list[list[str]]:
     primary, replica = result["primary"], result["replica"]
     return [
@@ -625,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import replica
 
                 rows += replica_rows(replica.run_reports(runs=5 if args.quick else 10))
+            elif workload == "batch":
+                rows += batch_rows(run_batch(urls["batch"], quick=args.quick))
             elif workload == "pgbouncer":
                 result = run_pgbouncer(urls["pgbouncer"], quick=args.quick)
                 rows += [[f"{row[0]} via PgBouncer", *row[1:]] for row in webhook_rows(result)]

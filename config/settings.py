@@ -81,6 +81,14 @@ TEMPLATES = [
             ],
         },
     },
+    # The conversation page's long lists (<app>/jinja2/, see config/jinja2.py): compiled,
+    # autoescaped templates rendered once a list. Second, so a name both have is Django's.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "config.jinja2.environment"},
+    },
 ]
 
 # --- Database ----------------------------------------------------------------------------------

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import html
 from datetime import timedelta
 from functools import lru_cache
 
 from django import template
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
-from django.template.defaultfilters import truncatechars
-from django.urls import reverse
+from django.template import engines
 from django.utils import dateformat, formats, timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import conditional_escape, escape, format_html
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.text import normalize_newlines
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -135,21 +132,7 @@ def _date_text(local, format_string: str) -> str:
 
 
 def _formatted(local, fmt: str) -> str:
-    return escape(_date_text(local, str(formats.get_format(fmt))))
-
-
-def _esc(value) -> str:
-    """Django's escape() without its lazy-string wrapper: the same text at a fraction of the
-    cost, which counts at a few calls per row of a long list."""
-    return html.escape(str(value))
-
-
-def _lines(text: str) -> str:
-    """``{{ text|linebreaksbr|bdi }}``: escaped, each line break a ``<br>``, isolated in a
-    ``<bdi>`` so that bidi controls in it cannot reorder the text around it ("" stays "")."""
-    if not text:
-        return ""
-    return "<bdi>" + _esc(normalize_newlines(text)).replace("\n", "<br>") + "</bdi>"
+    return _date_text(local, str(formats.get_format(fmt)))
 
 
 @register.filter
@@ -157,7 +140,7 @@ def bdi(value) -> str:
     """``<bdi>value</bdi>``, escaped: a customer's text (name, message, file name) isolated from
     the text around it, whatever bidi controls it holds (docs/security.md, item 9)."""
     text = conditional_escape(value)
-    return mark_safe(f"<bdi>{text}</bdi>") if text else ""  # noqa: S308 - escaped above
+    return format_html("<bdi>{}</bdi>", text) if text else ""
 
 
 @register.filter
@@ -168,20 +151,18 @@ def isolate(value) -> str:
 
 
 class LocalTimes:
-    """``<time>`` tags for many datetimes: the time zone and the localized format are read once.
-
-    Same output as ``time_tag``; the time zone and language active when it is built apply.
-    """
+    """Many datetimes in the current time zone and one localized format, both read once (the
+    Jinja2 templates' ``local_times()``: ``times.text(times.local(value))``)."""
 
     def __init__(self, fmt: str = "SHORT_DATETIME_FORMAT"):
         self.tz = timezone.get_current_timezone()
         self.format = str(formats.get_format(fmt))
 
-    def tag(self, value) -> str:
-        local = value.astimezone(self.tz) if timezone.is_aware(value) else value
-        text = _esc(_date_text(local, self.format))
-        # isoformat() is digits and "-:+T." only; the localized text is escaped.
-        return f'<time datetime="{local.isoformat()}">{text}</time>'
+    def local(self, value):
+        return value.astimezone(self.tz) if timezone.is_aware(value) else value
+
+    def text(self, local) -> str:
+        return _date_text(local, self.format)
 
 
 @register.filter
@@ -191,8 +172,7 @@ def time_tag(value, fmt: str = "SHORT_DATETIME_FORMAT") -> str:
     if value is None:
         return ""
     local = _local(value)
-    # isoformat() is digits and "-:+T." only; the localized text is escaped.
-    return mark_safe(f'<time datetime="{local.isoformat()}">{_formatted(local, fmt)}</time>')  # noqa: S308
+    return format_html('<time datetime="{}">{}</time>', local.isoformat(), _formatted(local, fmt))
 
 
 class _Labels(dict):
@@ -204,99 +184,66 @@ class _Labels(dict):
         self.choices = dict(choices)
 
     def __missing__(self, value):
-        label = self[value] = _esc(self.choices.get(value, value))
+        label = self[value] = str(self.choices.get(value, value))
         return label
 
 
-def _text(value) -> str:
-    """``{{ value }}`` as a template renders it (localized, escaped)."""
-    return conditional_escape(str(formats.localize(value)))
+def _rows(template_name: str, context: dict) -> str:
+    """A Jinja2 template of conversations/jinja2/ rendered once for a whole list. Autoescape
+    escaped every value in it, so its output is markup for the Django page around it."""
+    html = engines["jinja2"].env.get_template(template_name).render(context)
+    return mark_safe(html)  # noqa: S308 - the output of an autoescaped template
 
 
 def _user_name(user) -> str:
-    return "" if user is None else _esc(user.get_full_name() or user.get_username())
+    return "" if user is None else user.get_full_name() or user.get_username()
 
 
-def _attachment(m, payload: dict, attachment_base: str, inline_types) -> str:
-    if payload.get("file"):
-        # The conversations:attachment URL, from the page's own prefix (no reverse() per row).
-        url = _esc(f"{attachment_base}{m.pk}/attachment/")
-        try:
-            inline = (payload.get("file_type") or payload.get("mime_type")) in inline_types
-        except TypeError:  # not a string: the template's ``in`` said False
-            inline = False
-        if inline:
-            alt = _esc(_("Picture from the customer"))
-            return (
-                f'<a class="attachment" href="{url}"><img src="{url}" alt="{alt}"'
-                ' loading="lazy"></a>'
-            )
-        # No bidi controls in a file name ("invoice\u202efdp.exe"), and isolated all the same.
-        name = _text(strip_bidi(str(payload.get("filename") or "")) or _("Download attachment"))
-        name = f"<bdi>{name}</bdi>"
-        return f'<a class="attachment" href="{url}" download>{name}</a>'
-    if payload.get("media_id") and m.direction == Message.Direction.INBOUND:
-        error = payload.get("download_error")
-        if error:
-            # The lead outside the f-string, where makemessages finds it; the reason translated
-            # when it is one of conversations.media's fixed sentences.
-            lead = _("The attachment could not be downloaded:")
-            text = f"{_esc(lead)} {_text(_(str(error)))}"
-        else:
-            text = _esc(_("Attachment is being downloaded…"))
-        return f'<span class="muted">{text}</span>'
-    return ""
+def _is_inline(payload: dict, inline_types) -> bool:
+    try:
+        return (payload.get("file_type") or payload.get("mime_type")) in inline_types
+    except TypeError:  # not a string: the old template's ``in`` said False
+        return False
 
 
-def _via_mark(m) -> str:
-    """Where a message came from besides the desk and the customer (coexistence)."""
-    if m.via == Message.Via.BUSINESS_APP:
-        label = _("sent from the WhatsApp Business app")
-    elif m.via == Message.Via.HISTORY:
-        label = _("imported from the WhatsApp Business app history")
-    else:
-        return ""
-    return f' · <span class="via via-{_esc(m.via)}">{_esc(label)}</span>'
+def _file_label(payload: dict) -> str:
+    # No bidi controls in a file name ("invoice\u202efdp.exe"), and isolated all the same.
+    name = strip_bidi(str(payload.get("filename") or ""))
+    return str(formats.localize(name or _("Download attachment")))
 
 
-def _earlier_versions(payload: dict, times: LocalTimes) -> str:
-    """The "edited" mark; opening it lists the earlier versions (the original first)."""
+def _download_error(payload: dict) -> str:
+    """Why an attachment could not be downloaded, translated when it is one of
+    conversations.media's fixed sentences."""
+    return str(formats.localize(_(str(payload.get("download_error")))))
+
+
+def _earlier_versions(payload: dict) -> list[tuple]:
+    """The earlier versions of an edited message, the original first: ``(when or None, text)``."""
     versions = payload.get("versions")
     versions = [v for v in versions if isinstance(v, dict)] if isinstance(versions, list) else []
-    items = []
-    for version in versions[:-1]:
-        at = parse_datetime(str(version.get("at") or ""))
-        when = times.tag(at) if at is not None else ""
-        items.append(f"<li>{when} {_lines(str(version.get('body') or ''))}</li>")
-    label = _esc(_("edited"))
-    if not items:
-        return f'<span class="edited">{label}</span>'
-    title = _esc(_("Earlier versions"))
-    return (
-        f'<details class="edited"><summary title="{title}">{label}</summary>'
-        f'<ol class="versions">{"".join(items)}</ol></details>'
-    )
+    return [
+        (parse_datetime(str(v.get("at") or "")), str(v.get("body") or "")) for v in versions[:-1]
+    ]
 
 
 def _fallback_line(m, payload: dict) -> str:
     """What a message without text shows instead, so that no row is blank (issue 21)."""
     if m.type == Message.Type.UNREADABLE:
-        text = _("A message the desk could not read — open WhatsApp to see it.")
-    elif m.type == Message.Type.UNSUPPORTED:
-        text = _("A kind of message the desk cannot show — open WhatsApp to see it.")
-    elif m.type == Message.Type.REACTION and payload.get("removed"):
-        text = _("Reaction removed")
-    elif m.type == Message.Type.LOCATION and "latitude" in payload:
-        text = f"{payload.get('latitude')}, {payload.get('longitude')}"
-    elif m.type == Message.Type.ORDER and isinstance(payload.get("order"), dict):
+        return _("A message the desk could not read — open WhatsApp to see it.")
+    if m.type == Message.Type.UNSUPPORTED:
+        return _("A kind of message the desk cannot show — open WhatsApp to see it.")
+    if m.type == Message.Type.REACTION and payload.get("removed"):
+        return _("Reaction removed")
+    if m.type == Message.Type.LOCATION and "latitude" in payload:
+        return f"{payload.get('latitude')}, {payload.get('longitude')}"
+    if m.type == Message.Type.ORDER and isinstance(payload.get("order"), dict):
         items = payload["order"].get("product_items")
         count = len(items) if isinstance(items, list) else 0
-        text = ngettext("%(count)d item ordered", "%(count)d items ordered", count) % {
+        return ngettext("%(count)d item ordered", "%(count)d items ordered", count) % {
             "count": count
         }
-    else:
-        return ""
-    return f'<span class="muted">{_esc(text)}</span>'
+    return ""
 
 
 def _system_line(payload: dict) -> str:
@@ -311,37 +258,29 @@ def _system_line(payload: dict) -> str:
     return ""
 
 
-def _changed_body(m, payload: dict, attachment: str, show_deleted: bool, times: LocalTimes):
-    """The body and attachment of an edited or deleted message, as this reader may see them.
+@register.filter
+def failure_text(message) -> str:
+    """Why a failed message failed, in the active language (from Meta's stored code)."""
+    transient = bool(outbound.failure_of(message).get("transient"))
+    return describe_failure(message.failure_code, message.failure_reason, transient=transient)
 
-    A deletion replaces the text for everyone; a reader with access.Cap.SEE_DELETED also sees
-    the kept text, versions and attachment (struck through) until the erase job removes them.
-    """
-    if m.type == Message.Type.SYSTEM and _system_line(payload):
-        # Meta's own sentence (English) under ours, in the reader's language.
-        body = (
-            f'<div class="msg-body">{_esc(_system_line(payload))}'
-            f'<br><span class="muted">{_lines(m.body)}</span></div>'
-        )
-    else:
-        body = f'<div class="msg-body">{_lines(m.body) or _fallback_line(m, payload)}</div>'
-    versions = _earlier_versions(payload, times) if m.edited_at is not None else ""
-    if m.revoked_at is None:
-        return body + versions, attachment
-    if m.direction == Message.Direction.INBOUND:
-        label = _("Deleted by the customer")
-    else:
-        label = _("Deleted in the WhatsApp Business app")
-    deleted = f'<p class="deleted">{_esc(label)}</p>'
-    if not show_deleted or m.erased_at is not None:
-        return deleted, ""
-    until = times.tag(m.revoked_at + settings.DELETED_MESSAGE_RETENTION)
-    kept = _esc(_("The text is kept for Supervisors until"))
-    return (
-        f'{deleted}<div class="deleted-kept"><del>{body}</del>{versions}'
-        f'<p class="muted">{kept} {until}</p></div>',
-        attachment,
-    )
+
+# What the thread's template calls and compares with (the same for every render).
+_THREAD_HELPERS = {
+    "Type": Message.Type,
+    "Direction": Message.Direction,
+    "Delivery": Message.Delivery,
+    "Via": Message.Via,
+    "user_name": _user_name,
+    "is_inline": _is_inline,
+    "file_label": _file_label,
+    "download_error": _download_error,
+    "earlier_versions": _earlier_versions,
+    "fallback_line": _fallback_line,
+    "system_line": _system_line,
+    "failure_text": failure_text,
+    "can_retry": outbound.can_retry,
+}
 
 
 @register.simple_tag
@@ -353,121 +292,61 @@ def thread_items(
     can_reply: bool = False,
     csrf_token: str = "",
 ) -> str:
-    """The thread's rows (``<li>`` per message and note), built in one Python pass.
+    """The thread's rows (``<li>`` per message and note): conversations/_thread_rows.html of
+    the Jinja2 backend, rendered once for the page.
 
-    A failed reply says why in the reader's language (failures.describe_failure) and, for a
-    user who can reply and a failure that may be retried, carries a Retry button.
+    A deleted message shows its kept text, versions and attachment (struck through) only to a
+    reader with access.Cap.SEE_DELETED (``show_deleted``) until the erase job removes them. A
+    failed reply says why in the reader's language (failures.describe_failure) and, for a user
+    who can reply and a failure that may be retried, carries a Retry button.
 
-    The same markup the per-row template produced. That template ran ~20 nodes and a
-    ``get_*_display()`` per row, about half of the conversation page's render time for a
-    50-row page; here the time zone, the date format and the labels are read once a page.
-    Every text from the database is escaped.
+    A Django template per row ran ~20 nodes and a ``get_*_display()`` per row, about half of
+    the conversation page's render time; here the time zone, the date format and the labels are
+    read once a page. ``inline_types``: the attachment types shown as a picture.
     """
-    times = LocalTimes()
-    deliveries = _Labels(Message.Delivery.choices)
-    types = _Labels(Message.Type.choices)
-    note_label = template_label = None
-    rows = []
-    for item in items:
-        at = times.tag(item.at)
-        if item.kind != "message":
-            n = item.obj
-            if note_label is None:
-                note_label = _esc(_("Internal note"))
-            rows.append(
-                f'\n<li class="note" id="note-{n.pk}">\n  <div class="bubble">\n'
-                f'    <span class="msg-kind">{note_label}</span>\n'
-                f'    <div class="msg-body">{_lines(n.body)}</div>\n  </div>\n'
-                f'  <div class="msg-meta">{at} · {_user_name(n.author)}</div>\n</li>'
-            )
-            continue
-        m = item.obj
-        kind = ""
-        if m.type == Message.Type.TEMPLATE:
-            if template_label is None:
-                template_label = _esc(_("Template"))
-            name = f" · {_esc(m.template.name)}" if m.template else ""
-            kind = f'<span class="msg-kind">{template_label}{name}</span>'
-        elif m.type != Message.Type.TEXT:
-            kind = f'<span class="msg-kind">{types[m.type]}</span>'
-        payload = m.payload if isinstance(m.payload, dict) else {}
-        attachment = _attachment(m, payload, attachment_base, inline_types) if payload else ""
-        meta = at
-        body_html, attachment = _changed_body(m, payload, attachment, show_deleted, times)
-        if m.direction == Message.Direction.OUTBOUND:
-            if m.author:
-                meta += f" · {_user_name(m.author)}"
-            delivery = _esc(m.delivery)
-            meta += f' · <span class="delivery delivery-{delivery}">{deliveries[m.delivery]}</span>'
-            if m.delivery == Message.Delivery.FAILED:
-                meta += _failure(m, attachment_base, csrf_token if can_reply else "")
-        rows.append(
-            f'\n<li class="msg dir-{_esc(m.direction)}" id="message-{m.pk}">\n'
-            f'  <div class="bubble">\n    {kind}\n    {attachment}\n'
-            f'    {body_html}\n  </div>\n'
-            f'  <div class="msg-meta">{meta}{_via_mark(m)}</div>\n</li>'
-        )
-    return mark_safe("".join(rows))  # noqa: S308 - every value above is escaped or a number
-
-
-@register.filter
-def failure_text(message) -> str:
-    """Why a failed message failed, in the active language (from Meta's stored code)."""
-    transient = bool(outbound.failure_of(message).get("transient"))
-    return describe_failure(message.failure_code, message.failure_reason, transient=transient)
-
-
-def _failure(m, attachment_base: str, csrf_token: str) -> str:
-    """A failed reply's reason and, with a CSRF token (the user can reply) and a failure that
-    may be retried, the Retry form (conversations:retry, from the page's own prefix)."""
-    html_ = f' <span class="failure">{_esc(failure_text(m))}</span>'
-    if csrf_token and outbound.can_retry(m):
-        url = _esc(f"{attachment_base}{m.pk}/retry/")
-        html_ += (
-            f'<form method="post" action="{url}" class="retry">'
-            f'<input type="hidden" name="csrfmiddlewaretoken" value="{_esc(csrf_token)}">'
-            f'<button type="submit">{_esc(_("Retry"))}</button></form>'
-        )
-    return html_
+    return _rows(
+        "conversations/_thread_rows.html",
+        {
+            **_THREAD_HELPERS,
+            "items": items,
+            "attachment_base": attachment_base,
+            "inline_types": inline_types,
+            "show_deleted": show_deleted,
+            "retry_token": csrf_token if can_reply else "",
+            "retention": settings.DELETED_MESSAGE_RETENTION,
+            "types": _Labels(Message.Type.choices),
+            "deliveries": _Labels(Message.Delivery.choices),
+        },
+    )
 
 
 @register.simple_tag
 def event_items(events) -> str:
-    """The history panel's rows, one ``<li>`` per event, in one Python pass (as thread_items)."""
-    times = LocalTimes()
+    """The history panel's rows, one ``<li>`` per event: conversations/_history_rows.html."""
     # A history repeats itself (New → Pending, Pending → New, ...): each distinct line is
-    # described, translated and escaped once.
+    # described and translated once.
     lines = {}
-    rows = []
-    for e in events:
+
+    def describe(e) -> str:
         key = (e.kind, repr(e.data))
         line = lines.get(key)
         if line is None:
-            line = lines[key] = _esc(describe_event(e))
-        rows.append(
-            f'<li><span>{line}</span> <span class="muted">· {_esc(actor_name(e))}'
-            f" · {times.tag(e.created_at)}</span></li>"
-        )
-    return mark_safe("\n        ".join(rows))  # noqa: S308 - every text above is escaped
+            line = lines[key] = describe_event(e)
+        return line
+
+    return _rows(
+        "conversations/_history_rows.html",
+        {"events": events, "describe": describe, "actor_name": actor_name},
+    )
 
 
 @register.simple_tag
 def earlier_items(conversations) -> str:
-    """The contact's earlier conversations, one ``<li>`` each: link, status, day opened (the
-    short date), channel and the start of the last message. One Python pass, as thread_items."""
-    short_date = str(formats.get_format("SHORT_DATE_FORMAT"))
-    statuses = _Labels(Conversation.Status.choices)
-    rows = []
-    for c in conversations:
-        url = _esc(reverse("conversations:detail", args=[c.pk]))
-        opened = _esc(_date_text(_local(c.opened_at), short_date))
-        preview = bdi(truncatechars(c.last_message_preview, 80))
-        rows.append(
-            f'<li><a href="{url}">#{c.pk}</a> {statuses[c.status]} · {opened}'
-            f" · {_esc(c.channel.display_name)}<br>"
-            f'<span class="muted">{preview}</span></li>'
-        )
-    return mark_safe("\n        ".join(rows))  # noqa: S308 - every text above is escaped
+    """The contact's earlier conversations, one ``<li>`` each: conversations/_earlier_rows.html."""
+    return _rows(
+        "conversations/_earlier_rows.html",
+        {"conversations": conversations, "statuses": _Labels(Conversation.Status.choices)},
+    )
 
 
 @register.simple_tag
@@ -479,12 +358,14 @@ def select_field(bound_field) -> str:
     """
     value = bound_field.value()
     selected = "" if value is None else str(value)
-    parts = []
-    for key, label in bound_field.field.choices:
-        key = str(key)
-        mark = " selected" if key == selected else ""
-        parts.append(f'<option value="{escape(key)}"{mark}>{escape(label)}</option>')
-    options = mark_safe("".join(parts))  # noqa: S308 - every value and label is escaped above
+    options = format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (key, mark_safe(" selected") if key == selected else "", label)
+            for key, label in ((str(k), v) for k, v in bound_field.field.choices)
+        ),
+    )
     return format_html(
         '<select name="{}" id="{}">{}</select>',
         bound_field.html_name,
@@ -504,7 +385,7 @@ def ago_tag(value) -> str:
     local = _local(value)
     full = _formatted(local, "DATETIME_FORMAT")
     recent = timezone.is_aware(value) and timezone.now() - value < RELATIVE_TIME_LIMIT
-    text = escape(naturaltime(value)) if recent else full
-    return mark_safe(  # noqa: S308 - isoformat() needs no escaping; the two texts are escaped
-        f'<time class="when" datetime="{local.isoformat()}" title="{full}">{text}</time>'
+    text = naturaltime(value) if recent else full
+    return format_html(
+        '<time class="when" datetime="{}" title="{}">{}</time>', local.isoformat(), full, text
     )

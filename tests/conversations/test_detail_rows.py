@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.template import engines
 from django.utils import dateformat, formats, timezone, translation
 
 from conversations import media_views, queries
@@ -35,8 +36,15 @@ from tests.factories import (
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
 
 
+# The same character escaped two ways (markupsafe writes &#34; and &#39;, Django &quot; and &#x27;).
+_ENTITIES = {"&#34;": "&quot;", "&#x27;": "&#39;"}
+
+
 def _same_markup(html: str) -> str:
-    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", str(html))).strip()
+    html = re.sub(r">\s+<", "><", re.sub(r"\s+", " ", str(html))).strip()
+    for spelling, entity in _ENTITIES.items():
+        html = html.replace(spelling, entity)
+    return html
 
 
 def _stable(html: str, names: dict[str, str]) -> str:
@@ -285,3 +293,14 @@ def test_the_pre_split_formats_give_what_dateformat_gives(fmt, language):
         local = timezone.localtime(value)
         format_string = str(formats.get_format(fmt)) if fmt.isupper() else fmt
         assert desk._date_text(local, format_string) == dateformat.format(local, format_string)
+
+
+def test_the_jinja2_backend_escapes_translates_and_reverses():
+    """config/jinja2.py: autoescape on, Django's translations (escaped like any other value),
+    ``linebreaksbr`` and ``url``."""
+    template = engines["jinja2"].env.from_string(
+        '{{ _("Retry") }} {{ x }} {{ text|linebreaksbr }} {{ url("conversations:detail", 5) }}'
+    )
+    with translation.override("de"):
+        html = template.render(x="<b>", text="a<\r\nb")
+    assert html == "Erneut senden &lt;b&gt; a&lt;<br>b /conversations/5/"

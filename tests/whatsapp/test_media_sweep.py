@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 
 from channels_app.whatsapp.errors import ServiceUnavailable
 from config.celery import app
-from conversations import media
+from conversations import media, queries
 from conversations.checks import check_media_claim_timeout
 from conversations.models import Message
 from conversations.templatetags import desk
@@ -176,7 +176,8 @@ def test_an_expired_download_says_why_in_english_and_german():
         ("de", "Der Anhang konnte nicht heruntergeladen werden:", "WhatsApp bewahrt Medien"),
     ):
         with translation.override(language):
-            shown = desk._attachment(message, message.payload, "/c/1/messages/", ())
+            page = queries.thread_page(message.conversation, size=5)
+            shown = desk.thread_items(page.items, "/c/1/messages/", ())
         assert lead in shown and reason in shown
 
 

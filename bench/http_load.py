@@ -19,8 +19,9 @@ What runs (all on loopback, nothing outside this machine):
   resolved ones.
 - **Agents** (``--agents``, a separate generator process, asyncio + httpx, one client with its
   own cookie jar per agent): ``GET /login/``, ``POST /login/`` with the form's CSRF token (the
-  logins are spread over a ramp before the measured window: each costs a PBKDF2 check of about
-  half a CPU-second, which a desk pays once per shift, not per page), then until the end: the
+  logins are spread over a ramp, and the measured window opens a second after the last one:
+  each costs a PBKDF2 check of about half a CPU-second, which a desk pays once per shift, not
+  per page), then until the end: the
   inbox, a conversation of its channel, a think time of 4 to 12 s, and every 30 s (first one at
   a random offset) a reply to the open conversation (``POST .../reply/``, a 302 back).
 - **Webhooks** (``--webhook-rate``): Meta's shape, one text message each, signed with
@@ -40,6 +41,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import re
@@ -268,7 +270,10 @@ class Tally:
 CSRF_FIELD = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-async def _agent(spec: dict, tally: Tally, username: str, conversations: list[int], start: float):
+async def _agent(
+    spec: dict, tally: Tally, username: str, conversations: list[int], start: float, window
+):
+    """Log in at ``start``, then (once ``window`` says when) work until its end."""
     loop = asyncio.get_running_loop()
     rng = random.Random(username)
     base = f"http://127.0.0.1:{spec['port']}"
@@ -290,13 +295,14 @@ async def _agent(spec: dict, tally: Tally, username: str, conversations: list[in
             )
             ok = response.status_code == 302 and "sessionid" in client.cookies
             tally.add("login", at, loop.time() - at, None if ok else str(response.status_code))
-            if not ok:
-                return replies
         except httpx.HTTPError as exc:
+            ok = False
             tally.add("login", at, loop.time() - at, type(exc).__name__)
+        window.logged_in()
+        if not ok:
             return replies
         client.headers["X-CSRFToken"] = client.cookies.get("csrftoken", "")
-        t0, end = spec["window"]
+        t0, end = await window.opens
         next_reply = t0 + rng.uniform(0, REPLY_EVERY_S)
         current = rng.choice(conversations)
         await asyncio.sleep(max(0.0, t0 - loop.time() - rng.uniform(0, THINK_S[1])))
@@ -333,9 +339,9 @@ async def _agent(spec: dict, tally: Tally, username: str, conversations: list[in
     return replies
 
 
-async def _webhooks(spec: dict, tally: Tally, requests: list[bytes]) -> dict:
+async def _webhooks(spec: dict, tally: Tally, requests: list[bytes], window) -> dict:
     loop = asyncio.get_running_loop()
-    t0, end = spec["window"]
+    t0, end = await window.opens
     rate = spec["webhook_rate"]
     stored = 0
 
@@ -364,25 +370,42 @@ async def _webhooks(spec: dict, tally: Tally, requests: list[bytes]) -> dict:
     return {"sent": len(tasks), "answered_ok": stored}
 
 
+class Window:
+    """The measured window opens a second after the last agent's login attempt (however long
+    the logins took), and the parent learns it from ``flag`` to start its CPU accounting."""
+
+    def __init__(self, agents: int, duration: float, tally: Tally, flag: Path):
+        self.loop = asyncio.get_running_loop()
+        self.opens = self.loop.create_future()
+        self.left, self.duration, self.tally, self.flag = agents, duration, tally, flag
+
+    def logged_in(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            t0 = self.loop.time() + 1
+            self.tally.window = (t0, t0 + self.duration)
+            self.loop.call_at(t0, self.flag.write_text, "open")
+            self.opens.set_result(self.tally.window)
+
+
 async def _generate_async(spec: dict) -> dict:
     loop = asyncio.get_running_loop()
     tally = Tally()
+    tally.window = (math.inf, math.inf)
     now = loop.time()
     ramp = spec["ramp_s"]
-    t0 = now + ramp + 2
-    spec["window"] = (t0, t0 + spec["duration_s"])
-    tally.window = spec["window"]
+    window = Window(len(spec["agents"]), spec["duration_s"], tally, Path(spec["window_flag"]))
     by_channel: dict[int, list[int]] = defaultdict(list)
     for conv_id, channel_id, _ in spec["open"]:
         by_channel[channel_id].append(conv_id)
     agents = [
-        _agent(spec, tally, name, by_channel[channel], now + ramp * i / len(spec["agents"]))
+        _agent(spec, tally, name, by_channel[channel], now + ramp * i / len(spec["agents"]), window)
         for i, (name, channel) in enumerate(spec["agents"])
     ]
     with open(spec["webhooks"], "rb") as handle:
         bodies = json.load(handle)
     requests = [b.encode("latin-1") for b in bodies]
-    results = await asyncio.gather(_webhooks(spec, tally, requests), *agents)
+    results = await asyncio.gather(_webhooks(spec, tally, requests, window), *agents)
     hooks, replies = results[0], results[1:]
     return {
         "latencies": tally.latencies,
@@ -530,7 +553,8 @@ def run(
         (home / "webhooks.json").write_text(json.dumps(bodies))
         spec = {"port": web_port, "password": PASSWORD, "agents": setup["agents"],
                 "open": setup["open"], "webhooks": str(home / "webhooks.json"),
-                "webhook_rate": webhook_rate, "duration_s": duration, "ramp_s": ramp}  # fmt: skip
+                "webhook_rate": webhook_rate, "duration_s": duration, "ramp_s": ramp,
+                "window_flag": str(home / "window-open")}  # fmt: skip
         (home / "spec.json").write_text(json.dumps(spec))
         postmaster = webhook_load._postmaster_pid(database_url)
         roots = {name: p.pid for name, p in procs.running.items()}
@@ -543,8 +567,12 @@ def run(
             [sys.executable, "-m", "bench.http_load", "--generate", str(home / "spec.json")],
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        # The CPU window matches the measured window (after the logins' ramp).
-        time.sleep(ramp + 2)
+        # The CPU window is the measured window: it opens once every agent has logged in.
+        deadline = time.monotonic() + ramp + 900
+        while not (home / "window-open").exists():
+            if generator.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("http_load: the agents' logins did not finish")
+            time.sleep(0.05)
         roots["generator"] = generator.pid
         before = cpu_snapshot(roots)
         time.sleep(duration)

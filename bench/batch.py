@@ -33,6 +33,7 @@ import hmac
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -194,19 +195,25 @@ def _post(port: int, body: bytes) -> tuple[float, int, dict | None]:
     return elapsed, response.status_code, answer
 
 
-def _size(port, database_url, *, name, posts, count, pad, logins) -> dict:
-    answers, applied, problems, exact = [], [], [], True
+def _size(port, database_url, *, name, posts, count, pad, logins, web_pid) -> dict:
+    """``posts`` batches of ``count`` messages, one after the other: each answer, then the wait
+    until all its messages are stored (with a login per second meanwhile when ``logins`` is a
+    list). ``web_pid``: gunicorn's master, whose process tree's CPU seconds per answer are the
+    figure a busy machine does not inflate."""
+    answers, applied, problems, exact, cpu = [], [], [], True, []
     size_mb = 0.0
     for p in range(posts):
         tag = f"{name}{int(time.time())}p{p}"
         body = batch_body(tag, count, pad=pad)
         size_mb = len(body) / 1e6
-        login = Logins(port) if logins is not None else None
-        if login:
-            login.start()
+        cpu_before = http_load.tree_cpu(web_pid, http_load._parents())
         started = time.perf_counter()
         elapsed, status, answer = _post(port, body)
         answers.append(elapsed)
+        cpu.append(http_load.tree_cpu(web_pid, http_load._parents()) - cpu_before)
+        login = Logins(port) if logins is not None else None
+        if login:  # while the worker applies the batch
+            login.start()
         if status != 200:
             problems.append(f"post {p}: HTTP {status} {answer}")
         deadline = time.monotonic() + APPLY_TIMEOUT_S
@@ -225,7 +232,8 @@ def _size(port, database_url, *, name, posts, count, pad, logins) -> dict:
         if not (total == distinct == count):
             exact = False
             problems.append(f"post {p}: {total} stored, {distinct} distinct of {count}")
-        _log(f"{name} post {p}: answered in {elapsed * 1000:.0f} ms, applied in "
+        _log(f"{name} post {p}: answered in {elapsed * 1000:.0f} ms (web CPU "
+             f"{cpu[-1] * 1000:.0f} ms), applied in "
              f"{applied[-1]:.1f} s, {total} stored / {distinct} distinct")  # fmt: skip
     ordered = sorted(answers)
     return {
@@ -237,6 +245,7 @@ def _size(port, database_url, *, name, posts, count, pad, logins) -> dict:
         "applied_p50_s": round(webhook_load._percentile(sorted(applied), 50), 2),
         "applied_max_s": round(max(applied), 2),
         "messages_per_s": round(count * posts / sum(applied), 0),
+        "web_cpu_per_answer_ms": round(sorted(cpu)[len(cpu) // 2] * 1000, 0),
         "exactly_once": exact,
         "problems": problems,
         "met": exact and not problems and ordered[-1] < TARGET_S,
@@ -292,12 +301,20 @@ def run_backend(backend: str, *, posts: int, messages: int, server_url: str | No
             raise SystemExit(f"bench.batch: gunicorn not listening on {web_port}")
         httpx.get(f"http://127.0.0.1:{web_port}/login/", timeout=30)  # warm both workers
         httpx.get(f"http://127.0.0.1:{web_port}/login/", timeout=30)
-        time.sleep(5)  # the worker connects to its broker
+        # A running server is warm: each gunicorn worker and the Celery worker have handled a
+        # batch (60 messages: stored and applied by the worker) before anything is timed.
+        for w in range(2):
+            _post(web_port, batch_body(f"warm{w}", 60))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and any(
+            stored(database_url, f"warm{w}")[0] < 60 for w in range(2)
+        ):
+            time.sleep(0.5)
         logins: list[Logins] = []
         long = _size(web_port, database_url, name="l", posts=posts, count=LONG_MESSAGES,
-                     pad=LONG_PAD, logins=None)  # fmt: skip
+                     pad=LONG_PAD, logins=None, web_pid=procs.running["web"].pid)  # fmt: skip
         big = _size(web_port, database_url, name="b", posts=posts, count=messages, pad=0,
-                    logins=logins)  # fmt: skip
+                    logins=logins, web_pid=procs.running["web"].pid)  # fmt: skip
         latencies = sorted(x for login in logins for x in login.latencies)
         errors = [e for login in logins for e in login.errors]
         locked = _grep(home / "logs", "database is locked")
@@ -345,15 +362,17 @@ def run(
 
 def report(r: dict) -> str:
     lines = [
-        "| backend | batch | body | answer p50 / max | applied p50 / max | msg/s | exactly once |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | batch | body | answer p50 / max | web CPU / answer | applied p50 / max | msg/s"
+        " | exactly once |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, b in r["backends"].items():
         for key in ("3mb", "large"):
             s = b[key]
             lines.append(
                 f"| {name} | {s['posts']} × {s['messages']:,} msgs | {s['body_mb']} MB | "
-                f"{s['answer_p50_ms']} / {s['answer_max_ms']} ms | {s['applied_p50_s']} / "
+                f"{s['answer_p50_ms']} / {s['answer_max_ms']} ms | {s['web_cpu_per_answer_ms']:.0f}"
+                f" ms | {s['applied_p50_s']} / "
                 f"{s['applied_max_s']} s | {s['messages_per_s']:.0f} | {s['exactly_once']} |"
             )
     for name, b in r["backends"].items():
@@ -380,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     if set(backends) - {"postgresql", "sqlite"}:
         parser.error("--backends takes postgresql and/or sqlite")
+    # A SIGTERM unwinds like an error: gunicorn, the worker and Redis are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run(args.database_url, posts=args.posts, messages=args.messages, backends=backends)
     print(json.dumps(result) if args.json else report(result))
     return 0 if all(b["correct"] for b in result["backends"].values()) else 1

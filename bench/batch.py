@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -62,6 +63,7 @@ TARGET_S = 1.0
 APPLY_TIMEOUT_S = 900.0
 LOGIN_EVERY_S = 1.0
 WEBHOOK = "/webhooks/whatsapp/"
+CSRF_FIELD = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 SETUP = """
 import os
@@ -155,7 +157,7 @@ class Logins(threading.Thread):
     def one(self) -> None:
         with httpx.Client(base_url=self.base, timeout=60, follow_redirects=False) as client:
             form = client.get("/login/")
-            token = http_load.CSRF_FIELD.search(form.content)
+            token = CSRF_FIELD.search(form.content)
             started = time.perf_counter()
             response = client.post(
                 "/login/",

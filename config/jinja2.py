@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
-from django.utils.text import normalize_newlines
 from django.utils.translation import gettext, ngettext
 from jinja2 import Environment
 from markupsafe import Markup, escape
@@ -25,7 +24,8 @@ _BR = Markup("<br>")
 
 def linebreaksbr(value) -> Markup:
     """Django's ``linebreaksbr``: the text escaped, each line break a ``<br>``."""
-    return _BR.join(escape(normalize_newlines(str(value))).split("\n"))
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    return _BR.join(escape(text).split("\n"))
 
 
 def url(viewname: str, *args, **kwargs) -> str:

@@ -24,6 +24,8 @@ from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
+from config import db_features
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
@@ -155,7 +157,7 @@ class EffectiveRole(models.Func):
 
     def as_sql(self, compiler, connection, **extra_context):
         channel_sql, channel_params = compiler.compile(self.source_expressions[0])
-        greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+        greatest = db_features.greatest(connection)
         sql = self.SQL.format(greatest=greatest, channel_id=channel_sql)
         return sql, [self.user_id, self.user_id, self.user_id, *channel_params]
 

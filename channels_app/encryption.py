@@ -161,7 +161,7 @@ def reencrypt_column(
     report = ColumnReport(label=label)
     multi, _newest = _fernets(current_keys())
     with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
-        lock = "" if conn.vendor == "sqlite" else " FOR UPDATE"
+        lock = " FOR UPDATE" if conn.features.has_select_for_update else ""
         cursor.execute(
             f"SELECT {qn(pk)}, {qn(column)} FROM {qn(table)} "  # noqa: S608 (quoted names)
             f"WHERE {qn(column)} <> '' ORDER BY {qn(pk)}{lock}"

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel
+from config.db_features import is_postgres
 from conversations import rules
 from conversations.models import Conversation, Event
 
@@ -330,7 +331,7 @@ def autoresolve_batch(
     """
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
-    if connection.vendor == "postgresql":
+    if is_postgres():
         with transaction.atomic():
             return _pg_batch(
                 now=now,
@@ -350,7 +351,7 @@ def due_counts(*, now: datetime, channel_id: int | None = None) -> Counter:
     """How many conversations are due per (channel id, queue) at ``now``; changes nothing."""
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
-    if connection.vendor == "postgresql":
+    if is_postgres():
         sql = _PG_COUNTS.format(channel_filter=_pg_channel_filter(channel_id))
         params = {"now": now, "channel_id": channel_id, "from_channel": 0, "from_queue": ""}
         with connection.cursor() as cursor:
@@ -371,7 +372,7 @@ def due_counts(*, now: datetime, channel_id: int | None = None) -> Counter:
 @contextmanager
 def _run_lock(exclusive: bool):
     """Yield whether this run may proceed; on PostgreSQL hold a session advisory lock."""
-    if not exclusive or connection.vendor != "postgresql":
+    if not exclusive or not is_postgres():
         yield True
         return
     with connection.cursor() as cursor:
@@ -458,7 +459,7 @@ def autoresolve(
         if not acquired:
             summary.skipped = True
             return summary
-        if workers > 1 and channel_id is None and connection.vendor == "postgresql":
+        if workers > 1 and channel_id is None and is_postgres():
             # Disjoint channel sets, one connection each: PostgreSQL runs the batches on as many
             # cores, and the row locks keep each row to exactly one of them anyway.
             with ThreadPoolExecutor(max_workers=workers) as pool:

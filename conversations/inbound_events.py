@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from channels_app import template_services
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
+from config.db_features import is_postgres
 from conversations import inbound_changes, outbound, services
 from conversations.models import Message
 from conversations.tasks import download_media
@@ -52,7 +53,7 @@ def process_events(events: list[webhooks.Event], *, now: datetime | None = None)
         len(events) == 1
         and isinstance(events[0], webhooks.InboundMessage)
         and not inbound_changes.handles(events[0])
-        and connection.vendor == "postgresql"
+        and is_postgres()
     ):
         return _receive_one(events[0], now=now)
     counts: Counter = Counter()

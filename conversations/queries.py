@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import (
     BooleanField,
     CharField,
@@ -39,6 +39,7 @@ from channels_app.access import (
     with_channel_role,
 )
 from channels_app.models import Channel, MessageTemplate
+from config.db_features import is_postgres
 from conversations.models import Contact, Conversation, Message, Tag, Topic
 
 # Message-text search stops after this many matching messages (newest conversations first is
@@ -153,7 +154,7 @@ class _AnyOf(Lookup):
 
 def _in_ids(field: str, ids: list[int]) -> Q | _AnyOf:
     """``field IN ids``, as one array parameter on PostgreSQL."""
-    if connection.vendor == "postgresql" and ids:
+    if ids and is_postgres():
         return _AnyOf(F(field), ids)
     return Q(**{f"{field}__in": ids})
 
@@ -205,7 +206,7 @@ def _matching_conversation_ids(q: str, channel_ids: list[int]) -> QuerySet:
     # A message its sender deleted is not searched: its text is hidden from most readers, and a
     # hit would point at it (issue 21).
     messages = Message.objects.filter(_in_ids("channel_id", channel_ids), revoked_at__isnull=True)
-    if connection.vendor == "postgresql":
+    if is_postgres():
         text = Value(q, output_field=CharField())
         messages = messages.filter(_BodyMayMatch(F("body"), text), _BodyMatches(F("body"), text))
     else:
@@ -336,7 +337,7 @@ def inbox_page(
     if (
         sparse_in is not None
         and 1 < len(sparse_in) <= SPLIT_CHANNELS_MAX
-        and connections[qs.db].vendor == "postgresql"
+        and is_postgres(connections[qs.db])
     ):
         per_channel = [
             qs.filter(channel_id=pk)

@@ -16,13 +16,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from channels_app.access import Cap, channels_where, require
 from channels_app.models import Channel, MessageTemplate
+from config.db_features import is_postgres
 from conversations import inbound_sql, message_changes, rules
 from conversations.models import Contact, Conversation, Event, Message, Note, Tag, Topic
 
@@ -284,7 +285,7 @@ def receive_inbound(
     if not wa_id and not bsuid:
         raise DomainError(str(_("An inbound message names no sender.")))
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
+    if is_postgres():
         return _receive_in_one_statement(
             channel_id=channel.pk, kind=channel.kind, wa_id=wa_id, bsuid=bsuid,
             profile_name=profile_name,
@@ -305,7 +306,7 @@ def receive_inbound_at_number(
     channel with this phone number id; ``None`` when there is no such channel. On PostgreSQL the
     channel is found by the same statement that stores the message (the webhook's path: one
     round trip less than reading it first)."""
-    if connection.vendor != "postgresql":
+    if not is_postgres():
         channel = Channel.objects.active_whatsapp({phone_number_id}).get(phone_number_id)
         return None if channel is None else receive_inbound(channel=channel, **message)
     if not message.get("wa_id") and not message.get("bsuid"):

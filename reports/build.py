@@ -32,6 +32,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 
 # The connection of the database the report reads (replica or primary), inside build_report.
+from config.db_features import is_postgres
 from config.db_routing import read_connection as connection
 from config.db_routing import reading_reports
 from conversations.models import Conversation, Event, Message, Tag, Topic
@@ -271,7 +272,7 @@ def build_report(*, channel_ids: Iterable[int], period: Period, now: datetime) -
     and fresh enough, else from the primary (config/db_routing.py): the page, its CSV exports
     and the ``report`` command all come through here."""
     with reading_reports() as alias, transaction.atomic(using=alias):
-        if connection.vendor == "postgresql":
+        if is_postgres(connection):
             with connection.cursor() as cursor:
                 # For this transaction only. The percentile sorts of ~200,000 rows fit in
                 # memory instead of spilling to disk; JIT compilation (which the row estimates
@@ -289,7 +290,7 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
 
     # Conversations opened in the period: counts and first response, per day, per first
     # responder and overall.
-    figures = _opened_figures_pg if connection.vendor == "postgresql" else _opened_figures
+    figures = _opened_figures_pg if is_postgres(connection) else _opened_figures
     opened_days, opened_total, responders = figures(ids, period)
 
     # Conversations resolved in the period (their current resolution): counts per day,

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import FloatField, Func, QuerySet
 
 # The connection of the database the report reads (replica or primary), inside build_report.
+from config.db_features import is_postgres
 from config.db_routing import read_connection as connection
 from reports.figures import PERCENTILES, Duration, Spread
 
@@ -128,7 +129,7 @@ def percentile_rows(
     query = qs.order_by().query
     columns = [*query.values_select, *query.annotation_select]
     inner_sql, params = query.sql_with_params()
-    if with_total and connection.vendor != "postgresql":
+    if with_total and not is_postgres(connection):
         params = (*params, *params)  # the inner query appears twice (see percentile_sql)
     sql = percentile_sql(
         inner_sql, groups=groups, extras=extras or {}, columns=columns, with_total=with_total

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from channels_app.models import Channel
+from config.db_features import is_postgres
 from conversations.models import Conversation, Message
 from reports.models import MessageTally, TallyWatermark
 
@@ -52,7 +53,7 @@ def watermark() -> datetime | None:
 def _lock() -> None:
     # Roll-ups and rebuilds delete and insert the same keys: one at a time. SQLite
     # serialises writing transactions by itself.
-    if connection.vendor == "postgresql":
+    if is_postgres():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 

@@ -196,6 +196,9 @@ class _Labels(dict):
 def _rows(template_name: str, context: dict) -> str:
     """A Jinja2 template of conversations/jinja2/ rendered once for a whole list. Autoescape
     escaped every value in it, so its output is markup for the Django page around it."""
+    # The template's ``_("...")`` translated once a render (the language is fixed for it): a
+    # Django gettext() call costs more than a row's markup.
+    context["_"] = context["gettext"] = lru_cache(maxsize=None)(_)
     html = engines["jinja2"].env.get_template(template_name).render(context)
     return mark_safe(html)  # noqa: S308 - the output of an autoescaped template
 

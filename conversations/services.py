@@ -586,11 +586,11 @@ def move_conversation(
     conversation.status = to
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     if to == Status.RESOLVED:
-        conversation.assignee = None
-        conversation.resolved_at = now
-        conversation.resolution = Conversation.Resolution.AGENT
+        resolved = rules.resolved_fields(resolution=Conversation.Resolution.AGENT, now=now)
+        for name, value in resolved.items():
+            setattr(conversation, name, value)
         conversation.resolved_by = actor
-        fields += ["assignee", "resolved_at", "resolution", "resolved_by"]
+        fields += [*resolved, "resolved_by"]
     elif reopen:
         conversation.resolved_at = None
         conversation.resolution = ""

@@ -8,17 +8,19 @@ Receivers are other apps (live push, routing, service levels, automations, outgo
 they connect in their ``AppConfig.ready`` and must be quick (publish or enqueue, no slow I/O).
 Senders use ``send_robust``: a failing receiver is logged and never undoes or blocks a write.
 
-``message_received``      a customer's message was stored.
-    kwargs: message_id, conversation_id, channel_id, created_conversation (bool),
-            reopened (bool: a Resolved conversation went back to New)
-``message_sent``          the desk stored an outbound message (reply, template, system).
-    kwargs: message_id, conversation_id, channel_id, author_id (None for the system)
-``message_changed``       a message's delivery state, text (edit), or revocation changed.
-    kwargs: message_id, conversation_id, channel_id,
-            change ("delivery" | "edited" | "revoked" | "media")
-``conversation_changed``  a conversation's state changed: status, assignee, tags, topics, notes.
-    kwargs: conversation_id, channel_id, change (the Event kind written, e.g. "status",
-            "assigned"), actor_id (None for the system)
+Every signal carries lists of ids, so a batch writer (the inbound statement, an auto-resolve
+batch) announces a whole batch once; a single change sends lists of one.
+
+``message_received``      customers' messages were stored.
+    kwargs: message_ids, created_conversation_ids (conversations these messages opened),
+            reopened_conversation_ids (Resolved conversations they moved back to New)
+``message_sent``          the desk stored outbound messages (reply, template, system).
+    kwargs: message_ids, author_id (None for the system)
+``message_changed``       messages' delivery state, text (edit), media or revocation changed.
+    kwargs: message_ids, change ("delivery" | "edited" | "revoked" | "media")
+``conversation_changed``  conversations' state changed: status, assignee, tags, topics, notes.
+    kwargs: conversation_ids, change (the Event kind written, e.g. "status", "assigned"),
+            actor_id (None for the system)
 """
 
 from __future__ import annotations

@@ -212,6 +212,8 @@ class WhatsAppClient:
         caption: str | None = None,
         filename: str | None = None,
         callback_data: str | None = None,
+        voice: bool = False,
+        reply_to: str | None = None,
     ) -> SendResult:
         if kind not in MEDIA_KINDS:
             raise ValueError(f"unknown media kind {kind!r}")
@@ -222,17 +224,45 @@ class WhatsAppClient:
             media["caption"] = caption
         if filename and kind == "document":
             media["filename"] = filename
+        if voice and kind == "audio":
+            media["voice"] = True  # a push-to-talk note (OGG/Opus), shown as one by WhatsApp
         message: dict[str, Any] = {"to": to, "type": kind, kind: media}
+        if reply_to:
+            message["context"] = {"message_id": reply_to}
         if callback_data:
             message["biz_opaque_callback_data"] = callback_data
         return self._send(phone_number_id, message)
 
-    def mark_read(self, phone_number_id: str, *, message_id: str) -> None:
-        self._request(
-            "POST",
-            f"{phone_number_id}/messages",
-            json={"messaging_product": "whatsapp", "status": "read", "message_id": message_id},
-        )
+    def send_message(
+        self,
+        phone_number_id: str,
+        *,
+        to: str,
+        kind: str,
+        body: dict | list,
+        reply_to: str | None = None,
+        callback_data: str | None = None,
+    ) -> SendResult:
+        """Any other message type (reaction, interactive, location, contacts): ``body`` is the
+        object named after ``kind``, built by ``channels_app.whatsapp.outgoing``."""
+        message: dict[str, Any] = {"to": to, "type": kind, kind: body}
+        if reply_to:
+            message["context"] = {"message_id": reply_to}
+        if callback_data:
+            message["biz_opaque_callback_data"] = callback_data
+        return self._send(phone_number_id, message)
+
+    def mark_read(self, phone_number_id: str, *, message_id: str, typing: bool = False) -> None:
+        """Blue ticks up to ``message_id``; ``typing`` also shows "typing…" to the customer
+        (Meta: cleared by our next message or after about 25 seconds)."""
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+        }
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        self._request("POST", f"{phone_number_id}/messages", json=body)
 
     # --- media -------------------------------------------------------------------------------
     def upload_media(

@@ -136,3 +136,80 @@ def content_type_fits(kind: str, content_type: str, declared: str = "") -> bool:
     declared = (declared or "").split(";")[0].strip().lower()
     # The same family as the Graph API declared (when it declared one).
     return not declared or "/" not in declared or answered.split("/")[0] == declared.split("/")[0]
+
+
+# --- outbound: what an agent may attach (reference §6, "Supported types and max sizes") -------
+# The MIME types WhatsApp accepts per message type when we upload; anything else is refused
+# before the upload, with a sentence for the agent.
+SEND_TYPES: dict[str, tuple[str, ...]] = {
+    "image": ("image/jpeg", "image/png"),
+    "video": ("video/mp4", "video/3gpp", "video/3gp"),
+    "audio": ("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"),
+    "document": (
+        "text/plain",
+        "application/pdf",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+}
+# At most this many attachments in one go (each is one WhatsApp message).
+MAX_ATTACHMENTS = 10
+MAX_CAPTION = 1024
+
+
+class AttachmentRefused(ValueError):
+    """An attachment WhatsApp would not take; ``message`` says why, in the agent's language."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = str(message)
+
+
+def send_kind(mime: str) -> str | None:
+    """The message type a file of this MIME type is sent as (None: WhatsApp takes no such file)."""
+    mime = (mime or "").split(";")[0].strip().lower()
+    for kind, types in SEND_TYPES.items():
+        if mime in types:
+            return kind
+    return None
+
+
+def check_attachment(name: str, mime: str, size: int) -> str:
+    """The message type to send ``name`` as, or AttachmentRefused with the limit it breaks."""
+    kind = send_kind(mime)
+    shown = strip_bidi(str(name or ""))[:100]
+    if kind is None:
+        raise AttachmentRefused(
+            _(
+                "“%(name)s” cannot be sent on WhatsApp (%(type)s). Send a JPEG or PNG picture, "
+                "an MP4 video, an audio file (AAC, AMR, MP3, M4A, OGG/Opus) or a PDF, Office or "
+                "text document."
+            )
+            % {"name": shown, "type": (mime or "?").split(";")[0][:60]}
+        )
+    if size <= 0:
+        raise AttachmentRefused(_("“%(name)s” is empty.") % {"name": shown})
+    limit = MAX_BYTES[kind]
+    if size > limit:
+        raise AttachmentRefused(
+            _("“%(name)s” is %(size)s MB; WhatsApp takes at most %(limit)s MB for a %(kind)s.")
+            % {
+                "name": shown,
+                "size": f"{size / MIB:.1f}",
+                "limit": limit // MIB,
+                "kind": KIND_LABELS[kind],
+            }
+        )
+    return kind
+
+
+KIND_LABELS = {
+    "image": _("picture"),
+    "video": _("video"),
+    "audio": _("audio file"),
+    "document": _("document"),
+}

@@ -56,8 +56,14 @@ class Control:
                 type=str(data.get("type", "text")),
                 text=str(data.get("text", "")),
                 reply_to=str(data.get("reply_to", "")),
+                # The type's object as Meta sends it (location, contacts, reaction, an
+                # interactive or button answer): {"<type>": {...}}.
+                message=data["message"] if isinstance(data.get("message"), dict) else None,
             )
             return ok({"id": wamid})
+        if path == "/_emulator/api/media-errors":
+            self.media_errors(int(data.get("status", 503)), int(data.get("count", 1)))
+            return ok({"success": True})
         if path == "/_emulator/api/clock":
             self.advance_clock(float(data.get("advance", 0)))
             return ok({"now": self.now()})

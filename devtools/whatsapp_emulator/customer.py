@@ -31,6 +31,7 @@ class CustomerSide:
         reply_to: str = "",
         at: float | None = None,
         media: tuple[bytes, str, str] | None = None,
+        voice: bool = False,
     ) -> str:
         """A customer writes to a business number: records it, opens the 24 h window, and
         delivers the inbound webhook. Returns the new wamid. ``message`` adds/overrides fields;
@@ -58,6 +59,8 @@ class CustomerSide:
                 }
                 if type == "document":
                     item[type]["filename"] = filename
+                if type == "audio":
+                    item[type]["voice"] = bool(voice)
                 if text and type in ("image", "video", "document"):
                     item[type]["caption"] = text
             elif type == "location":
@@ -65,6 +68,10 @@ class CustomerSide:
             if reply_to:
                 item["context"] = {"from": number.digits, "id": reply_to}
             item.update(message or {})
+            kind = item.get("type", type)
+            detail = item.get(kind) if kind not in ("text", *MEDIA_LIMITS) else None
+            if kind == "reaction" and isinstance(detail, dict):
+                text = text or str(detail.get("emoji") or "")
             # Meta: every inbound message (re)opens the customer service window.
             self.last_inbound[(phone_number_id, wa_id)] = max(
                 timestamp, self.last_inbound.get((phone_number_id, wa_id), 0)
@@ -73,11 +80,14 @@ class CustomerSide:
                 {
                     "direction": "in",
                     "wamid": wamid,
-                    "type": type,
+                    "type": kind,
                     "text": text,
                     "timestamp": timestamp,
                     "status": "sent",
                     "media_id": media_id,
+                    "context": (item.get("context") or {}).get("id", ""),
+                    "detail": detail,
+                    "voice": bool(voice),
                 }
             )
             self.contact_names[(phone_number_id, wa_id)] = name or "Customer"

@@ -57,6 +57,10 @@ class Media:
 
     def _download(self, query: dict, headers, media_id: str) -> tuple[int, str, bytes]:
         self._authenticate(headers, {})
+        with self._lock:
+            status = self._media_errors.popleft() if self._media_errors else None
+        if status is not None:
+            raise GraphError(131016, "Injected media download failure", http=status)
         media = self.media.get(media_id)
         expires = int(query.get("exp", "0")) if query.get("exp", "").isdigit() else 0
         if (

@@ -26,11 +26,15 @@ import binascii
 import json
 from typing import TYPE_CHECKING
 
+from channels_app.whatsapp import voice
+from devtools.whatsapp_emulator.graph import MEDIA_LIMITS
+
 if TYPE_CHECKING:  # the emulator imports this module; only its type is needed here
     from devtools.whatsapp_emulator.server import Emulator
 
 Answer = tuple[int, str, bytes]
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+SEND_MIMES = {kind: types for kind, (types, _limit) in MEDIA_LIMITS.items()}
 
 
 def handle(emulator: Emulator, method: str, path: str, query: dict, body: bytes) -> Answer | None:
@@ -49,6 +53,8 @@ def handle(emulator: Emulator, method: str, path: str, query: dict, body: bytes)
         if media is None:
             return 404, "text/plain", b"no such media"
         return 200, media["mime_type"], media["content"]
+    if method == "GET" and path == "/_emulator/api/typing":
+        return _json({"typing": emulator.typing_in(pnid, query.get("wa_id", ""))})
     if method == "POST" and path == "/_emulator/api/send-media":
         return _json({"id": send_media(emulator, _body(body))})
     return None
@@ -71,8 +77,12 @@ def chats(emulator: Emulator, phone_number_id: str) -> list[dict]:
 
 
 def chat(emulator: Emulator, phone_number_id: str, wa_id: str) -> list[dict]:
-    """One chat as the phone shows it: direction, text, status (ticks), error and attachment."""
+    """One chat as the phone shows it: direction, text, status (ticks), error and attachment;
+    the quoted message (``quote``), the reactions on each message (``reactions``: the latest
+    emoji of each side; a reaction is no bubble of its own while its target is shown), and the
+    type's object (``detail``: location, contact cards, the buttons or list of a message)."""
     shown = []
+    by_wamid: dict[str, dict] = {}
     for message in emulator.chat(phone_number_id, wa_id):
         item = {
             k: message.get(k) for k in ("direction", "wamid", "type", "text", "status", "timestamp")
@@ -80,8 +90,36 @@ def chat(emulator: Emulator, phone_number_id: str, wa_id: str) -> list[dict]:
         item["direction"] = item["direction"] or "out"
         item["error"] = message.get("error") or ""
         item["media"] = _media_of(emulator, message)
+        item["detail"] = _detail_of(message)
+        item["voice"] = bool(
+            message.get("voice") or ((message.get("request") or {}).get("audio") or {}).get("voice")
+        )
+        item["reactions"] = {}
+        quoted = by_wamid.get(message.get("context") or "")
+        item["quote"] = (quoted["text"] or f"[{quoted['type']}]") if quoted else ""
+        if item["type"] == "reaction" and isinstance(item["detail"], dict):
+            target = by_wamid.get(str(item["detail"].get("message_id") or ""))
+            if target is not None:
+                emoji = str(item["detail"].get("emoji") or "")
+                if emoji:
+                    target["reactions"][item["direction"]] = emoji
+                else:
+                    target["reactions"].pop(item["direction"], None)
+                continue
+        by_wamid[item["wamid"]] = item
         shown.append(item)
     return shown
+
+
+def _detail_of(message: dict):
+    """The type's object of a message: as the customer sent it, or as the business's request."""
+    if message.get("detail") is not None:
+        return message["detail"]
+    request = message.get("request") or {}
+    kind = message.get("type")
+    if kind in ("text", *MEDIA_KINDS) or kind not in request:
+        return None
+    return request[kind]
 
 
 def send_media(emulator: Emulator, data: dict) -> str:
@@ -92,7 +130,21 @@ def send_media(emulator: Emulator, data: dict) -> str:
     except (binascii.Error, ValueError) as exc:
         raise ValueError("data must be the file in base64") from exc
     mime = str(data.get("mime_type", "")).split(";")[0].strip().lower()
-    kind = "image" if mime in ("image/jpeg", "image/png") else "document"
+    if data.get("voice"):
+        # A recording from the page's microphone button: WhatsApp sends voice notes as OGG/Opus.
+        content = voice.as_voice_note(content, mime)
+        return emulator.inject(
+            str(data.get("phone_number_id", "")),
+            wa_id=str(data.get("from", "")),
+            name=str(data.get("name", "")),
+            type="audio",
+            media=(content, "audio/ogg", "voice.ogg"),
+            voice=True,
+            reply_to=str(data.get("reply_to", "")),
+        )
+    kind = next(
+        (k for k in ("image", "video", "audio") if mime in SEND_MIMES[k]), "document"
+    )
     return emulator.inject(
         str(data.get("phone_number_id", "")),
         wa_id=str(data.get("from", "")),
@@ -100,6 +152,7 @@ def send_media(emulator: Emulator, data: dict) -> str:
         type=kind,
         text=str(data.get("caption", "")),
         media=(content, mime, str(data.get("filename", "")) or f"{kind}.bin"),
+        reply_to=str(data.get("reply_to", "")),
     )
 
 

@@ -18,6 +18,9 @@ from devtools.whatsapp_emulator.graph import (
 )
 from devtools.whatsapp_emulator.state import Number
 
+# Meta: "typing…" shows until our next message or for about 25 seconds (unconfirmed).
+TYPING_SECONDS = 25
+
 
 class Sends:
     """A part of ``Emulator`` (server.py), as the module docstring says."""
@@ -43,13 +46,7 @@ class Sends:
             if data.get("messaging_product") != "whatsapp":
                 raise GraphError(100, "messaging_product must be whatsapp")
             if data.get("status") == "read":
-                if not isinstance(data.get("message_id"), str):
-                    raise GraphError(100, "message_id is required")
-                for chat in self.chats.values():
-                    for m in chat:
-                        if m["wamid"] == data["message_id"]:
-                            m["status"] = "read"
-                return {"success": True}
+                return self._mark_read(pnid, data)
             recent = self._recent_sends.setdefault(pnid, deque())
             now_mono = time.monotonic()
             while recent and recent[0] < now_mono - 1:
@@ -94,12 +91,14 @@ class Sends:
                 "text": text,
                 "callback_data": callback or "",
                 "context": (data.get("context") or {}).get("message_id", ""),
+                "media_id": (data.get(kind) or {}).get("id", "") if kind in MEDIA_LIMITS else "",
                 "request": data,
                 "status": "accepted",
                 "timestamp": int(self.now()),
             }
             self.sent.append(sent)
             self.chats.setdefault((pnid, to), []).append(sent)
+            self._typing.pop((pnid, to), None)  # our next message clears "typing…"
         self._emit_statuses(sent, error)
         response: dict = {
             "messaging_product": "whatsapp",
@@ -131,6 +130,12 @@ class Sends:
                 raise GraphError(131009, "caption is not allowed here or too long")
             if obj.get("filename") is not None and kind != "document":
                 raise GraphError(131009, "filename is only allowed on documents")
+            if obj.get("voice") is not None:
+                stored = self.media.get(obj.get("id") or "") or {}
+                if kind != "audio" or obj["voice"] is not True:
+                    raise GraphError(131009, "voice is only allowed on audio, as true")
+                if stored and not str(stored["mime_type"]).startswith("audio/ogg"):
+                    raise GraphError(131009, "a voice message must be audio/ogg (Opus)")
             return str(caption or f"[{kind}]")
         if kind == "template":
             return self._validate_template_send(number, obj)
@@ -152,17 +157,100 @@ class Sends:
             body = (obj.get("body") or {}).get("text", "")
             if not body or len(body) > 1024:
                 raise GraphError(131009, "interactive.body.text is required (at most 1024)")
-            buttons = (obj.get("action") or {}).get("buttons")
-            if obj["type"] == "button" and not (
-                isinstance(buttons, list) and 1 <= len(buttons) <= 3
-            ):
-                raise GraphError(131009, "a button message has 1 to 3 buttons")
+            action = obj.get("action") or {}
+            buttons = action.get("buttons")
+            if obj["type"] == "button":
+                if not (isinstance(buttons, list) and 1 <= len(buttons) <= 3):
+                    raise GraphError(131009, "a button message has 1 to 3 buttons")
+                replies = [(b.get("reply") or {}) for b in buttons if isinstance(b, dict)]
+                titles = [str(r.get("title") or "") for r in replies]
+                ids = [str(r.get("id") or "") for r in replies]
+                if len(replies) != len(buttons) or not all(titles) or not all(ids):
+                    raise GraphError(131008, "each button needs reply.id and reply.title")
+                if any(len(t) > 20 for t in titles) or any(len(i) > 256 for i in ids):
+                    raise GraphError(131009, "button title at most 20, id at most 256")
+                if len(set(titles)) != len(titles) or len(set(ids)) != len(ids):
+                    raise GraphError(131009, "button titles and ids must be unique")
+            if obj["type"] == "list":
+                self._validate_list(action)
             return body
+        if kind == "contacts":
+            cards = data.get("contacts")
+            if not isinstance(cards, list) or not cards or not all(
+                isinstance(c, dict) and isinstance(c.get("name"), dict)
+                and str(c["name"].get("formatted_name") or "").strip()
+                for c in cards
+            ):
+                raise GraphError(131008, "contacts needs cards with name.formatted_name")
+            return ", ".join(str(c["name"]["formatted_name"]) for c in cards)
         if kind == "location":
             if not all(isinstance(obj.get(k), int | float) for k in ("latitude", "longitude")):
                 raise GraphError(131009, "location needs latitude and longitude")
             return str(obj.get("name") or "[location]")
         return f"[{kind}]"
+
+    @staticmethod
+    def _validate_list(action: dict) -> None:
+        """Meta's list limits: a button label ≤ 20, ≤ 10 sections, ≤ 10 rows in all (row id
+        ≤ 200, title ≤ 24, description ≤ 72), a title on each section when there are several."""
+        label = action.get("button")
+        sections = action.get("sections")
+        if not isinstance(label, str) or not label.strip() or len(label) > 20:
+            raise GraphError(131009, "a list needs action.button of at most 20 characters")
+        if not isinstance(sections, list) or not 1 <= len(sections) <= 10:
+            raise GraphError(131009, "a list has 1 to 10 sections")
+        rows = [r for sec in sections if isinstance(sec, dict) for r in sec.get("rows") or []]
+        if not 1 <= len(rows) <= 10:
+            raise GraphError(131009, "a list has 1 to 10 rows in total")
+        if len(sections) > 1 and not all(isinstance(x, dict) and x.get("title") for x in sections):
+            raise GraphError(131009, "each section needs a title when there are several")
+        for row in rows:
+            if not isinstance(row, dict) or not row.get("id") or not row.get("title"):
+                raise GraphError(131008, "each row needs an id and a title")
+            if (
+                len(str(row["id"])) > 200
+                or len(str(row["title"])) > 24
+                or len(str(row.get("description") or "")) > 72
+            ):
+                raise GraphError(131009, "row id at most 200, title 24, description 72")
+        if len({str(r["id"]) for r in rows}) != len(rows):
+            raise GraphError(131009, "row ids must be unique")
+
+    def _mark_read(self, pnid: str, data: dict) -> dict:
+        """``status: read`` (blue ticks on the customer's message and every earlier one), with
+        ``typing_indicator: {type: text}`` also "typing…" for about 25 seconds. Caller holds the
+        lock."""
+        message_id = data.get("message_id")
+        if not isinstance(message_id, str):
+            raise GraphError(100, "message_id is required")
+        typing = data.get("typing_indicator")
+        if typing is not None and (not isinstance(typing, dict) or typing.get("type") != "text"):
+            raise GraphError(131009, "typing_indicator must be {type: text}")
+        for key, chat in self.chats.items():
+            if key[0] != pnid:
+                continue
+            found = next((i for i, m in enumerate(chat) if m["wamid"] == message_id), None)
+            if found is None:
+                continue
+            for m in chat[: found + 1]:
+                if m.get("direction") == "in":
+                    m["status"] = "read"
+            if typing is not None:
+                self._typing[key] = self.now() + TYPING_SECONDS
+        self.read_marks.append(
+            {
+                "phone_number_id": pnid,
+                "message_id": message_id,
+                "typing": typing is not None,
+                "at": self.now(),
+            }
+        )
+        return {"success": True}
+
+    def typing_in(self, phone_number_id: str, wa_id: str) -> bool:
+        """Whether the customer sees "typing…" from the business now."""
+        with self._lock:
+            return self._typing.get((phone_number_id, wa_id), 0) > self.now()
 
     def _validate_template_send(self, number: Number, obj: dict) -> str:
         name = obj.get("name")

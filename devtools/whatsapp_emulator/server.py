@@ -67,6 +67,12 @@ class Emulator(WebhooksOut, CustomerSide, Sends, Media, GraphObjects, Numbers, C
         # Test switches.
         self._fail_next: deque[tuple[int, str]] = deque()
         self._http_errors: deque[int] = deque()
+        # Media downloads answered with an HTTP error (503 …) before the file, once each.
+        self._media_errors: deque[int] = deque()
+        # Every "mark as read" call (with or without the typing indicator), for tests and the
+        # phone page: {phone_number_id, message_id, typing, at}.
+        self.read_marks: list[dict] = []
+        self._typing: dict[tuple[str, str], float] = {}
         # Fault suite (bench/faults): an outage window answering 429/5xx, each webhook sent N
         # times at once in random order, and a slow send so a worker can be killed mid-call.
         self._http_errors_until = 0.0
@@ -174,6 +180,11 @@ class Emulator(WebhooksOut, CustomerSide, Sends, Media, GraphObjects, Numbers, C
             self._http_errors_until = time.monotonic() + float(seconds)
             self._http_errors_cycle = tuple(int(s) for s in statuses) or (500,)
 
+    def media_errors(self, status: int, count: int = 1) -> None:
+        """Answer the next ``count`` media downloads (the file's bytes) with HTTP ``status``."""
+        with self._lock:
+            self._media_errors.extend([int(status)] * count)
+
     def stats(self) -> dict:
         """Counters for scripts: sends, webhook attempts by outcome, work still scheduled."""
         with self._lock:
@@ -197,6 +208,7 @@ class Emulator(WebhooksOut, CustomerSide, Sends, Media, GraphObjects, Numbers, C
         with self._lock:
             self._fail_next.clear()
             self._http_errors.clear()
+            self._media_errors.clear()
             self._http_errors_until = 0.0
             self.webhook_copies, self.webhook_jitter = 1, 0.0
             self.concurrent_webhooks = False

@@ -175,7 +175,12 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
         (
             _("Assignment and auto-resolve"),
             {
-                "fields": ("auto_assign", "auto_resolve_new_after", "auto_resolve_pending_after"),
+                "fields": (
+                    "auto_assign",
+                    "read_receipts",
+                    "auto_resolve_new_after",
+                    "auto_resolve_pending_after",
+                ),
                 "description": _(
                     "Whatever these say, a conversation set to Resolved loses its assignee. "
                     "Auto-resolve counts from a conversation's last activity: a message in or "

@@ -162,7 +162,8 @@ class ChannelForm(forms.ModelForm):
         model = Channel
         # The admin narrows this to the fields of the page it renders (add or change).
         fields = (
-            "display_name", "kind", "is_active", "auto_assign", "auto_resolve_new_after",
+            "display_name", "kind", "is_active", "auto_assign", "read_receipts",
+            "auto_resolve_new_after",
             "auto_resolve_pending_after", "all_users_enabled", "all_users_role",
             "all_teams_enabled", "all_teams_role", "phone_number_id", "waba_id",
             "display_phone_number", "verified_name",

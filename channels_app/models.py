@@ -63,6 +63,24 @@ class Channel(models.Model):
             "When off, conversations are assigned by hand."
         ),
     )
+    class ReadReceipts(models.TextChoices):
+        ON_OPEN = "on_open", _("When an agent opens the conversation")
+        ON_REPLY = "on_reply", _("When an agent replies")
+        NEVER = "never", _("Never")
+
+    # When the customer's messages get WhatsApp's blue ticks (composer/receipts.py); the typing
+    # indicator, which marks read as well, follows the same rule.
+    read_receipts = models.CharField(
+        _("read receipts"),
+        max_length=8,
+        choices=ReadReceipts.choices,
+        default=ReadReceipts.ON_OPEN,
+        help_text=_(
+            "When the customer sees blue ticks on their messages (and “typing…” while an agent "
+            "writes): as soon as an agent opens the conversation, only once an agent replies, "
+            "or never."
+        ),
+    )
     auto_resolve_new_after = models.DurationField(
         _("auto-resolve New after"),
         null=True,

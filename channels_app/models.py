@@ -322,3 +322,7 @@ class MessageTemplate(models.Model):
             if str(component.get("type", "")).upper() == "BODY":
                 return str(component.get("text", ""))
         return ""
+
+
+# Channel health (channels_app.health): defined beside, registered with the app from here.
+from channels_app.health_models import ChannelHealth, HealthEvent  # noqa: E402, F401

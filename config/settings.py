@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "conversations",
     "replies",
     "reports",
+    "realtime",  # live push to the agents' pages over websockets (docs/realtime.md)
     "devtools",  # seed_demo and the WhatsApp emulator; nothing imports it (docs/architecture.md)
 ]
 
@@ -64,6 +65,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+# The websockets of the live pages (realtime/): Django Channels under an ASGI server.
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -219,6 +222,26 @@ SESSION_COOKIE_HTTPONLY = True
 # the first encrypts, all decrypt (channels_app/encryption.py). Unset, a development key is
 # derived from SECRET_KEY; check --deploy and the web process refuse that when DEBUG is off.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- Live push (realtime/, docs/realtime.md) ---------------------------------------------------
+# With Redis: Channels' Redis pub/sub layer (one subscription per group and process; the worker
+# and the web process publish to it). Without Redis (make run): an in-process layer, fed by a
+# database bus that the ASGI process reads once per REALTIME_BUS_POLL_S for every socket.
+REALTIME_PREFIX = env("REALTIME_PREFIX", default="desk")
+REALTIME_BUS_POLL_S = env.float("REALTIME_BUS_POLL_S", default=0.5)
+# How often a page with a live socket checks the socket is alive (the browser's polling
+# fallback uses the old 10 s period when the socket fails).
+REALTIME_HEARTBEAT_S = env.int("REALTIME_HEARTBEAT_S", default=25)
+_REALTIME_REDIS = env("REALTIME_REDIS_URL", default=env("REDIS_URL", default=""))
+if _REALTIME_REDIS:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [_REALTIME_REDIS], "prefix": REALTIME_PREFIX},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery ------------------------------------------------------------------------------------
 # REDIS_URL (or CELERY_BROKER_URL) selects a real broker. Without one, kombu's filesystem transport

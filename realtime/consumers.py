@@ -1,0 +1,198 @@
+"""The socket of an agent's page: joins the groups the access module allows, forwards pushes.
+
+One socket per open page (``/ws/desk/?lang=de``). It joins its user's groups (realtime.audience)
+on connect and again whenever an access change names its user, and forwards every push of a
+group it still belongs to as ``{"kind", "data"}``. From the page it takes ``ping`` (presence
+heartbeat), ``view`` (which conversation the page shows: viewers) and ``typing``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from conversations.models import Conversation
+from realtime import audience, presence_hook
+from realtime.bus import relay
+
+log = logging.getLogger(__name__)
+
+LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+# Close codes: 4401 not logged in (the page falls back to polling and its links go to login).
+NOT_LOGGED_IN = 4401
+
+
+def _fresh_user(pk: int):
+    """The user as stored now (active flag, superuser, permission caches empty)."""
+    return get_user_model().objects.filter(pk=pk).first()
+
+
+def _display_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+class DeskConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=NOT_LOGGED_IN)
+            return
+        self.user_id = user.pk
+        self.name = _display_name(user)
+        language = self._query().get("lang", "")
+        self.language = language if language in LANGUAGE_CODES else settings.LANGUAGE_CODE
+        self.joined: set[str] = set()
+        self.channel_ids: set[int] = set()
+        self.viewing: int | None = None
+        await self.accept()
+        relay.opened()
+        self.counted = True
+        await self.resubscribe()
+        await database_sync_to_async(presence_hook.page_opened)(user)
+
+    def _query(self) -> dict[str, str]:
+        raw = self.scope.get("query_string", b"").decode("latin-1")
+        pairs = (part.partition("=") for part in raw.split("&") if part)
+        return {key: value for key, _sep, value in pairs}
+
+    async def resubscribe(self) -> None:
+        """Join the groups the access module allows now; leave the others at once."""
+        wanted, channel_ids = await database_sync_to_async(self._allowed)()
+        for group in sorted(self.joined - wanted):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in sorted(wanted - self.joined):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = wanted
+        self.channel_ids = channel_ids
+        if self.viewing is not None and self.viewing_channel not in channel_ids:
+            await self._leave_conversation()
+        if not wanted:
+            await self.close(code=NOT_LOGGED_IN)
+
+    def _allowed(self) -> tuple[set[str], set[int]]:
+        user = _fresh_user(self.user_id)
+        if user is None or not user.is_active:
+            return set(), set()
+        roles = audience.channel_roles(user)
+        return audience.groups_for(user, roles), set(roles)
+
+    async def disconnect(self, code):
+        if not getattr(self, "counted", False):
+            return
+        self.counted = False
+        relay.closed()
+        await self._leave_conversation()
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = set()
+        user = await database_sync_to_async(_fresh_user)(self.user_id)
+        if user is not None:
+            await database_sync_to_async(presence_hook.page_closed)(user)
+
+    # --- from the layer ----------------------------------------------------------------------
+
+    async def desk_push(self, event):
+        # A push already on its way when the user lost the group is dropped here.
+        if event.get("group") not in self.joined:
+            return
+        data = event.get("data") or {}
+        extra = (event.get("by_language") or {}).get(self.language)
+        if extra:
+            data = {**data, **extra}
+        await self.send_json({"kind": event["kind"], "data": data})
+
+    async def desk_access(self, event):
+        ids = event.get("user_ids")
+        if ids is None or self.user_id in ids:
+            await self.resubscribe()
+            await self.send_json({"kind": "access", "data": {}})
+
+    async def desk_viewer(self, event):
+        """Another page joined, left, or types in the conversation this page shows."""
+        if event.get("conversation_id") != self.viewing or event.get("sender") == (
+            self.channel_name
+        ):
+            return
+        if audience.conversation_group(self.viewing) not in self.joined:
+            return
+        await self.send_json({"kind": "viewer", "data": event["data"]})
+        if event["data"].get("state") == "joined":
+            # Tell the newcomer that this page is here too.
+            await self.channel_layer.send(
+                event["sender"],
+                {
+                    "type": "desk.viewer",
+                    "conversation_id": self.viewing,
+                    "sender": self.channel_name,
+                    "data": self._viewer("viewing"),
+                },
+            )
+
+    # --- from the page -----------------------------------------------------------------------
+
+    async def receive_json(self, content, **kwargs):
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind in ("ping", "active"):
+            user = await database_sync_to_async(_fresh_user)(self.user_id)
+            if user is not None:
+                report = presence_hook.activity if kind == "active" else presence_hook.heartbeat
+                await database_sync_to_async(report)(user)
+            if kind == "ping":
+                await self.send_json({"kind": "pong", "data": {}})
+        elif kind == "view":
+            await self._view(content.get("conversation_id"))
+        elif kind == "typing" and self.viewing is not None:
+            state = "typing" if content.get("typing") else "viewing"
+            await self._announce(state)
+        else:
+            await self.send_json({"kind": "error", "data": {"reason": "unknown message"}})
+
+    async def _view(self, conversation_id) -> None:
+        await self._leave_conversation()
+        if not isinstance(conversation_id, int):
+            return
+        channel_id = await database_sync_to_async(
+            Conversation.objects.filter(pk=conversation_id)
+            .values_list("channel_id", flat=True)
+            .first
+        )()
+        if channel_id is None or channel_id not in self.channel_ids:
+            return  # no such conversation for this user: nothing joined, nothing said
+        self.viewing = conversation_id
+        self.viewing_channel = channel_id
+        group = audience.conversation_group(conversation_id)
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined.add(group)
+        await self._announce("joined")
+
+    async def _leave_conversation(self) -> None:
+        if self.viewing is None:
+            return
+        await self._announce("left")
+        group = audience.conversation_group(self.viewing)
+        await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined.discard(group)
+        self.viewing = None
+
+    def _viewer(self, state: str) -> dict:
+        return {
+            "user_id": self.user_id,
+            "name": self.name,
+            "state": state,
+            "page": self.channel_name,
+        }
+
+    async def _announce(self, state: str) -> None:
+        await self.channel_layer.group_send(
+            audience.conversation_group(self.viewing),
+            {
+                "type": "desk.viewer",
+                "conversation_id": self.viewing,
+                "sender": self.channel_name,
+                "data": self._viewer(state),
+            },
+        )

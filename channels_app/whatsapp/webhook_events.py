@@ -73,6 +73,9 @@ class StatusUpdate:
     recipient_id: str = ""
     callback_data: str = ""
     errors: tuple[StatusError, ...] = ()
+    # Meta's pricing block ({billable, pricing_model, category, type}), read-only values kept
+    # as sent; None when the status has none (failed statuses never do).
+    pricing: dict | None = None
 
     @property
     def error(self) -> StatusError | None:
@@ -111,7 +114,57 @@ class Skipped:
     raw: str = ""
 
 
-Event = InboundMessage | StatusUpdate | TemplateStatusUpdate | Ignored | Skipped
+@dataclass(frozen=True)
+class NumberQualityUpdate:
+    """``phone_number_quality_update``: the number's quality flag and messaging-limit tier."""
+
+    waba_id: str
+    display_phone_number: str
+    event: str
+    current_limit: str = ""
+    old_limit: str = ""
+    event_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountUpdate:
+    """``account_update``: an event of the business account (restriction, violation, ban, …);
+    ``value`` is Meta's object as sent (checked storable)."""
+
+    waba_id: str
+    event: str
+    value: dict = field(default_factory=dict)
+    event_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TemplateQualityUpdate:
+    """``message_template_quality_update``: a template's quality score changed."""
+
+    waba_id: str
+    template_id: str
+    name: str
+    language: str
+    new_score: str
+    previous_score: str = ""
+    event_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MarketingPreference:
+    """``user_preferences``: a customer stopped ("stop") or resumed ("resume") marketing."""
+
+    phone_number_id: str
+    wa_id: str
+    value: str
+    detail: str = ""
+    timestamp: datetime | None = None
+
+
+Event = (
+    InboundMessage | StatusUpdate | TemplateStatusUpdate | Ignored | Skipped
+    | NumberQualityUpdate | AccountUpdate | TemplateQualityUpdate | MarketingPreference
+)
 
 # How much of an unreadable message's JSON is kept on it.
 MAX_RAW = 256 * 1024

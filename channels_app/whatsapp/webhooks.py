@@ -21,7 +21,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from channels_app.whatsapp import webhook_events
+from channels_app.whatsapp import health_webhooks, webhook_events
 from channels_app.whatsapp.media_policy import is_media_id, strip_bidi
 from channels_app.whatsapp.webhook_events import (  # noqa: F401 - re-exported
     MAX_BSUID,
@@ -33,13 +33,17 @@ from channels_app.whatsapp.webhook_events import (  # noqa: F401 - re-exported
     MAX_WA_ID,
     MIN_TS,
     WA_ID_RE,
+    AccountUpdate,
     Event,
     Ignored,
     InboundMessage,
     MalformedPayload,
+    MarketingPreference,
+    NumberQualityUpdate,
     Skipped,
     StatusError,
     StatusUpdate,
+    TemplateQualityUpdate,
     TemplateStatusUpdate,
 )
 
@@ -74,6 +78,8 @@ KNOWN_TYPES = (
     "unsupported",
 )
 STATUSES = ("sent", "delivered", "read", "failed")
+# Events of the fields without metadata take the entry's ``time`` as when Meta decided them.
+TIMED_BY_ENTRY = (TemplateStatusUpdate, NumberQualityUpdate, AccountUpdate, TemplateQualityUpdate)
 
 def sign(body: bytes, secret: str) -> str:
     """The ``X-Hub-Signature-256`` header value for ``body``."""
@@ -157,7 +163,7 @@ def events_of(data: dict) -> list[Event]:
                 events.append(Skipped(at, exc.reason, _raw_json(change)))
                 continue
             events.extend(
-                replace(e, event_at=event_at) if isinstance(e, TemplateStatusUpdate) else e
+                replace(e, event_at=event_at) if isinstance(e, TIMED_BY_ENTRY) else e
                 for e in parsed
             )
     return events
@@ -175,6 +181,8 @@ def _parse_change(change: Any, waba_id: str, where: str) -> list[Event]:
         return [_parse_template_status(value, waba_id, f"{where}.value")]
     if name in ("smb_message_echoes", "history"):
         return _parse_coexistence(name, value, waba_id, f"{where}.value")
+    if name in health_webhooks.FIELDS:  # quality, account, template quality, opt-outs
+        return health_webhooks.parse(name, value, waba_id, f"{where}.value")
     if name != "messages":
         return [Ignored(field=name[:64], waba_id=waba_id, why="field not handled")]
     metadata = value.get("metadata")
@@ -529,7 +537,22 @@ def _parse_status(status: Any, pnid: str, where: str) -> StatusUpdate | None:
         recipient_id=_text(status.get("recipient_id"), f"{where}.recipient_id", MAX_WA_ID),
         callback_data=_text(status.get("biz_opaque_callback_data"), f"{where}.callback", 512),
         errors=tuple(errors),
+        pricing=_pricing(status.get("pricing")),
     )
+
+
+def _pricing(value: Any) -> dict | None:
+    """Meta's pricing block, its known keys only (billable, pricing_model, category, type);
+    None when absent or not an object, so a strange block never costs the status."""
+    if not isinstance(value, dict):
+        return None
+    pricing: dict = {}
+    if isinstance(value.get("billable"), bool):
+        pricing["billable"] = value["billable"]
+    for key in ("pricing_model", "category", "type"):
+        if isinstance(value.get(key), str) and _storable_text(value[key]):
+            pricing[key] = value[key][:40]
+    return pricing or None
 
 
 def _parse_template_status(value: dict, waba_id: str, where: str) -> TemplateStatusUpdate:

@@ -84,8 +84,15 @@ def test_template_status_update_keeps_the_id_as_text():
 
 
 def test_other_fields_are_ignored_not_refused():
-    [event] = webhooks.parse(fixture_bytes("account_update"))
+    body = fixture_bytes("account_update").replace(b'"account_update"', b'"security"')
+    [event] = webhooks.parse(body)
     assert isinstance(event, webhooks.Ignored)
+
+
+def test_account_update_is_read_as_a_health_event():
+    [event] = webhooks.parse(fixture_bytes("account_update"))
+    assert isinstance(event, webhooks.AccountUpdate)
+    assert (event.waba_id, event.event) == ("104455667788990", "VERIFIED_ACCOUNT")
 
 
 @pytest.mark.parametrize(

@@ -40,16 +40,11 @@ INSTALLED_APPS = [
     "axes",  # login throttling (docs/security.md); its admin lists and removes lockouts
     "channels_app",
     "onboarding",
-    "routing",  # availability, capacity, pushed assignment, snooze timers (docs/routing.md)
     "conversations",
     "replies",
     "composer",  # attachments, voice notes, reactions, buttons, read receipts (docs/composer.md)
     "reports",
-    "service_levels",  # business hours, auto-replies, SLA clocks, CSAT (docs/service-levels.md)
-    "automations",  # automation rules and marketing opt-outs (docs/automations.md)
     "realtime",  # live push to the agents' pages over websockets (docs/realtime.md)
-    "api",  # the proactive messaging API under /api/v1/ and its outgoing webhooks (docs/api.md)
-    "audit",  # the admin audit log (docs/audit.md); imported by no app
     "devtools",  # seed_demo and the WhatsApp emulator; nothing imports it (docs/architecture.md)
 ]
 
@@ -61,8 +56,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Who changes what from where, for the audit log's rows (docs/audit.md).
-    "audit.middleware.AuditContextMiddleware",
     "channels_app.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -323,38 +316,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.roll_up_report_tallies",
         "schedule": timedelta(seconds=env.int("REPORT_ROLLUP_EVERY_S", default=300)),
     },
-    # Every 15 seconds: deliver the outgoing API webhooks that are due (first tries and retries).
-    "deliver-api-webhooks": {
-        "task": "api.tasks.deliver_webhooks",
-        "schedule": timedelta(seconds=env.int("API_WEBHOOK_SWEEP_EVERY_S", default=15)),
-    },
-    # Hourly: forget Idempotency-Key answers older than API_IDEMPOTENCY_TTL_HOURS.
-    "prune-api-idempotency": {
-        "task": "api.tasks.prune_idempotency",
-        "schedule": timedelta(seconds=env.int("API_IDEMPOTENCY_PRUNE_EVERY_S", default=3600)),
-    },
-    # Daily: delete audit rows older than AUDIT_RETENTION_DAYS.
-    "prune-audit-log": {
-        "task": "audit.tasks.prune_audit_log",
-        "schedule": timedelta(seconds=env.int("AUDIT_PRUNE_EVERY_S", default=86400)),
-    },
-    # Every 5 seconds: routing's timers (idle -> Away, closed -> Offline, sign-out unassignment)
-    # and pushed assignment of waiting conversations (docs/routing.md).
-    "routing-sweep": {
-        "task": "routing.tasks.sweep",
-        "schedule": timedelta(seconds=env.int("ROUTING_SWEEP_EVERY_S", default=5)),
-    },
-    # Every minute: queue waiting conversations whose announcement routing missed.
-    "routing-discover": {
-        "task": "routing.tasks.discover",
-        "schedule": timedelta(seconds=env.int("ROUTING_DISCOVER_EVERY_S", default=60)),
-    },
-    # Every 15 seconds: SLA warnings and breaches, the window's last hour, due CSAT surveys
-    # (docs/service-levels.md): every alert recorded well within 60 s of its moment.
-    "service-levels-sweep": {
-        "task": "service_levels.tasks.sweep",
-        "schedule": timedelta(seconds=env.int("SLA_SWEEP_EVERY_S", default=15)),
-    },
     # Every hour: erase the kept text and files of messages deleted longer ago than
     # DELETED_MESSAGE_RETENTION_DAYS (in batches), and drop edits parked as long for a message
     # that never came.
@@ -363,21 +324,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env.int("ERASE_DELETED_EVERY_S", default=3600)),
     },
 }
-
-# --- Proactive messaging API and audit log (docs/api.md, docs/audit.md) -------------------------
-# Template sends per channel and minute through the API; beyond it, 429 with Retry-After.
-API_SENDS_PER_MINUTE = env.int("API_SENDS_PER_MINUTE", default=60)
-# How long an Idempotency-Key's answer is kept (a retry with the key within it sends nothing).
-API_IDEMPOTENCY_TTL = timedelta(hours=env.int("API_IDEMPOTENCY_TTL_HOURS", default=24))
-# Outgoing webhooks: attempts before a delivery is given up, and the timeout of one attempt.
-API_WEBHOOK_MAX_ATTEMPTS = env.int("API_WEBHOOK_MAX_ATTEMPTS", default=8)
-API_WEBHOOK_TIMEOUT_S = env.float("API_WEBHOOK_TIMEOUT_S", default=5.0)
-API_WEBHOOK_BATCH_SIZE = env.int("API_WEBHOOK_BATCH_SIZE", default=100)
-# Integrators' webhook URLs must be https (outside DEBUG): deliveries carry conversation data.
-API_WEBHOOK_REQUIRE_HTTPS = env.bool("API_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
-# Audit rows are kept at least this long (a year and a month by default), then pruned daily.
-AUDIT_RETENTION_DAYS = max(365, env.int("AUDIT_RETENTION_DAYS", default=400))
-AUDIT_PRUNE_BATCH_SIZE = env.int("AUDIT_PRUNE_BATCH_SIZE", default=5000)
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="http://127.0.0.1:8025/v23.0")
@@ -460,18 +406,6 @@ AUTORESOLVE_WORKERS = env.int("AUTORESOLVE_WORKERS", default=2)
 INBOX_PAGE_SIZE = env.int("INBOX_PAGE_SIZE", default=50)
 # The conversation page shows this many messages and notes, newest last; older ones a click away.
 THREAD_PAGE_SIZE = env.int("THREAD_PAGE_SIZE", default=50)
-
-# --- Routing (routing/, docs/routing.md) -------------------------------------------------------
-# An Available agent without activity in any open page this long becomes Away.
-ROUTING_IDLE_AWAY_AFTER = timedelta(seconds=env.int("ROUTING_IDLE_AWAY_AFTER_S", default=600))
-# After the last open page closes, Offline this much later unless a page opens (a reload).
-ROUTING_OFFLINE_GRACE = timedelta(seconds=env.int("ROUTING_OFFLINE_GRACE_S", default=30))
-# An Offline agent's New conversations lose their assignee this long after they went Offline.
-ROUTING_UNASSIGN_AFTER = timedelta(seconds=env.int("ROUTING_UNASSIGN_AFTER_S", default=120))
-# Rows one sweep handles per timer and per channel; the next sweep continues.
-ROUTING_SWEEP_BATCH = env.int("ROUTING_SWEEP_BATCH", default=500)
-# Snoozed conversations woken (and Pending ones boomeranged) per transaction.
-ROUTING_WAKE_BATCH = env.int("ROUTING_WAKE_BATCH", default=1000)
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "replies",
     "composer",  # attachments, voice notes, reactions, buttons, read receipts (docs/composer.md)
     "reports",
+    "service_levels",  # business hours, auto-replies, SLA clocks, CSAT (docs/service-levels.md)
     "realtime",  # live push to the agents' pages over websockets (docs/realtime.md)
     "devtools",  # seed_demo and the WhatsApp emulator; nothing imports it (docs/architecture.md)
 ]
@@ -315,6 +316,12 @@ CELERY_BEAT_SCHEDULE = {
     "roll-up-report-tallies": {
         "task": "reports.tasks.roll_up_report_tallies",
         "schedule": timedelta(seconds=env.int("REPORT_ROLLUP_EVERY_S", default=300)),
+    },
+    # Every 15 seconds: SLA warnings and breaches, the window's last hour, due CSAT surveys
+    # (docs/service-levels.md): every alert recorded well within 60 s of its moment.
+    "service-levels-sweep": {
+        "task": "service_levels.tasks.sweep",
+        "schedule": timedelta(seconds=env.int("SLA_SWEEP_EVERY_S", default=15)),
     },
     # Every hour: erase the kept text and files of messages deleted longer ago than
     # DELETED_MESSAGE_RETENTION_DAYS (in batches), and drop edits parked as long for a message

@@ -1,0 +1,223 @@
+"""CSAT surveys after an agent resolves a conversation.
+
+- Scheduled when an agent resolves (``resolved_by`` set; auto-resolve never asks), if the
+  channel's survey is on, the conversation falls in the sampled share, and the contact had no
+  survey on the channel in the last 7 days (scheduled, sent or answered; a cancelled or
+  unsent one does not count).
+- Due ``csat_delay`` after the resolve; a reopen before then cancels it. The periodic sweep sends
+  due surveys: interactive buttons 1-5 while the 24-hour window is open, otherwise the approved
+  template chosen per channel (its quick-reply buttons answer), otherwise nothing (skipped).
+- The answer: an interactive ``button_reply`` whose id is ``csat:<survey id>:<score>``, or a
+  template's quick-reply button whose payload is ``csat:<score>`` (or whose text is a digit
+  1-5). It is stored on the survey, which is credited to the agent who resolved. With a comment
+  question set, that question follows, and the customer's next text message within 24 hours is
+  the comment.
+
+Sampling is decided from the conversation's id (a stable hash), so a rerun decides the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta
+
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.db.models import Q
+
+from conversations import services
+from conversations.models import Conversation, Message
+from service_levels.models import CsatSurvey, ServiceSettings
+from service_levels.responders import send_text_or_template
+
+CAP = timedelta(days=7)
+COMMENT_WINDOW = timedelta(hours=24)
+BATCH = 200
+SCORES = range(1, 6)
+ANSWER_ID = re.compile(r"^csat:(?:(\d+):)?([1-5])$")
+State = CsatSurvey.State
+
+
+def sampled(conversation_id: int, percent: int) -> bool:
+    if percent >= 100:
+        return True
+    digest = hashlib.sha256(f"csat:{conversation_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
+@transaction.atomic
+def on_resolved(conversation_ids, *, now: datetime) -> list[CsatSurvey]:
+    """Schedule surveys for conversations an agent just resolved."""
+    conversations = list(
+        Conversation.objects.filter(
+            pk__in=list(conversation_ids),
+            status=Conversation.Status.RESOLVED,
+            resolution=Conversation.Resolution.AGENT,
+            resolved_by__isnull=False,
+        )
+    )
+    confs = {
+        s.channel_id: s
+        for s in ServiceSettings.objects.filter(
+            channel_id__in={c.channel_id for c in conversations}, csat_enabled=True
+        )
+    }
+    made = []
+    for conv in conversations:
+        conf = confs.get(conv.channel_id)
+        if conf is None or not sampled(conv.pk, conf.csat_sample_percent):
+            continue
+        resolved_at = conv.resolved_at or now
+        recent = CsatSurvey.objects.filter(
+            contact_id=conv.contact_id,
+            channel_id=conv.channel_id,
+            state__in=[State.SCHEDULED, State.SENT, State.ANSWERED],
+            resolved_at__gt=resolved_at - CAP,
+        )
+        if recent.exists():
+            continue
+        made.append(
+            CsatSurvey.objects.create(
+                conversation=conv,
+                channel_id=conv.channel_id,
+                contact_id=conv.contact_id,
+                agent_id=conv.resolved_by_id,
+                state=State.SCHEDULED,
+                resolved_at=resolved_at,
+                due_at=resolved_at + conf.csat_delay,
+            )
+        )
+    return made
+
+
+def on_reopened(conversation_ids) -> int:
+    """A reopened conversation's scheduled survey is cancelled."""
+    return CsatSurvey.objects.filter(
+        conversation_id__in=list(conversation_ids), state=State.SCHEDULED
+    ).update(state=State.CANCELLED)
+
+
+def buttons(survey: CsatSurvey, question: str) -> dict:
+    """The interactive message: WhatsApp allows three reply buttons, so 1-5 go as a list."""
+    return {
+        "type": "list",
+        "body": {"text": question},
+        "action": {
+            "button": "1-5",
+            "sections": [
+                {
+                    "title": "1-5",
+                    "rows": [{"id": f"csat:{survey.pk}:{n}", "title": "★" * n} for n in SCORES],
+                }
+            ],
+        },
+    }
+
+
+def send_due(*, now: datetime, batch_size: int = BATCH) -> int:
+    """Send (or skip, or cancel) the surveys whose delay has passed; one bounded batch."""
+    with transaction.atomic():
+        due = list(
+            CsatSurvey.objects.select_for_update(skip_locked=True)
+            .filter(state=State.SCHEDULED, due_at__lte=now)
+            .order_by("due_at")[:batch_size]
+        )
+        if not due:
+            return 0
+        convs = Conversation.objects.in_bulk([s.conversation_id for s in due])
+        confs = {
+            s.channel_id: s
+            for s in ServiceSettings.objects.filter(
+                channel_id__in={s.channel_id for s in due}
+            ).select_related("csat_template")
+        }
+        for survey in due:
+            conv, conf = convs.get(survey.conversation_id), confs.get(survey.channel_id)
+            if conv is None or conv.status != Conversation.Status.RESOLVED or conf is None:
+                survey.state = State.CANCELLED
+            else:
+                message = _send(survey, conv, conf, now)
+                survey.state = State.SENT if message else State.SKIPPED
+                survey.sent_at = now if message else None
+                survey.message_id = message.pk if message else None
+            survey.save(update_fields=["state", "sent_at", "message_id"])
+        return len(due)
+
+
+def _send(survey, conv, conf, now) -> Message | None:
+    margin = django_settings.WHATSAPP_WINDOW_SAFETY_MARGIN
+    if conv.is_window_open(now, margin=margin):
+        return services.send_system_message(
+            conv,
+            body=conf.csat_question,
+            interactive=buttons(survey, conf.csat_question),
+            now=now,
+        )
+    return send_text_or_template(conv, text="", template=conf.csat_template, now=now)
+
+
+def score_of(message: Message) -> tuple[int | None, int | None]:
+    """(survey id or None, score) of an answer message, (None, None) when it is not one."""
+    payload = message.payload or {}
+    if message.type == Message.Type.INTERACTIVE:
+        match = ANSWER_ID.match(str(payload.get("id", "")))
+        if match:
+            return (int(match.group(1)) if match.group(1) else None), int(match.group(2))
+    if message.type == Message.Type.BUTTON:
+        match = ANSWER_ID.match(str(payload.get("payload", "")))
+        if match:
+            return (int(match.group(1)) if match.group(1) else None), int(match.group(2))
+        text = (message.body or "").strip()
+        if text.isdigit() and int(text) in SCORES:
+            return None, int(text)
+    return None, None
+
+
+@transaction.atomic
+def on_customer_messages(messages: list[Message], *, now: datetime) -> list[CsatSurvey]:
+    """Store answers and comments found among customers' messages."""
+    changed = []
+    for message in messages:
+        conv = message.conversation
+        survey_id, score = score_of(message)
+        if score is not None:
+            survey = _survey_for_answer(conv, survey_id, message.created_at)
+            if survey is None:
+                continue
+            survey.score, survey.answered_at = score, message.created_at
+            survey.state = State.ANSWERED
+            conf = ServiceSettings.objects.filter(channel_id=survey.channel_id).first()
+            if conf and conf.csat_comment_question.strip():
+                survey.comment_until = message.created_at + COMMENT_WINDOW
+                send_text_or_template(conv, text=conf.csat_comment_question, template=None, now=now)
+            survey.save()
+            changed.append(survey)
+        elif message.type == Message.Type.TEXT and message.body.strip():
+            survey = (
+                CsatSurvey.objects.select_for_update()
+                .filter(
+                    contact_id=conv.contact_id,
+                    channel_id=conv.channel_id,
+                    state=State.ANSWERED,
+                    comment="",
+                    comment_until__gte=message.created_at,
+                    answered_at__lte=message.created_at,
+                )
+                .order_by("-answered_at")
+                .first()
+            )
+            if survey is not None:
+                survey.comment, survey.comment_until = message.body.strip()[:4000], None
+                survey.save(update_fields=["comment", "comment_until"])
+                changed.append(survey)
+    return changed
+
+
+def _survey_for_answer(conv, survey_id, at) -> CsatSurvey | None:
+    surveys = CsatSurvey.objects.select_for_update().filter(
+        contact_id=conv.contact_id, channel_id=conv.channel_id, state=State.SENT
+    )
+    if survey_id is not None:
+        return surveys.filter(pk=survey_id).first()
+    return surveys.filter(Q(sent_at__gt=at - CAP)).order_by("-sent_at").first()

@@ -1,0 +1,73 @@
+"""What the service levels do when the conversations' writers announce a change
+(conversations.signals, after commit). Each receiver is a few set-based statements, and uses the
+instant of the change (the messages' or events' time) as its clock."""
+
+from __future__ import annotations
+
+from django.db.models import Max
+from django.dispatch import receiver
+
+from conversations import signals
+from conversations.models import Conversation, Event, Message
+from service_levels import csat, responders, sla
+
+STATUS_CHANGES = {Event.Kind.STATUS_CHANGED.value, Event.Kind.AUTO_RESOLVED.value, "snoozed"}
+TAG_CHANGES = {Event.Kind.TAG_ADDED.value, Event.Kind.TAG_REMOVED.value}
+
+
+@receiver(signals.message_received, dispatch_uid="service_levels.received")
+def on_message_received(
+    sender, message_ids, created_conversation_ids=(), reopened_conversation_ids=(), **kwargs
+):
+    messages = list(
+        Message.objects.filter(pk__in=list(message_ids), direction=Message.Direction.INBOUND)
+        .select_related("conversation")
+        .order_by("created_at", "id")
+    )
+    if not messages:
+        return
+    at: dict[int, object] = {}
+    for message in messages:
+        at[message.conversation_id] = message.created_at  # the latest wins (ordered)
+    now = max(at.values())
+    if reopened_conversation_ids:
+        csat.on_reopened(reopened_conversation_ids)
+    sla.on_customer_messages(at, opened=created_conversation_ids, now=now)
+    csat.on_customer_messages(messages, now=now)
+    responders.respond(at, opened=created_conversation_ids, now=now)
+
+
+@receiver(signals.message_sent, dispatch_uid="service_levels.sent")
+def on_message_sent(sender, message_ids, author_id=None, **kwargs):
+    if author_id is None:
+        return  # the system's own messages (auto-replies, surveys) answer nobody
+    replies: dict[int, tuple] = {}
+    for conv_id, created_at in (
+        Message.objects.filter(pk__in=list(message_ids))
+        .order_by("created_at")
+        .values_list("conversation_id", "created_at")
+    ):
+        replies.setdefault(conv_id, (created_at, author_id))  # the first reply counts
+    sla.on_desk_replies(replies)
+
+
+@receiver(signals.conversation_changed, dispatch_uid="service_levels.changed")
+def on_conversation_changed(sender, conversation_ids, change="", actor_id=None, **kwargs):
+    ids = list(conversation_ids)
+    if change not in STATUS_CHANGES and change not in TAG_CHANGES:
+        return
+    now = (
+        Event.objects.filter(conversation_id__in=ids, kind=change).aggregate(at=Max("created_at"))[
+            "at"
+        ]
+        or Conversation.objects.filter(pk__in=ids).aggregate(at=Max("last_activity_at"))["at"]
+    )
+    if now is None:
+        return
+    if change in TAG_CHANGES:
+        sla.on_tags_changed(ids, now=now)
+        return
+    sla.on_status_changed(ids, now=now)
+    statuses = dict(Conversation.objects.filter(pk__in=ids).values_list("id", "status"))
+    csat.on_reopened([i for i, s in statuses.items() if s in Conversation.OPEN])
+    csat.on_resolved([i for i, s in statuses.items() if s == Conversation.Status.RESOLVED], now=now)

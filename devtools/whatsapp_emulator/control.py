@@ -103,6 +103,20 @@ class Control:
                     "send_delay": self.send_delay,
                 }
             )
+        if path == "/_emulator/api/health":
+            # A health or marketing-preference webhook (health_out.py), e.g.
+            # {"phone_number_id": "...", "field": "phone_number_quality_update"}.
+            try:
+                sent = self.send_health(
+                    str(data.get("phone_number_id", "")),
+                    str(data.get("field", "")),
+                    data.get("value") if isinstance(data.get("value"), dict) else None,
+                )
+            except (KeyError, ValueError) as exc:
+                raise GraphError(100, f"Cannot send that health webhook: {exc}") from exc
+            return ok(sent)
+        if path == "/_emulator/api/revoke-token":
+            return ok({"revoked": self.revoke_token(str(data.get("token", "")))})
         if path == "/_emulator/api/templates/decide":
             self.decide_template(
                 str(data["id"]), str(data["status"]), reason=str(data.get("reason", "NONE"))

@@ -33,6 +33,7 @@ from devtools.whatsapp_emulator.graph import (
     GraphError,
 )
 from devtools.whatsapp_emulator.graph_objects import GraphObjects
+from devtools.whatsapp_emulator.health_out import HealthOut
 from devtools.whatsapp_emulator.media import Media
 from devtools.whatsapp_emulator.numbers import Numbers
 from devtools.whatsapp_emulator.sends import Sends
@@ -42,7 +43,9 @@ from devtools.whatsapp_emulator.webhooks_out import WebhooksOut
 logger = logging.getLogger(__name__)
 
 
-class Emulator(WebhooksOut, CustomerSide, Sends, Media, GraphObjects, Numbers, Control):
+class Emulator(
+    WebhooksOut, CustomerSide, Sends, Media, GraphObjects, Numbers, Control, HealthOut
+):
     """The emulator's state and behaviour; ``start()`` serves it over HTTP on a free port."""
 
     def __init__(self, config: EmulatorConfig):

@@ -13,7 +13,14 @@ Routes (all under ``/_emulator``; development and tests only, no authentication)
 - ``GET api/chat?phone_number_id=&wa_id=``: one chat's messages with status, error, media.
 - ``GET phone/media/<id>``: a stored file, for the page to show or download.
 - ``POST api/send-media``: JSON ``{phone_number_id, from, name, caption, filename, mime_type,
-  data}`` (data in base64): the customer sends an image or a document (media id, signed webhook).
+  data, reply_to, voice}`` (data in base64): the customer sends a picture, video, audio file or
+  document (media id, signed webhook); with ``voice`` a recording of the page's microphone
+  (WebM or Ogg Opus), sent on as WhatsApp does, an OGG/Opus voice note.
+- ``GET api/typing?phone_number_id=&wa_id=``: whether the business shows "typing…" now.
+
+The page also lets the customer reply to (quote) and react to the business's messages, answer
+its reply buttons and lists, and send a location or a contact card (``api/inject`` with the
+type's object as ``message``).
 - ``GET api/device?phone_number_id=``: the SMS and calls the business number received.
 
 Nothing here imports Django (as the rest of the emulator).
@@ -191,8 +198,10 @@ PHONE_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer phone (WhatsApp emulator)</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font-family:system-ui,sans-serif;background:#e5ddd5;margin:0;display:flex;justify-content:center}
-.phone{width:380px;max-width:100%;min-height:100vh;background:#efeae2;display:flex;flex-direction:column}
+body{font-family:system-ui,sans-serif;background:#e5ddd5;margin:0;display:flex;
+justify-content:center}
+.phone{width:380px;max-width:100%;min-height:100vh;background:#efeae2;display:flex;
+flex-direction:column}
 header{background:#075e54;color:#fff;padding:10px}
 header label{display:block;font-size:12px;margin-top:4px}
 header input,header select{width:100%;box-sizing:border-box}
@@ -207,19 +216,36 @@ header input,header select{width:100%;box-sizing:border-box}
 .ticks[data-status=failed]{color:#b00020;letter-spacing:0}.error{color:#b00020;font-size:12px}
 form{display:flex;gap:6px;padding:8px;background:#f0f0f0;flex-wrap:wrap}form #text{flex:1}
 #attach{font-size:12px;width:100%}
+.quote{border-left:3px solid #34b7f1;background:rgba(0,0,0,.05);padding:2px 6px;font-size:12px;
+margin-bottom:4px}
+.reacts{font-size:13px;margin-top:2px}.acts{font-size:12px;margin-top:3px;display:flex;gap:6px;
+flex-wrap:wrap}
+.acts button,.choice{font-size:12px;border:1px solid #34b7f1;background:#fff;color:#075e54;
+border-radius:12px;padding:1px 8px;cursor:pointer}
+.choice{display:block;width:100%;margin-top:3px}.m audio,.m video{max-width:100%;display:block}
+#replying{font-size:12px;width:100%;background:#fff;padding:2px 6px}#replying:empty{display:none}
+#typing{font-size:12px;font-style:italic;min-height:1em}
+#extras{display:flex;gap:6px;width:100%}#extras button{font-size:12px}
+#rec[aria-pressed=true]{background:#b00020;color:#fff}
 </style></head><body><div class="phone">
 <header><strong>Customer phone</strong>
 <label>Business number <select id="pnid"></select></label>
 <label>Chat <select id="chats"><option value="">New chat…</option></select></label>
 <label>My WhatsApp ID <input id="waid" value="15555550123" inputmode="numeric"></label>
-<label>My name <input id="name" value="Dana Reyes"></label></header>
+<label>My name <input id="name" value="Dana Reyes"></label>
+<div id="typing" aria-live="polite"></div></header>
 <section id="device" aria-label="SMS and calls received by this number"
 aria-live="polite"></section>
 <div id="thread" aria-live="polite"></div>
-<form id="f"><input id="text" autocomplete="off" placeholder="Message" aria-label="Message">
+<form id="f"><div id="replying"></div>
+<input id="text" autocomplete="off" placeholder="Message" aria-label="Message">
 <button id="send">Send</button>
-<label id="attach">Photo or document <input id="file" type="file"
-accept="image/jpeg,image/png,application/pdf,text/plain,.doc,.docx,.xls,.xlsx,.ppt,.pptx"></label>
+<label id="attach">Photo, video, audio or document <input id="file" type="file"
+accept="image/jpeg,image/png,video/mp4,audio/mpeg,audio/ogg,audio/aac,audio/mp4,
+application/pdf,text/plain,.doc,.docx,.xls,.xlsx,.ppt,.pptx"></label>
+<div id="extras"><button type="button" id="rec" aria-pressed="false">🎤 Voice note</button>
+<button type="button" id="loc">📍 Location</button>
+<button type="button" id="card">👤 Contact card</button></div>
 </form></div>
 <script>
 const $=id=>document.getElementById(id);
@@ -232,13 +258,49 @@ o.textContent=n.name+" ("+n.display+")"+(n.registered?"":" · being verified");$
 if(params.get("phone_number_id"))$("pnid").value=params.get("phone_number_id");refresh();});
 function el(tag,cls,text){const e=document.createElement(tag);if(cls)e.className=cls;
 if(text!==undefined)e.textContent=text;return e;}
+let replyTo="",recorder=null,chunks=[];
+function setReply(wamid,text){replyTo=wamid;
+$("replying").textContent=wamid?"↩ "+text+"  (✕ tap to cancel)":"";}
+$("replying").addEventListener("click",()=>setReply("",""));
+function answer(m,type,obj,title){post("api/inject",{type:"interactive",text:title,reply_to:m.wamid,
+message:{interactive:Object.assign({type:type},{[type]:obj})}});}
+function detail(m,d){const x=m.detail;if(!x)return;
+if(m.type==="location"){const a=el("a","","📍 "+(x.name||"")+" "+x.latitude+", "+x.longitude);
+a.href="https://www.openstreetmap.org/?mlat="+x.latitude+"&mlon="+x.longitude;a.target="_blank";
+d.append(a);}
+else if(m.type==="contacts"){for(const c of x){d.append(el("div","","👤 "+((c.name||{}
+).formatted_name||"")+" "+((c.phones||[]).map(p=>p.phone).join(", "))));}}
+else if(m.type==="interactive"&&m.direction==="out"){const act=x.action||{};
+for(const b of act.buttons||[]){const r=b.reply||{};const c=el("button","choice",r.title);
+c.type="button";
+c.onclick=()=>answer(m,"button_reply",{id:r.id,title:r.title},r.title);d.append(c);}
+for(const sec of act.sections||[])for(const r of sec.rows||[]){
+const c=el("button","choice","☰ "+r.title+(r.description?" — "+r.description:""));
+c.type="button";c.onclick=()=>answer(m,"list_reply",{
+id:r.id,title:r.title,description:r.description||""},r.title);d.append(c);}}}
+function react(m){const e=prompt("React with (empty removes): 👍 ❤️ 😂 😮 😢 🙏","👍");
+if(e===null)return;
+post("api/inject",{type:"reaction",text:e,message:{reaction:{message_id:m.wamid,emoji:e}}});}
 function bubble(m){const d=el("div","m "+m.direction);d.dataset.wamid=m.wamid;
+if(m.quote)d.append(el("div","quote",m.quote));
+if(m.voice)d.append(el("div","","🎤 Voice message"));
 if(m.media&&m.media.url){if(m.media.mime_type.startsWith("image/")){const i=el("img");
-i.src=m.media.url;i.alt=m.text||m.media.filename||"image";d.append(i);}else{
+i.src=m.media.url;i.alt=m.text||m.media.filename||"image";d.append(i);}
+else if(/^(audio|video)[/]/.test(m.media.mime_type)){
+const p=el(m.media.mime_type.startsWith("audio/")?"audio":"video");
+p.controls=true;p.src=m.media.url;d.append(p);}else{
 const a=el("a","doc","📄 "+(m.media.filename||"document"));a.href=m.media.url;
 a.download=m.media.filename||"";d.append(a);}}
-const caption=m.media?(m.text&&!m.text.startsWith("[")?m.text:""):(m.text||"["+m.type+"]");
-if(caption)d.append(el("div","text",caption));
+const caption=m.media?(m.text&&!m.text.startsWith("[")?m.text:""):
+(m.text||(m.detail?"":"["+m.type+"]"));
+if(caption)d.append(el("div","text",caption));detail(m,d);
+const rs=Object.entries(m.reactions||{});
+if(rs.length)d.append(el("div","reacts",rs.map(r=>r[1]).join(" ")));
+if(m.direction==="out"&&m.type!=="reaction"){const acts=el("div","acts");
+const r=el("button","","↩ Reply");r.type="button";
+r.onclick=()=>setReply(m.wamid,m.text||"["+m.type+"]");const e=el("button","","☺ React");
+e.type="button";e.onclick=()=>react(m);
+acts.append(r,e);d.append(acts);}
 const s=el("div","meta",new Date(m.timestamp*1000).toLocaleTimeString());
 if(m.direction==="out"){const t=el("span","ticks",TICKS[m.status]||"");t.dataset.status=m.status;
 t.title=m.status;t.setAttribute("aria-label",m.status);s.append(t);}
@@ -252,21 +314,50 @@ fetch("api/device?"+new URLSearchParams({phone_number_id:pnid})).then(r=>r.json(
 const box=$("device");box.replaceChildren();for(const d of ds){box.append(el("p","",
 (d.kind==="voice"?"📞 ":"✉ SMS: ")+d.text));}});
 const q=new URLSearchParams({phone_number_id:pnid,wa_id:$("waid").value});
+fetch("api/typing?"+q).then(r=>r.json()).then(t=>{
+$("typing").textContent=t.typing?"Business is typing…":"";});
 fetch("api/chat?"+q).then(r=>r.json()).then(ms=>{const t=$("thread");t.replaceChildren();
 for(const m of ms)t.append(bubble(m));t.scrollTop=t.scrollHeight;});}
 $("pnid").addEventListener("change",refresh);
 $("chats").addEventListener("change",e=>{if(e.target.value){$("waid").value=e.target.value;
 const o=e.target.selectedOptions[0];$("name").value=o.textContent.split(" · ")[0];}refresh();});
 function post(path,data){return fetch(path,{method:"POST",
-headers:{"Content-Type":"application/json"},body:JSON.stringify(Object.assign({phone_number_id:$("pnid").value,from:$("waid").value,
+headers:{"Content-Type":"application/json"},body:JSON.stringify(Object.assign({
+phone_number_id:$("pnid").value,from:$("waid").value,
 name:$("name").value},data))}).then(refresh);}
 $("f").addEventListener("submit",e=>{e.preventDefault();const file=$("file").files[0];
-if(file){const r=new FileReader();r.onload=()=>{post("api/send-media",{caption:$("text").value,
+if(file){const r=new FileReader();r.onload=()=>{post("api/send-media",{
+caption:$("text").value,reply_to:replyTo,
 filename:file.name,mime_type:file.type||"application/octet-stream",
 data:r.result.split(",")[1]}).then(()=>{$("file").value="";$("text").value="";});};
 r.readAsDataURL(file);return;}
 if(!$("text").value.trim())return;
-post("api/inject",{type:"text",text:$("text").value}).then(()=>{$("text").value="";});});
+post("api/inject",{type:"text",text:$("text").value,reply_to:replyTo}).then(()=>{
+$("text").value="";setReply("","");});});
+$("loc").addEventListener("click",()=>{const name=prompt("Place","Pier 5 Store");
+if(name===null)return;
+post("api/inject",{type:"location",text:name,reply_to:replyTo,message:{location:{
+latitude:52.5208,longitude:13.4094,name:name,address:"Alexanderplatz 1, Berlin"}}});});
+$("card").addEventListener("click",()=>{const name=prompt("Contact's name","Sam Lee");
+if(!name)return;
+const phone=prompt("Their phone","+1 555 010 0199")||"";
+post("api/inject",{type:"contacts",text:name,reply_to:replyTo,message:{contacts:[{name:{
+formatted_name:name,first_name:name.split(" ")[0]},
+phones:phone?[{phone:phone,type:"CELL"}]:[]}]}});});
+$("rec").addEventListener("click",async()=>{if(recorder&&recorder.state==="recording"){
+recorder.stop();return;}
+let stream;try{stream=await navigator.mediaDevices.getUserMedia({audio:true});}catch(e){
+alert("No microphone");return;}
+const type=["audio/ogg;codecs=opus","audio/webm;codecs=opus"]
+.find(t=>MediaRecorder.isTypeSupported(t));
+recorder=new MediaRecorder(stream,type?{mimeType:type}:undefined);chunks=[];
+recorder.ondataavailable=e=>{if(e.data.size)chunks.push(e.data);};
+recorder.onstop=()=>{stream.getTracks().forEach(t=>t.stop());
+$("rec").setAttribute("aria-pressed","false");
+const blob=new Blob(chunks,{type:recorder.mimeType});const fr=new FileReader();
+fr.onload=()=>post("api/send-media",{
+voice:true,mime_type:blob.type,reply_to:replyTo,data:fr.result.split(",")[1]});
+fr.readAsDataURL(blob);};recorder.start(250);$("rec").setAttribute("aria-pressed","true");});
 setInterval(refresh,1500);
 </script></body></html>
 """

@@ -26,6 +26,7 @@ from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Q
 
+from channels_app.whatsapp import outgoing
 from conversations import services
 from conversations.models import Conversation, Message
 from service_levels.models import CsatSurvey, ServiceSettings
@@ -100,19 +101,11 @@ def on_reopened(conversation_ids) -> int:
 
 def buttons(survey: CsatSurvey, question: str) -> dict:
     """The interactive message: WhatsApp allows three reply buttons, so 1-5 go as a list."""
-    return {
-        "type": "list",
-        "body": {"text": question},
-        "action": {
-            "button": "1-5",
-            "sections": [
-                {
-                    "title": "1-5",
-                    "rows": [{"id": f"csat:{survey.pk}:{n}", "title": "★" * n} for n in SCORES],
-                }
-            ],
-        },
-    }
+    return outgoing.list_message(
+        body=question[: outgoing.MAX_INTERACTIVE_BODY],
+        button="1-5",
+        rows=[(f"csat:{survey.pk}:{n}", f"{n} " + "\u2605" * n, "") for n in SCORES],
+    )
 
 
 def send_due(*, now: datetime, batch_size: int = BATCH) -> int:
@@ -176,8 +169,19 @@ def score_of(message: Message) -> tuple[int | None, int | None]:
 
 @transaction.atomic
 def on_customer_messages(messages: list[Message], *, now: datetime) -> list[CsatSurvey]:
-    """Store answers and comments found among customers' messages."""
+    """Store answers and comments found among customers' messages (one query for the comments
+    awaited, whatever the batch's size)."""
     changed = []
+    texts = [m for m in messages if m.type == Message.Type.TEXT and m.body.strip()]
+    awaiting = {}
+    if texts:
+        for survey in CsatSurvey.objects.select_for_update().filter(
+            contact_id__in={m.conversation.contact_id for m in texts},
+            state=State.ANSWERED,
+            comment="",
+            comment_until__gte=min(m.created_at for m in texts),
+        ):
+            awaiting[(survey.contact_id, survey.channel_id)] = survey
     for message in messages:
         conv = message.conversation
         survey_id, score = score_of(message)
@@ -190,27 +194,22 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> list[Csat
             conf = ServiceSettings.objects.filter(channel_id=survey.channel_id).first()
             if conf and conf.csat_comment_question.strip():
                 survey.comment_until = message.created_at + COMMENT_WINDOW
-                send_text_or_template(conv, text=conf.csat_comment_question, template=None, now=now)
+                send_text_or_template(
+                    conv, text=conf.csat_comment_question, template=None, now=now
+                )
             survey.save()
             changed.append(survey)
-        elif message.type == Message.Type.TEXT and message.body.strip():
-            survey = (
-                CsatSurvey.objects.select_for_update()
-                .filter(
-                    contact_id=conv.contact_id,
-                    channel_id=conv.channel_id,
-                    state=State.ANSWERED,
-                    comment="",
-                    comment_until__gte=message.created_at,
-                    answered_at__lte=message.created_at,
-                )
-                .order_by("-answered_at")
-                .first()
-            )
-            if survey is not None:
-                survey.comment, survey.comment_until = message.body.strip()[:4000], None
-                survey.save(update_fields=["comment", "comment_until"])
-                changed.append(survey)
+            continue
+        survey = awaiting.get((conv.contact_id, conv.channel_id))
+        if (
+            survey is not None
+            and message in texts
+            and survey.answered_at <= message.created_at <= survey.comment_until
+        ):
+            survey.comment, survey.comment_until = message.body.strip()[:4000], None
+            survey.save(update_fields=["comment", "comment_until"])
+            awaiting.pop((conv.contact_id, conv.channel_id))
+            changed.append(survey)
     return changed
 
 

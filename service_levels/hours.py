@@ -19,6 +19,7 @@ Every function takes a Channel or its id.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -191,3 +192,38 @@ def onboarding_holiday_rule() -> Callable[[date], bool]:
     one_off = {h.date for h in holidays if not h.yearly}
     yearly = {(h.date.month, h.date.day) for h in holidays if h.yearly}
     return lambda day: day in one_off or (day.month, day.day) in yearly
+
+
+class SpanIndex:
+    """Many ``business_seconds`` questions on one schedule within a known range, answered by
+    bisection over the open spans and their running totals (the reports ask one per
+    conversation). Instants outside ``[lo, hi]`` are clamped to it."""
+
+    def __init__(self, schedule: Schedule | AlwaysOpen, lo: datetime, hi: datetime):
+        self.always = isinstance(schedule, AlwaysOpen)
+        self.lo, self.hi = lo, hi
+        if self.always:
+            return
+        first = lo.astimezone(schedule.tz).date() - timedelta(days=1)
+        self.spans = schedule.spans(first, hi.astimezone(schedule.tz).date())
+        self.starts = [s for s, _e in self.spans]
+        self.before: list[float] = []
+        total = 0.0
+        for s, e in self.spans:
+            self.before.append(total)
+            total += (e - s).total_seconds()
+
+    def _open_until(self, at: datetime) -> float:
+        index = bisect_right(self.starts, at) - 1
+        if index < 0:
+            return 0.0
+        s, e = self.spans[index]
+        return self.before[index] + (min(at, e) - s).total_seconds()
+
+    def seconds(self, start: datetime, end: datetime) -> float:
+        start, end = max(start, self.lo), min(end, self.hi)
+        if end <= start:
+            return 0.0
+        if self.always:
+            return (end - start).total_seconds()
+        return self._open_until(end) - self._open_until(start)

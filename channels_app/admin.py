@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from channels_app import access, services
+from channels_app import access, admin_health, services
 from channels_app.access import Cap, Role
 from channels_app.admin_forms import (
     ChannelForm,
@@ -157,6 +157,7 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
         "display_phone_number",
         "verified_name",
         "access_token_state",
+        "health",
         "created_at",
         "updated_at",
     )
@@ -215,6 +216,7 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
                 ),
             },
         ),
+        (_("Health"), {"fields": ("health",)}),  # channels_app.admin_health
         (_("History"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     # Creating a channel by hand is rare (onboarding creates them), so the add page asks only
@@ -298,6 +300,10 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
         if obj.access_token:
             return format_html('<span class="desk-token-state">{}</span>', gettext("•••••• set"))
         return gettext("not set")
+
+    @admin.display(description=_("health"))
+    def health(self, obj):
+        return admin_health.health_card(obj) if obj.pk else ""
 
     # --- saving: through the services ------------------------------------------------------------
     def save_model(self, request, obj, form, change):

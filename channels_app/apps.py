@@ -7,4 +7,12 @@ class ChannelsAppConfig(AppConfig):
     verbose_name = _("Channels and access")
 
     def ready(self):
-        from channels_app import checks  # noqa: F401 - registers the system checks
+        from channels_app import (
+            checks,  # noqa: F401 - registers the system checks
+            health,
+        )
+        from channels_app.whatsapp import client
+
+        # A channel's token refused by the Graph API is recorded (docs/channel-health.md).
+        if health.client_outcome not in client.token_listeners:
+            client.token_listeners.append(health.client_outcome)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from channels_app.health_models import ChannelHealth, HealthEvent
 from channels_app.models import Channel, MessageTemplate
+from channels_app.whatsapp.errors import InvalidToken
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +263,19 @@ def token_works(channel_id: int, *, why: str = "a call succeeded",
     _record(state.channel, kind=Kind.TOKEN, severity=Severity.INFO, now=now,
             summary=f"The access token works again ({why})", data={})  # fmt: skip
     return True
+
+
+def client_outcome(channel_id: int, error) -> None:
+    """``channels_app.whatsapp.client.token_listeners``: after each Graph call for a channel."""
+    if error is None:
+        if ChannelHealth.objects.filter(
+            channel_id=channel_id, token_failed_at__isnull=False
+        ).exists():
+            token_works(channel_id)
+        return
+    if isinstance(error, InvalidToken) or error.http_status == 401:
+        record_token_failure(channel_id, code=error.code, error=str(error.details or error.title
+                                                                    or error.message))
 
 
 def failing_token_channels() -> set[int]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from channels_app import access
+from channels_app import access, health
 from channels_app.access import Cap, Role
 from channels_app.models import AccessGrant, Channel, Team
 
@@ -92,6 +92,8 @@ def update_channel_settings(
     channel.full_clean()
     if update_fields:
         channel.save(update_fields=[*sorted(update_fields), "updated_at"])
+    if access_token is not None:
+        health.token_works(channel.pk, why="a new token was saved")
     return channel
 
 

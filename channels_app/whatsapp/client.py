@@ -57,20 +57,44 @@ class MediaInfo:
     file_size: int | None
 
 
+# Told after every call made for a channel (``for_channel``): ``listener(channel_id, error)``,
+# error None when the call was answered. channels_app registers channels_app.health's recorder
+# in its AppConfig.ready, so a token that stops working (401 / code 190) is recorded per channel
+# and cleared when it works again; this package knows no models. A listener never fails a call.
+token_listeners: list = []
+
+
 class WhatsAppClient:
     """One channel's view of the Graph API; cheap to build, holds no connection between calls."""
 
-    def __init__(self, token: str, *, base_url: str | None = None, timeout: float | None = None):
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        channel_id: int | None = None,
+    ):
         self._token = token
         self._base_url = base_url
         self._timeout = timeout
+        self._channel_id = channel_id
 
     def __repr__(self) -> str:
         return f"WhatsAppClient(base_url={self.base_url!r}, token='***')"
 
     @classmethod
     def for_channel(cls, channel) -> WhatsAppClient:
-        return cls(channel.access_token)
+        return cls(channel.access_token, channel_id=channel.pk)
+
+    def _tell(self, error: WhatsAppError | None) -> None:
+        if self._channel_id is None:
+            return
+        for listener in token_listeners:
+            try:
+                listener(self._channel_id, error)
+            except Exception:  # the call's own outcome matters more than its bookkeeping
+                logger.exception("token listener %r failed", listener)
 
     # Read at call time so that override_settings and the test emulator fixture take effect.
     @property
@@ -123,7 +147,10 @@ class WhatsAppClient:
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__} calling {method} {_path_of(url)}") from exc
         if response.status_code >= 400:
-            raise self._error(method, url, response.status_code, response.content)
+            error = self._error(method, url, response.status_code, response.content)
+            self._tell(error)
+            raise error
+        self._tell(None)
         if response.is_redirect:
             raise MediaRefused("the Graph API answered with a redirect")
         try:

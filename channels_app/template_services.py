@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from channels_app import health
 from channels_app.models import Channel, MessageTemplate
 from channels_app.whatsapp.client import WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError
@@ -483,4 +484,8 @@ def apply_template_status(
             event,
             event_at.isoformat(),
         )
+    elif changed and event in health.TEMPLATE_SEVERITY:
+        # Paused, disabled, flagged, reinstated: an alert for the admins (channels_app.health).
+        applied = templates.filter(status_event_at=event_at).select_related("channel")
+        health.record_template_status(applied, event=event, reason=reason)
     return changed

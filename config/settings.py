@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "axes",  # login throttling (docs/security.md); its admin lists and removes lockouts
     "channels_app",
     "onboarding",
+    "routing",  # availability, capacity, pushed assignment, snooze timers (docs/routing.md)
     "conversations",
     "replies",
     "composer",  # attachments, voice notes, reactions, buttons, read receipts (docs/composer.md)
@@ -323,6 +324,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "service_levels.tasks.sweep",
         "schedule": timedelta(seconds=env.int("SLA_SWEEP_EVERY_S", default=15)),
     },
+    # Every 5 seconds: routing's timers (idle -> Away, closed -> Offline, sign-out unassignment)
+    # and pushed assignment of waiting conversations (docs/routing.md).
+    "routing-sweep": {
+        "task": "routing.tasks.sweep",
+        "schedule": timedelta(seconds=env.int("ROUTING_SWEEP_EVERY_S", default=5)),
+    },
+    # Every minute: queue waiting conversations whose announcement routing missed.
+    "routing-discover": {
+        "task": "routing.tasks.discover",
+        "schedule": timedelta(seconds=env.int("ROUTING_DISCOVER_EVERY_S", default=60)),
+    },
     # Every hour: erase the kept text and files of messages deleted longer ago than
     # DELETED_MESSAGE_RETENTION_DAYS (in batches), and drop edits parked as long for a message
     # that never came.
@@ -413,6 +425,18 @@ AUTORESOLVE_WORKERS = env.int("AUTORESOLVE_WORKERS", default=2)
 INBOX_PAGE_SIZE = env.int("INBOX_PAGE_SIZE", default=50)
 # The conversation page shows this many messages and notes, newest last; older ones a click away.
 THREAD_PAGE_SIZE = env.int("THREAD_PAGE_SIZE", default=50)
+
+# --- Routing (routing/, docs/routing.md) -------------------------------------------------------
+# An Available agent without activity in any open page this long becomes Away.
+ROUTING_IDLE_AWAY_AFTER = timedelta(seconds=env.int("ROUTING_IDLE_AWAY_AFTER_S", default=600))
+# After the last open page closes, Offline this much later unless a page opens (a reload).
+ROUTING_OFFLINE_GRACE = timedelta(seconds=env.int("ROUTING_OFFLINE_GRACE_S", default=30))
+# An Offline agent's New conversations lose their assignee this long after they went Offline.
+ROUTING_UNASSIGN_AFTER = timedelta(seconds=env.int("ROUTING_UNASSIGN_AFTER_S", default=120))
+# Rows one sweep handles per timer and per channel; the next sweep continues.
+ROUTING_SWEEP_BATCH = env.int("ROUTING_SWEEP_BATCH", default=500)
+# Snoozed conversations woken (and Pending ones boomeranged) per transaction.
+ROUTING_WAKE_BATCH = env.int("ROUTING_WAKE_BATCH", default=1000)
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {

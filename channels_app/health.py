@@ -181,7 +181,8 @@ def apply_account_update(*, waba_id: str, event: str, value: dict,
                 state.restricted_until = None
         state.updated_at = now
         state.save()
-        summary = f"Account {event.replace('_', ' ').lower()}" + (f": {detail}" if detail else "")
+        what = event.removeprefix("ACCOUNT_").replace("_", " ").lower()
+        summary = f"Account {what}" + (f": {detail}" if detail else "")
         _record(channel, kind=Kind.ACCOUNT, severity=severity, summary=summary, now=now,
                 data={"event": event, "value": value})  # fmt: skip
     if not channels:

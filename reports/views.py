@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from channels_app.access import Cap, channel_for, channels_where, remember_sees_reports
-from reports import build, charts, figures
+from reports import build, charts, costs, figures
 from reports.forms import ReportFilterForm
 
 CSV_TABLES = ("summary", "daily", "agents", "tags", "topics")
@@ -81,8 +81,9 @@ def _index(request):
         return render(request, "reports/index.html", {"form": form, "report": None})
 
     chosen = form.cleaned_data["channel"]
+    channel_ids = [chosen.pk] if chosen else [c.pk for c in channels]
     report = build.build_report(
-        channel_ids=[chosen.pk] if chosen else [c.pk for c in channels],
+        channel_ids=channel_ids,
         period=form.cleaned_data["period"],
         now=now,
     )
@@ -98,6 +99,9 @@ def _index(request):
             "report": report,
             "scope": chosen.display_name if chosen else _("All my channels"),
             "charts": charts.daily_charts(report.daily),
+            "costs": costs.messaging_costs(
+                channel_ids=channel_ids, start=report.period.start, end=report.period.end
+            ),
             "csv": {
                 t: "?" + urlencode({**params, "format": "csv", "table": t}) for t in CSV_TABLES
             },

@@ -1,0 +1,122 @@
+"""What a fired rule does, each action through the conversation services as the system.
+
+Actions run in a fixed order (labels, priority, routing, sending, resolving last, so that a
+reply still goes out on the conversation it resolves). Each runs in a savepoint: one refused
+(a saved reply outside the 24-hour window, a marketing template to an opted-out customer) is
+recorded with its reason in the rule's Event, and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from automations.models import AutomationRule
+from channels_app.access import Cap, users_holding
+from channels_app.models import Team
+from conversations import services
+from conversations.models import Conversation
+from replies import placeholders
+from routing import engine as routing_engine
+from routing.models import AgentState, Availability
+from service_levels import hours
+
+logger = logging.getLogger(__name__)
+
+EVENT_KIND = "automation"
+
+Step = Callable[[Conversation, datetime], object]
+
+
+def business_hours_open(channel_id: int, at: datetime) -> bool:
+    """Whether the channel is inside its business hours (service_levels.hours)."""
+    return hours.is_open(channel_id, at)
+
+
+def route_to_team(conversation: Conversation, team: Team, *, now: datetime):
+    """Give the conversation to the team member best placed to take it: one who may be
+    assigned on the channel (Cap.BE_ASSIGNED), Available before Away before Offline (routing's
+    presence), then the fewest open conversations (routing's load). Assigned through
+    services.assign as the system; refused (DomainError) when no member may take it."""
+    if conversation.assignee_id and team.members.filter(pk=conversation.assignee_id).exists():
+        return conversation  # already with the team
+    members = list(
+        users_holding(Cap.BE_ASSIGNED, conversation.channel).filter(desk_teams=team).distinct()
+    )
+    if not members:
+        raise services.DomainError(_("No member of the team %(team)s can be assigned on this "
+                                     "channel.") % {"team": team.name})  # fmt: skip
+    ids = [u.pk for u in members]
+    availability = dict(
+        AgentState.objects.filter(user_id__in=ids).values_list("user_id", "availability")
+    )
+    rank = {Availability.AVAILABLE: 0, Availability.AWAY: 1}
+    load = routing_engine.loads(ids)
+    best = min(members, key=lambda u: (rank.get(availability.get(u.pk), 2), load[u.pk], u.pk))
+    return services.assign(conversation, assignee=best, actor=None, now=now)
+
+
+def _send_saved_reply(rule: AutomationRule) -> Step:
+    def step(conversation: Conversation, now: datetime):
+        text = placeholders.render(
+            rule.send_saved_reply.body, placeholders.PlaceholderValues.of(conversation=conversation)
+        )
+        return services.reply(conversation, author=None, body=text, now=now)
+
+    return step
+
+
+def steps(rule: AutomationRule) -> list[tuple[str, Step]]:
+    """The rule's actions in the order they run, each a function of (conversation, now)."""
+    found: list[tuple[str, Step]] = []
+    if rule.add_tag_id:
+        found.append(("tag", lambda c, now: services.add_tag(
+            c, tag=rule.add_tag, actor=None, now=now)))  # fmt: skip
+    if rule.add_topic_id:
+        found.append(("topic", lambda c, now: services.add_topic(
+            c, topic=rule.add_topic, actor=None, now=now)))  # fmt: skip
+    if rule.set_priority is not None:
+        found.append(("priority", lambda c, now: services.set_priority(
+            c, priority=rule.set_priority, actor=None, now=now)))  # fmt: skip
+    if rule.route_to_team_id:
+        found.append(("team", lambda c, now: route_to_team(c, rule.route_to_team, now=now)))
+    if rule.send_saved_reply_id:
+        found.append(("saved_reply", _send_saved_reply(rule)))
+    if rule.send_template_id:
+        found.append(("template", lambda c, now: services.send_template(
+            c, author=None, template=rule.send_template,
+            params=rule.template_param_list(), now=now)))  # fmt: skip
+    if rule.resolve:
+        found.append(("resolve", lambda c, now: services.move_conversation(
+            c, to=Conversation.Status.RESOLVED, actor=None, now=now)))  # fmt: skip
+    return found
+
+
+def fire(rule: AutomationRule, *, conversation_id: int, message_id: int, now: datetime) -> dict:
+    """Apply ``rule``'s actions to the conversation and record the firing (one Event).
+    Returns what each action did: "done" or "refused: <reason>"."""
+    conversation = Conversation.objects.select_related("channel", "contact").get(
+        pk=conversation_id
+    )
+    done: dict[str, str] = {}
+    for name, step in steps(rule):
+        try:
+            with transaction.atomic():
+                step(conversation, now)
+            done[name] = "done"
+        except services.DomainError as exc:
+            done[name] = f"refused: {exc.message}"
+            logger.info("automation rule %s: %s refused: %s", rule.pk, name, exc.message)
+        conversation.refresh_from_db()
+    services.record_event(
+        conversation,
+        kind=EVENT_KIND,
+        actor=None,
+        data={"rule": rule.pk, "name": rule.name, "message": message_id, "actions": done},
+        now=now,
+    )
+    return done

@@ -1,0 +1,140 @@
+"""Runs the automation rules on customers' messages, right after the inbound path commits.
+
+``on_message_received`` is connected to ``conversations.signals.message_received``. For the
+announced messages it reads, in one query each, the messages and the active rules of their
+channels, checks stop and start words first (``optout``), then each channel's rules in order
+(``conditions.matches``: in memory, no query per rule). A rule that fires applies its actions
+through the conversation services as the system (actor None) in one transaction and records one
+Event ``automation`` naming the rule and what each action did (or why it was refused).
+
+No loops: only customers' messages start rules, and while rules run, any announcement their own
+actions cause is ignored (``_running``), so a rule's actions never trigger rules again; a rule
+fires at most once per message.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from automations import actions, conditions, optout
+from automations.models import AutomationRule, OptOutChange
+from conversations.models import Contact, Message
+
+logger = logging.getLogger(__name__)
+
+_running: contextvars.ContextVar[bool] = contextvars.ContextVar("automations", default=False)
+
+EVENT_KIND = "automation"
+TEXT_TYPES = ("text", "button", "interactive")
+
+
+def on_message_received(sender, *, message_ids, created_conversation_ids=(), **kwargs) -> None:
+    if _running.get() or not message_ids:
+        return
+    token = _running.set(True)
+    try:
+        run(list(message_ids), opened=set(created_conversation_ids or ()))
+    finally:
+        _running.reset(token)
+
+
+def _inbound(message_ids: list[int]) -> list[dict]:
+    return list(
+        Message.objects.filter(
+            pk__in=message_ids, direction=Message.Direction.INBOUND, via=""
+        )
+        .order_by("id")
+        .values("id", "channel_id", "conversation_id", "type", "body", "payload",
+                "provider_message_id", "conversation__contact_id")
+    )  # fmt: skip
+
+
+def _as_inbound(row: dict, opened: set[int]) -> conditions.Inbound:
+    payload = row["payload"] if isinstance(row["payload"], dict) else {}
+    button = payload.get("payload") if row["type"] == "button" else payload.get("id")
+    return conditions.Inbound(
+        channel_id=row["channel_id"],
+        type=row["type"],
+        text=row["body"] or "",
+        button_payload=str(button or ""),
+        opened_conversation=row["conversation_id"] in opened,
+    )
+
+
+def run(message_ids: list[int], *, opened: set[int], now: datetime | None = None) -> int:
+    """Opt-out words, then the rules, for these messages; returns how many rules fired."""
+    started = time.perf_counter()
+    rows = _inbound(message_ids)
+    if not rows:
+        return 0
+    for row in rows:
+        if row["type"] in TEXT_TYPES:
+            _opt_out_words(row, now=now)
+    by_channel: dict[int, list[AutomationRule]] = defaultdict(list)
+    for rule in AutomationRule.objects.filter(
+        channel_id__in={r["channel_id"] for r in rows}, is_active=True
+    ).order_by("position", "id"):
+        by_channel[rule.channel_id].append(rule)
+    fired = 0
+    for row in rows:
+        rules = by_channel.get(row["channel_id"])
+        if rules:
+            fired += _run_rules(rules, row, opened, now=now)
+    if fired:
+        logger.info(
+            "automations: %d rule(s) fired on %d message(s) in %.1f ms",
+            fired, len(rows), (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+    return fired
+
+
+def _opt_out_words(row: dict, *, now) -> None:
+    kind = optout.word_kind(row["body"] or "")
+    if kind is None:
+        return
+    contact_id = row["conversation__contact_id"]
+    try:
+        optout.set_consent(
+            Contact.objects.get(pk=contact_id),
+            opted_out=kind == "stop",
+            source=OptOutChange.Source.KEYWORD,
+            evidence=f"{row['body'][:64]} ({row['provider_message_id']})",
+            channel_id=row["channel_id"],
+            now=now,
+        )
+    except Exception:
+        logger.exception("opt-out word of message %s not recorded", row["id"])
+
+
+def _run_rules(rules: list[AutomationRule], row: dict, opened: set[int], *, now) -> int:
+    message = _as_inbound(row, opened)
+    hours: dict[str, bool] = {}
+
+    def hours_open() -> bool:
+        if "open" not in hours:
+            hours["open"] = actions.business_hours_open(row["channel_id"], now or timezone.now())
+        return hours["open"]
+
+    fired = 0
+    for rule in rules:
+        if not conditions.matches(rule, message, hours_open=hours_open):
+            continue
+        try:
+            with transaction.atomic():
+                actions.fire(rule, conversation_id=row["conversation_id"],
+                             message_id=row["id"], now=now or timezone.now())  # fmt: skip
+        except Exception:
+            # One broken rule costs neither the message (committed) nor the other rules.
+            logger.exception("automation rule %s failed on message %s", rule.pk, row["id"])
+            continue
+        fired += 1
+        if rule.stop_processing:
+            break
+    return fired

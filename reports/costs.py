@@ -1,0 +1,116 @@
+"""What messaging costs: the billable messages of a period, from the ``pricing`` block WhatsApp
+puts on each status webhook (stored on the message as ``payload["pricing"]`` by the status
+path, once per message).
+
+A message is billable when its block says ``billable: true``, or, under per-message pricing
+where ``billable`` is deprecated and may be missing, when its ``type`` is ``regular`` (the free
+types are ``free_customer_service`` and ``free_entry_point``). Rolled up per category, channel,
+agent and template; ``settings.MESSAGING_RATES`` (per category, in the account's currency, empty
+by default) turns the counts into an estimate. One grouped query. See docs/reports.md.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count
+from django.utils.translation import gettext as _
+
+from channels_app.models import Channel, MessageTemplate
+from conversations.models import Message
+
+CATEGORIES = ("marketing", "utility", "authentication", "service")
+
+
+@dataclass
+class CostRow:
+    name: str
+    billable: int = 0
+    free: int = 0
+    cost: Decimal = Decimal(0)
+
+
+@dataclass
+class Costs:
+    by_category: list[CostRow] = field(default_factory=list)
+    by_channel: list[CostRow] = field(default_factory=list)
+    by_agent: list[CostRow] = field(default_factory=list)
+    by_template: list[CostRow] = field(default_factory=list)
+    billable: int = 0
+    free: int = 0
+    cost: Decimal = Decimal(0)
+    has_rates: bool = False
+
+
+def is_billable(pricing: dict) -> bool:
+    if isinstance(pricing.get("billable"), bool):
+        return pricing["billable"]
+    return pricing.get("type") == "regular"
+
+
+def rates() -> dict[str, Decimal]:
+    configured = getattr(settings, "MESSAGING_RATES", {}) or {}
+    return {str(k).lower(): Decimal(str(v)) for k, v in configured.items()}
+
+
+def messaging_costs(*, channel_ids: list[int], start: datetime, end: datetime) -> Costs:
+    rows = (
+        Message.objects.filter(
+            channel_id__in=channel_ids,
+            direction=Message.Direction.OUTBOUND,
+            created_at__gte=start,
+            created_at__lt=end,
+            payload__has_key="pricing",
+        )
+        .values("channel_id", "author_id", "template_id", "payload__pricing")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    price = rates()
+    groups: dict[str, dict] = {k: defaultdict(lambda: [0, 0, Decimal(0)]) for k in
+                               ("category", "channel", "agent", "template")}  # fmt: skip
+    costs = Costs(has_rates=bool(price))
+    for row in rows:
+        pricing = row["payload__pricing"] if isinstance(row["payload__pricing"], dict) else {}
+        category = str(pricing.get("category") or "unknown").lower()
+        billable = is_billable(pricing)
+        n = row["n"]
+        amount = price.get(category, Decimal(0)) * n if billable else Decimal(0)
+        keys = {"category": category, "channel": row["channel_id"], "agent": row["author_id"],
+                "template": row["template_id"]}  # fmt: skip
+        for group, key in keys.items():
+            cell = groups[group][key]
+            cell[0 if billable else 1] += n
+            cell[2] += amount
+        if billable:
+            costs.billable += n
+        else:
+            costs.free += n
+        costs.cost += amount
+    labels = {"marketing": _("Marketing"), "utility": _("Utility"),
+              "authentication": _("Authentication"), "service": _("Service")}  # fmt: skip
+    costs.by_category = _rows(groups["category"], {c: labels.get(c, c) for c in groups["category"]})
+    costs.by_channel = _rows(groups["channel"], dict(
+        Channel.objects.filter(pk__in=list(groups["channel"])).values_list("pk", "display_name")
+    ))  # fmt: skip
+    users = get_user_model().objects.filter(pk__in=[k for k in groups["agent"] if k])
+    costs.by_agent = _rows(groups["agent"], {u.pk: u.get_full_name() or u.get_username()
+                                             for u in users}, none="—")  # fmt: skip
+    costs.by_template = _rows(groups["template"], {
+        t.pk: f"{t.name} ({t.language})"
+        for t in MessageTemplate.objects.filter(pk__in=[k for k in groups["template"] if k])
+    }, none="—")  # fmt: skip
+    return costs
+
+
+def _rows(group: dict, names: dict, *, none: str = "?") -> list[CostRow]:
+    rows = [
+        CostRow(name=str(names.get(key, none if key is None else key)), billable=b, free=f, cost=c)
+        for key, (b, f, c) in group.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.billable, -r.free, r.name))

@@ -48,8 +48,6 @@ INSTALLED_APPS = [
     "service_levels",  # business hours, auto-replies, SLA clocks, CSAT (docs/service-levels.md)
     "automations",  # automation rules and marketing opt-outs (docs/automations.md)
     "realtime",  # live push to the agents' pages over websockets (docs/realtime.md)
-    "api",  # the proactive messaging API under /api/v1/ and its outgoing webhooks (docs/api.md)
-    "audit",  # the admin audit log (docs/audit.md); imported by no app
     "devtools",  # seed_demo and the WhatsApp emulator; nothing imports it (docs/architecture.md)
 ]
 

@@ -18,13 +18,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("api/v1/", api.urls),  # the proactive messaging API (docs/api.md)
     path("reports/", include("reports.urls")),
     path("saved-replies/", include("replies.urls")),
     path("automations/", include("automations.urls")),  # marketing consent (docs/automations.md)
     path("conversations/", include("composer.urls")),  # the composer's tools (docs/composer.md)
     path("webhooks/whatsapp/", include("conversations.webhook_urls")),
-    path("", include("realtime.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -327,8 +327,8 @@ def test_conversation_page_query_count_is_constant(
     # notes, tags and topics (one query, each marked on/off), events, history (the contact's
     # other conversations are all on this channel: no role to read), assignable users
     # (+templates, +the saved replies linked to them), whether the top bar links the reports (a
-    # Supervisor role anywhere)
-    expected = 13 if closed_window else 11
+    # Supervisor role anywhere), its SLA clocks (service_levels' sla_state tag)
+    expected = 14 if closed_window else 12
     with django_assert_num_queries(expected):
         assert client.get(url("detail", small)).status_code == 200
     with django_assert_num_queries(expected):

@@ -23,6 +23,7 @@ urlpatterns = [
     path("automations/", include("automations.urls")),  # marketing consent (docs/automations.md)
     path("conversations/", include("composer.urls")),  # the composer's tools (docs/composer.md)
     path("webhooks/whatsapp/", include("conversations.webhook_urls")),
+    path("", include("realtime.urls")),
     path("", include("conversations.urls")),
 ]
 

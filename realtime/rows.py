@@ -11,6 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from conversations.models import Conversation, Message
+from realtime import answers
 
 ROW_TEMPLATE = "conversations/_inbox_row.html"
 
@@ -32,6 +33,7 @@ def load(conversation_ids) -> list[Conversation]:
     for row in rows:
         row.channel_name = row.channel.display_name
         row.topic_ids = sorted(by_conversation.get(row.pk, []))
+    answers.states(rows)  # who wrote last and since when; unread is the page's to decide
     return rows
 
 
@@ -46,7 +48,10 @@ def data(conversation: Conversation) -> dict:
         "tag_ids": sorted(t.pk for t in conversation.tag_list),
         "topic_ids": conversation.topic_ids,
         "last_activity_at": conversation.last_activity_at.isoformat(),
+        "preview": conversation.last_message_preview,
         "last_customer_message_at": last_in.isoformat() if last_in else None,
+        "last_from": conversation.answer.last_from if conversation.answer else None,
+        "waiting_since": conversation.answer.waiting_iso if conversation.answer else "",
     }
 
 

@@ -1,7 +1,10 @@
 /* Live regions without a framework: every element with data-live-url is re-fetched every
    data-live-every seconds (default 10) and its content swapped when the server's HTML changed.
    Sends HX-Request so the server answers with the fragment only (django-htmx's request.htmx).
-   Pauses while the tab is hidden and while the user is interacting inside the region. */
+   Pauses while the tab is hidden and while the user is interacting inside the region.
+   With the live socket open (static/realtime/socket.js) pushes update the region instead and
+   the polling rests; it fetches once when the socket comes back (catch-up) and on a
+   "desk:refresh-live" event (a push the page could not place itself). */
 (function () {
   "use strict";
 
@@ -11,8 +14,10 @@
     var last = null;
     var busy = false;
 
-    function refresh() {
-      if (busy || document.hidden || region.contains(document.activeElement)) {
+    function refresh(force) {
+      var live = window.deskLive && window.deskLive.connected;
+      if (busy || document.hidden || (live && force !== true) ||
+          (force !== true && region.contains(document.activeElement))) {
         return;
       }
       busy = true;
@@ -37,11 +42,15 @@
         .then(function () { busy = false; });
     }
 
-    refresh();
+    if (!window.deskLive) { refresh(); }
     window.setInterval(refresh, every);
     document.addEventListener("visibilitychange", function () {
       if (!document.hidden) { refresh(); }
     });
+    document.addEventListener("desk:live", function (event) {
+      if (event.detail.state === "open" && event.detail.reconnected) { refresh(true); }
+    });
+    document.addEventListener("desk:refresh-live", function () { refresh(true); });
   }
 
   document.querySelectorAll("[data-live-url]").forEach(poll);

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "service_levels",  # business hours, auto-replies, SLA clocks, CSAT (docs/service-levels.md)
     "automations",  # automation rules and marketing opt-outs (docs/automations.md)
     "realtime",  # live push to the agents' pages over websockets (docs/realtime.md)
+    "api",  # the proactive messaging API under /api/v1/ and its outgoing webhooks (docs/api.md)
+    "audit",  # the admin audit log (docs/audit.md); imported by no app
     "devtools",  # seed_demo and the WhatsApp emulator; nothing imports it (docs/architecture.md)
 ]
 
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who changes what from where, for the audit log's rows (docs/audit.md).
+    "audit.middleware.AuditContextMiddleware",
     "channels_app.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -319,11 +323,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.roll_up_report_tallies",
         "schedule": timedelta(seconds=env.int("REPORT_ROLLUP_EVERY_S", default=300)),
     },
-    # Every 15 seconds: SLA warnings and breaches, the window's last hour, due CSAT surveys
-    # (docs/service-levels.md): every alert recorded well within 60 s of its moment.
-    "service-levels-sweep": {
-        "task": "service_levels.tasks.sweep",
-        "schedule": timedelta(seconds=env.int("SLA_SWEEP_EVERY_S", default=15)),
+    # Every 15 seconds: deliver the outgoing API webhooks that are due (first tries and retries).
+    "deliver-api-webhooks": {
+        "task": "api.tasks.deliver_webhooks",
+        "schedule": timedelta(seconds=env.int("API_WEBHOOK_SWEEP_EVERY_S", default=15)),
+    },
+    # Hourly: forget Idempotency-Key answers older than API_IDEMPOTENCY_TTL_HOURS.
+    "prune-api-idempotency": {
+        "task": "api.tasks.prune_idempotency",
+        "schedule": timedelta(seconds=env.int("API_IDEMPOTENCY_PRUNE_EVERY_S", default=3600)),
+    },
+    # Daily: delete audit rows older than AUDIT_RETENTION_DAYS.
+    "prune-audit-log": {
+        "task": "audit.tasks.prune_audit_log",
+        "schedule": timedelta(seconds=env.int("AUDIT_PRUNE_EVERY_S", default=86400)),
     },
     # Every 5 seconds: routing's timers (idle -> Away, closed -> Offline, sign-out unassignment)
     # and pushed assignment of waiting conversations (docs/routing.md).
@@ -336,6 +349,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.tasks.discover",
         "schedule": timedelta(seconds=env.int("ROUTING_DISCOVER_EVERY_S", default=60)),
     },
+    # Every 15 seconds: SLA warnings and breaches, the window's last hour, due CSAT surveys
+    # (docs/service-levels.md): every alert recorded well within 60 s of its moment.
+    "service-levels-sweep": {
+        "task": "service_levels.tasks.sweep",
+        "schedule": timedelta(seconds=env.int("SLA_SWEEP_EVERY_S", default=15)),
+    },
     # Every hour: erase the kept text and files of messages deleted longer ago than
     # DELETED_MESSAGE_RETENTION_DAYS (in batches), and drop edits parked as long for a message
     # that never came.
@@ -344,6 +363,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env.int("ERASE_DELETED_EVERY_S", default=3600)),
     },
 }
+
+# --- Proactive messaging API and audit log (docs/api.md, docs/audit.md) -------------------------
+# Template sends per channel and minute through the API; beyond it, 429 with Retry-After.
+API_SENDS_PER_MINUTE = env.int("API_SENDS_PER_MINUTE", default=60)
+# How long an Idempotency-Key's answer is kept (a retry with the key within it sends nothing).
+API_IDEMPOTENCY_TTL = timedelta(hours=env.int("API_IDEMPOTENCY_TTL_HOURS", default=24))
+# Outgoing webhooks: attempts before a delivery is given up, and the timeout of one attempt.
+API_WEBHOOK_MAX_ATTEMPTS = env.int("API_WEBHOOK_MAX_ATTEMPTS", default=8)
+API_WEBHOOK_TIMEOUT_S = env.float("API_WEBHOOK_TIMEOUT_S", default=5.0)
+API_WEBHOOK_BATCH_SIZE = env.int("API_WEBHOOK_BATCH_SIZE", default=100)
+# Integrators' webhook URLs must be https (outside DEBUG): deliveries carry conversation data.
+API_WEBHOOK_REQUIRE_HTTPS = env.bool("API_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
+# Audit rows are kept at least this long (a year and a month by default), then pruned daily.
+AUDIT_RETENTION_DAYS = max(365, env.int("AUDIT_RETENTION_DAYS", default=400))
+AUDIT_PRUNE_BATCH_SIZE = env.int("AUDIT_PRUNE_BATCH_SIZE", default=5000)
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="http://127.0.0.1:8025/v23.0")

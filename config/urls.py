@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from api.views import api
 from channels_app.login_throttle import DeskAuthenticationForm
 
 # The admin's titles and index order live on its site class: channels_app/admin_site.py.
@@ -18,6 +19,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),  # the proactive messaging API (docs/api.md)
     path("reports/", include("reports.urls")),
     path("saved-replies/", include("replies.urls")),
     path("automations/", include("automations.urls")),  # marketing consent (docs/automations.md)

@@ -99,7 +99,7 @@ class ChannelHealthAdmin(AdminOnlyPermissions, admin.ModelAdmin):
         if not access.is_admin(request.user):
             return JsonResponse({"alerts": []})
         alerts = [
-            {"id": e.pk, "channel": e.channel.display_name, "summary": e.summary,
+            {"id": e.pk, "channel": e.channel.display_name, "summary": e.describe(),
              "severity": e.severity, "at": e.created_at.isoformat()}
             for e in unseen_alerts()[:BANNER_LIMIT]
         ]  # fmt: skip
@@ -110,13 +110,17 @@ class ChannelHealthAdmin(AdminOnlyPermissions, admin.ModelAdmin):
 class HealthEventAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     """The alert log: what WhatsApp said about each channel, and when."""
 
-    list_display = ("created_at", "channel", "kind", "severity", "summary", "acknowledged_at")
+    list_display = ("created_at", "channel", "kind", "severity", "what", "acknowledged_at")
     list_filter = ("severity", "kind", "channel", ("acknowledged_at", admin.EmptyFieldListFilter))
     search_fields = ("summary",)
     list_select_related = ("channel",)
     readonly_fields = ("channel", "kind", "severity", "summary", "data", "created_at",
                        "acknowledged_at", "acknowledged_by")  # fmt: skip
     actions = ("mark_seen",)
+
+    @admin.display(description=_("what happened"))
+    def what(self, event: HealthEvent) -> str:
+        return event.describe()
 
     def has_add_permission(self, request, *args):
         return False

@@ -201,7 +201,8 @@ def record_template_status(templates, *, event: str, reason: str = "",
         summary = f"Template {template.name} ({template.language}) {event.lower()}"
         _record(template.channel, kind=Kind.TEMPLATE, severity=severity, now=now,
                 summary=summary + (f": {reason}" if reason else ""),
-                data={"template": template.pk, "event": event, "reason": reason})  # fmt: skip
+                data={"template": template.pk, "event": event, "reason": reason,
+                      "name": f"{template.name} ({template.language})"})  # fmt: skip
 
 
 @transaction.atomic
@@ -225,7 +226,8 @@ def apply_template_quality(*, waba_id: str, template_id: str, name: str, languag
         _record(template.channel, kind=Kind.TEMPLATE, severity=severity, now=now,
                 summary=f"Template {template.name} ({template.language}) quality "
                         f"{previous_score or '?'} → {new_score}",
-                data={"template": template.pk, "new": new_score, "previous": previous_score})
+                data={"template": template.pk, "new": new_score, "previous": previous_score,
+                      "name": f"{template.name} ({template.language})"})
     return len(templates)  # fmt: skip
 
 

@@ -97,3 +97,35 @@ class HealthEvent(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    def describe(self) -> str:
+        """What happened, in the reader's language (``summary`` is the log's English line)."""
+        data = self.data if isinstance(self.data, dict) else {}
+        event = str(data.get("event") or "")
+        limit = str(data.get("current_limit") or "?")
+        if self.kind == self.Kind.QUALITY and event == "FLAGGED":
+            return str(_("Quality rating low (number flagged); the messaging limit may be lowered"))
+        if self.kind == self.Kind.QUALITY and event == "UNFLAGGED":
+            return str(_("Quality rating back to high"))
+        if self.kind == self.Kind.LIMIT and event == "DOWNGRADE":
+            return str(_("Messaging limit lowered to %(limit)s") % {"limit": limit})
+        if self.kind == self.Kind.LIMIT:
+            return str(_("Messaging limit changed (%(event)s): %(limit)s")
+                       % {"event": event, "limit": limit})  # fmt: skip
+        if self.kind == self.Kind.TOKEN:
+            if "code" in data:
+                return str(_("The access token stopped working (code %(code)s)")
+                           % {"code": data.get("code")})  # fmt: skip
+            return str(_("The access token works again"))
+        if self.kind == self.Kind.ACCOUNT:
+            return str(_("Business account: %(event)s") % {"event": event}) + (
+                self.summary[self.summary.index(":"):] if ":" in self.summary else ""
+            )
+        if self.kind == self.Kind.TEMPLATE and data.get("new"):
+            return str(_("Template %(name)s: quality %(previous)s → %(new)s") % {
+                "name": data.get("name", "?"), "previous": data.get("previous") or "?",
+                "new": data["new"]})  # fmt: skip
+        if self.kind == self.Kind.TEMPLATE and event:
+            return str(_("Template %(name)s: %(event)s") % {"name": data.get("name", "?"),
+                                                          "event": event})  # fmt: skip
+        return self.summary

@@ -245,7 +245,7 @@ def reset() -> None:
 
 
 def due_total() -> int:
-    from conversations import autoresolve
+    from conversations.services import autoresolve
 
     return sum(autoresolve.due_counts(now=NOW).values())
 
@@ -299,7 +299,7 @@ def worker(batch_size: int) -> None:
     _setup_django()
     from django.conf import settings
 
-    from conversations import autoresolve
+    from conversations.services import autoresolve
 
     summary = autoresolve.autoresolve(
         now=NOW, batch_size=batch_size, workers=settings.AUTORESOLVE_WORKERS
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     _setup_django()
     from django.db import connection
 
-    from conversations import autoresolve
+    from conversations.services import autoresolve
 
     if connection.vendor != "postgresql" or "bench" not in connection.settings_dict["NAME"]:
         raise SystemExit("set DATABASE_URL to a PostgreSQL database whose name contains 'bench'")

@@ -41,7 +41,7 @@ def dispatch_message(self, message_id: int) -> str:
 
     Idempotent: a message that is no longer queued is skipped.
     """
-    from conversations import outbound
+    from conversations.services import outbound
 
     outcome = outbound.dispatch(message_id)
     if outcome.retry_in is not None:
@@ -58,7 +58,7 @@ def sweep_outbound() -> int:
     """Re-enqueue replies stuck in queued or sending (beat, every minute); idempotent."""
     from django.utils import timezone
 
-    from conversations import outbound
+    from conversations.services import outbound
 
     return outbound.sweep_outbound(now=timezone.now())
 
@@ -98,7 +98,7 @@ def autoresolve() -> dict:
     from django.conf import settings
     from django.utils import timezone
 
-    from conversations import autoresolve as service
+    from conversations.services import autoresolve as service
 
     return service.autoresolve(
         now=timezone.now(),
@@ -113,7 +113,7 @@ def erase_deleted_messages() -> dict:
 
     Idempotent: an erased message is not selected again; two runs split the rows (SKIP LOCKED).
     """
-    from conversations import message_changes
+    from conversations.services import message_changes
 
     return message_changes.erase_deleted()
 
@@ -124,7 +124,7 @@ def apply_inbound_payload(payload_id: int) -> str:
 
     Idempotent: a payload another worker holds, or one already applied, is not claimed.
     """
-    from conversations import inbound_payloads
+    from conversations.services import inbound_payloads
 
     return inbound_payloads.apply_payload(payload_id)
 
@@ -135,6 +135,6 @@ def sweep_inbound_payloads() -> int:
     (beat, every minute); idempotent."""
     from django.utils import timezone
 
-    from conversations import inbound_payloads
+    from conversations.services import inbound_payloads
 
     return inbound_payloads.sweep_payloads(now=timezone.now())

@@ -24,9 +24,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.access import Cap, can
 from channels_app.models import MessageTemplate
-from conversations import forms, media_views, outbound, queries, services
+from conversations import forms, media_views, queries, services
 from conversations.access import conversation_for
 from conversations.models import Conversation, Message, Tag, Topic
+from conversations.services import outbound
 
 
 def _denied(request, exc: PermissionDenied) -> HttpResponse:

@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from channels_app.whatsapp import webhooks
-from conversations import inbound_events, inbound_payloads
+from conversations.services import inbound_events, inbound_payloads
 
 logger = logging.getLogger(__name__)
 

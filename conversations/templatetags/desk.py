@@ -18,8 +18,8 @@ from django.utils.translation import ngettext
 
 from channels_app.whatsapp.failures import describe_failure
 from channels_app.whatsapp.media_policy import strip_bidi
-from conversations import outbound
 from conversations.models import Conversation, Event, Message
+from conversations.services import outbound
 
 register = template.Library()
 

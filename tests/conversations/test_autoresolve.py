@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conversations import autoresolve
 from conversations.models import Conversation, Event
+from conversations.services import autoresolve
 from tests.factories import ChannelFactory, ConversationFactory, UserFactory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -195,7 +195,7 @@ def test_an_edit_a_deletion_and_an_app_echo_show_in_english_and_german(
     import json
 
     from channels_app.whatsapp import webhooks
-    from conversations import inbound_events
+    from conversations.services import inbound_events
     from conversations.tasks import download_media
     from tests.conversations.test_inbound_changes import ORIG_IMAGE, PNID, corpus
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from channels_app.access import Role
 from channels_app.whatsapp import webhooks
-from conversations import message_changes
 from conversations.models import Contact, Conversation, Event, Message, ParkedChange
+from conversations.services import message_changes
 from tests.factories import ChannelFactory, GrantFactory, UserFactory
 from tests.whatsapp.conftest import APP_SECRET, FIXTURES, post_signed
 
@@ -464,7 +464,7 @@ def test_the_inbox_search_does_not_find_a_deleted_message(client, channel):
 def test_an_echo_is_the_first_response_and_an_outbound_message_in_the_reports(channel):
     from datetime import UTC, date, datetime
 
-    from conversations import inbound_events
+    from conversations.services import inbound_events
     from reports import build, figures, tallies
 
     opened = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)  # the original's timestamp in the fixture

@@ -161,7 +161,7 @@ def reset():
 @pytest.mark.django_db
 def test_the_statement_writes_what_the_orm_rules_write(on_postgres):
     channels = world()
-    by_orm = deliver_all(services._receive_through_orm, channels)
+    by_orm = deliver_all(services.inbound._receive_through_orm, channels)
     expected = snapshot()
 
     reset()

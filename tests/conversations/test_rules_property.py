@@ -5,7 +5,7 @@ agent replies, moves to Pending/New, resolves, auto-resolve runs and clock steps
 two channels of the same PostgreSQL database:
 
 - channel ``orm``: the reference path. Inbound through the ORM rules
-  (``services._receive_through_orm``) and auto-resolve as the rules module states it
+  (``services.inbound._receive_through_orm``) and auto-resolve as the rules module states it
   (``rules.is_due``, ``rules.resolved_fields``), one conversation at a time;
 - channel ``sql``: the production path. Inbound through the one-statement
   ``conversations.inbound_sql`` and auto-resolve through the set-based SQL of
@@ -39,8 +39,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conversations import autoresolve, rules, services
+from conversations import rules, services
 from conversations.models import Contact, Conversation, Event, Message
+from conversations.services import autoresolve
 from tests.factories import AdminUserFactory, ChannelFactory, ConversationFactory
 
 Status = Conversation.Status
@@ -224,9 +225,9 @@ class TwinPaths(RuleBasedStateMachine):
                 "now": self.now,
             }
             if name == "orm":
-                _msg, created = services._receive_through_orm(channel=channel, **message)
+                _msg, created = services.inbound._receive_through_orm(channel=channel, **message)
             else:
-                _msg, created = services._receive_in_one_statement(
+                _msg, created = services.inbound._receive_in_one_statement(
                     channel_id=channel.pk, kind=channel.kind, **message
                 )
             outcomes.append(created)

@@ -230,7 +230,7 @@ def test_a_half_hour_zone_counts_from_the_messages(history):
 def test_resolved_by_is_the_resolving_agent_cleared_by_a_reopen_and_empty_when_automatic(
     db, cast, no_dispatch
 ):
-    from conversations import autoresolve
+    from conversations.services import autoresolve
 
     conversation = live_history(cast)
     services.move_conversation(

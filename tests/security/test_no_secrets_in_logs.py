@@ -11,8 +11,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from conversations import outbound
 from conversations.models import Message
+from conversations.services import outbound
 from onboarding import services as onboarding_services
 from tests.factories import (
     AdminUserFactory,

@@ -12,8 +12,8 @@ from django.utils import timezone
 from kombu import pools
 
 from config.celery import app
-from conversations import outbound
 from conversations.models import Message
+from conversations.services import outbound
 from conversations.tasks import dispatch_message
 from tests.whatsapp.conftest import queue_reply, wait_for
 from tests.whatsapp.test_end_to_end import customer_writes

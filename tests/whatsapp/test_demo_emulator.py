@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from channels_app.models import Channel, MessageTemplate
 from channels_app.whatsapp import window
-from conversations import outbound, services
+from conversations import services
 from conversations.models import Conversation, Message
+from conversations.services import outbound
 from devtools import emulator_history
 from tests.whatsapp.conftest import wait_for
 

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from django.core.files.storage import default_storage
 
-from conversations import outbound
 from conversations.models import Message
+from conversations.services import outbound
 from devtools.whatsapp_emulator import TINY_PNG
 from tests.whatsapp.conftest import queue_reply, wait_for
 

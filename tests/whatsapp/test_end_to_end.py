@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import outbound
 from conversations.models import Conversation, Event, Message
+from conversations.services import outbound
 from conversations.tasks import dispatch_message
 from conversations.templatetags.desk import failure_text
 from tests.factories import ConversationFactory

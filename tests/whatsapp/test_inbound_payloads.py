@@ -11,8 +11,9 @@ import pytest
 from django.utils import timezone
 
 from channels_app.whatsapp.webhooks import sign
-from conversations import inbound_payloads, tasks
+from conversations import tasks
 from conversations.models import Conversation, InboundPayload, Message
+from conversations.services import inbound_payloads
 from tests.factories import ChannelFactory
 from tests.whatsapp.conftest import APP_SECRET, WEBHOOK_PATH, fixture_json, post_signed
 

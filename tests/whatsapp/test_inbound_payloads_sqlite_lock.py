@@ -20,7 +20,7 @@ MESSAGES = 800
 SETUP = """
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from conversations import inbound_payloads
+from conversations.services import inbound_payloads
 from tests.factories import ChannelFactory
 from tests.whatsapp.test_inbound_payloads import _batch
 ChannelFactory(phone_number_id="109876543210987")
@@ -30,7 +30,7 @@ print(inbound_payloads.store_payload(_batch({messages}), now=timezone.now()).pk)
 
 WORKER = """
 import time
-from conversations import inbound_payloads
+from conversations.services import inbound_payloads
 started = time.monotonic()
 print(inbound_payloads.apply_payload({pk}), round(time.monotonic() - started, 2))
 """

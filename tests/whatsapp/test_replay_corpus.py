@@ -12,9 +12,9 @@ import re
 import pytest
 
 from channels_app.models import MessageTemplate
-from conversations import inbound_payloads
 from conversations.models import InboundPayload, Message, ParkedChange
 from conversations.queries import thread_page
+from conversations.services import inbound_payloads
 from conversations.templatetags.desk import thread_items
 from tests.factories import ChannelFactory, ConversationFactory, MessageFactory, TemplateFactory
 from tests.whatsapp.conftest import FIXTURES, post_signed

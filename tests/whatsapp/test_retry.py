@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from channels_app.access import Role
 from channels_app.whatsapp.errors import TransportError
-from conversations import outbound, services
+from conversations import services
 from conversations.models import Event, Message
+from conversations.services import delivery, outbound
 from reports import build, figures
 from tests.factories import ConversationFactory, GrantFactory, UserFactory
 from tests.whatsapp.conftest import wait_for
@@ -141,7 +142,7 @@ def test_an_asynchronous_retryable_failure_is_sent_again_and_its_late_statuses_a
     assert emulator.idle()
     assert reply.provider_message_id not in (None, failed_wamid)
     # A redelivered "failed" of the first send (it carries our id as callback data too).
-    outbound.apply_status(
+    delivery.apply_status(
         channel=wa_channel,
         provider_message_id=failed_wamid,
         status="failed",
@@ -209,7 +210,7 @@ def test_a_send_without_an_answer_is_retried_only_once_its_status_could_have_com
         outbound.retry(reply, actor=agent, now=now + timedelta(minutes=1))
     assert exc.value.message == str(outbound.SETTLING)
     # Had WhatsApp accepted it, its "sent" status would have cleared the failure by now.
-    outbound.apply_status(
+    delivery.apply_status(
         channel=wa_channel,
         provider_message_id="wamid.LATE",
         status="sent",

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import outbound
 from conversations.models import Message
+from conversations.services import outbound
 from tests.factories import ConversationFactory
 from tests.whatsapp.conftest import queue_reply
 

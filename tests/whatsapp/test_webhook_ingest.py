@@ -14,9 +14,9 @@ from django.utils import timezone, translation
 from channels_app.models import MessageTemplate
 from channels_app.whatsapp import webhooks
 from channels_app.whatsapp.webhooks import sign
-from conversations import inbound_events
 from conversations.models import Conversation, Message
 from conversations.queries import thread_page
+from conversations.services import inbound_events
 from conversations.templatetags.desk import thread_items
 from conversations.webhooks import whatsapp_webhook
 from tests.factories import ChannelFactory, ConversationFactory, MessageFactory, TemplateFactory

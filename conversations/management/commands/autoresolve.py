@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 
 from channels_app.models import Channel
 from config.management import DeskCommand
-from conversations import autoresolve
 from conversations.models import Conversation
+from conversations.services import autoresolve
 
 BAR_WIDTH = 30
 # Without a terminal (cron, CI logs) a progress line at most this often, not one per batch.

@@ -1,7 +1,7 @@
 """Parsed webhook events applied through the services: the webhook's inline path and the
 worker's chunks of a stored payload (conversations.inbound_payloads) share this code.
 
-Inbound messages go through ``services.receive_inbound`` (deduplicated on the wamid), statuses
+Inbound messages go through ``inbound.receive_inbound`` (deduplicated on the wamid), statuses
 through ``outbound.apply_status``, template reviews through
 ``template_services.apply_template_status``. A message's or status's time more than
 ``MAX_CLOCK_AHEAD`` ahead of our clock is replaced by the receive time. See docs/whatsapp.md.
@@ -25,8 +25,8 @@ from channels_app import template_services
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
 from config.db_features import is_postgres
-from conversations import inbound_changes, outbound, services
 from conversations.models import Message
+from conversations.services import delivery, inbound, inbound_changes
 from conversations.tasks import download_media
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             continue
         if isinstance(event, webhooks.StatusUpdate):
             error = event.error
-            message = outbound.apply_status(
+            message = delivery.apply_status(
                 channel=channel,
                 provider_message_id=event.provider_message_id,
                 status=event.status,
@@ -159,7 +159,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             else:
                 counts[inbound_changes.apply(channel, event, now=now)] += 1
             continue
-        message, created = services.receive_inbound(
+        message, created = inbound.receive_inbound(
             channel=channel, **_message_fields(event, now=now), now=now
         )
         counts["messages" if created else "duplicates"] += 1
@@ -189,7 +189,7 @@ def _believable(at: datetime | None, now: datetime, *, what: str) -> datetime:
 
 
 def _message_fields(event: webhooks.InboundMessage, *, now: datetime) -> dict:
-    """What services.receive_inbound() takes from an inbound event, its type mapped to ours."""
+    """What inbound.receive_inbound() takes from an inbound event, its type mapped to ours."""
     payload = dict(event.payload)
     kind = MESSAGE_TYPES.get(event.type)
     if kind is None:
@@ -228,7 +228,7 @@ def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
     atomic by itself, that finds the channel and stores the message (conversations/inbound_sql.py),
     with no BEGIN/COMMIT and no channel read around it."""
     try:
-        stored = services.receive_inbound_at_number(
+        stored = inbound.receive_inbound_at_number(
             phone_number_id=event.phone_number_id, **_message_fields(event, now=now), now=now
         )
     except STORE_ERRORS:

@@ -25,8 +25,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from channels_app.whatsapp import webhooks
-from conversations import inbound_events, tasks
+from conversations import tasks
 from conversations.models import InboundPayload
+from conversations.services import inbound_events
 
 logger = logging.getLogger(__name__)
 

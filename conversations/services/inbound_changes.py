@@ -28,8 +28,10 @@ from django.utils import timezone
 
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
-from conversations import message_changes, services
 from conversations.models import Contact, Conversation, Event, Message, ParkedChange
+from conversations.services import message_changes
+from conversations.services.events import _later, _preview, record_event
+from conversations.services.inbound import _contact_for
 from conversations.tasks import download_media
 
 logger = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ def _open_conversation(
         conversation = Conversation.objects.create(
             channel=channel, contact=contact, status=status, opened_at=at, last_activity_at=now
         )
-        services.record_event(conversation, kind=Event.Kind.OPENED, actor=None, data=data, now=now)
+        record_event(conversation, kind=Event.Kind.OPENED, actor=None, data=data, now=now)
     return conversation
 
 
@@ -143,7 +145,7 @@ def receive_echo(channel: Channel, event: webhooks.InboundMessage, *, now: datet
     """
     if _stored(channel, event.provider_message_id) is not None:
         return "duplicates"
-    contact = services._contact_for(
+    contact = _contact_for(
         kind=channel.kind, wa_id=event.wa_id, bsuid=event.bsuid, profile_name=""
     )
     conversation = _open_conversation(
@@ -172,8 +174,8 @@ def receive_echo(channel: Channel, event: webhooks.InboundMessage, *, now: datet
         # reports' rebuild read created_at), the responder unknown (no desk user wrote it).
         conversation.first_response_at = now
         fields.append("first_response_at")
-    conversation.last_activity_at = services._later(conversation.last_activity_at, now)
-    conversation.last_message_preview = services._preview(event.body, kind)
+    conversation.last_activity_at = _later(conversation.last_activity_at, now)
+    conversation.last_message_preview = _preview(event.body, kind)
     conversation.save(update_fields=fields)
     message_changes.apply_parked(message, now=now)
     _download_after_commit(message)
@@ -226,7 +228,7 @@ def _import_batch(
     for (wa_id, bsuid), thread in by_customer.items():
         # One webhook may repeat a message (thread and media chunk): the first copy is kept.
         unique = list({e.provider_message_id: e for e in reversed(thread)}.values())[::-1]
-        contact = services._contact_for(
+        contact = _contact_for(
             kind=channel.kind, wa_id=wa_id, bsuid=bsuid, profile_name=""
         )
         conversation = _history_conversation(channel, contact, unique, now=now)
@@ -252,7 +254,7 @@ def _history_conversation(
     last = max(e.sent_at for e in events)
     customer = [e.sent_at for e in events if not e.outbound]
     newest = max(events, key=lambda e: e.sent_at)
-    preview = services._preview(newest.body, _message_type(newest)[0])
+    preview = _preview(newest.body, _message_type(newest)[0])
     conversation = (
         Conversation.objects.select_for_update(no_key=True)
         .filter(
@@ -275,7 +277,7 @@ def _history_conversation(
             resolved_at=last,
             last_message_preview=preview,
         )
-        services.record_event(
+        record_event(
             conversation, kind=Event.Kind.OPENED, actor=None,
             data={"via": Message.Via.HISTORY}, now=now,
         )  # fmt: skip
@@ -286,7 +288,7 @@ def _history_conversation(
     conversation.last_activity_at = max(conversation.last_activity_at, last)
     conversation.resolved_at = max(filter(None, (conversation.resolved_at, last)))
     if customer:
-        conversation.last_customer_message_at = services._later(
+        conversation.last_customer_message_at = _later(
             conversation.last_customer_message_at, max(customer)
         )
     conversation.save(
@@ -359,20 +361,20 @@ def receive_system(channel: Channel, event: webhooks.InboundMessage, *, now: dat
     if kind in NUMBER_CHANGES and new_wa_id and event.wa_id and new_wa_id != event.wa_id:
         contact = rekey_contact(kind=channel.kind, old_wa_id=event.wa_id, new_wa_id=new_wa_id)
         conversation = _line_conversation(channel, contact, event, now=now)
-        services.record_event(
+        record_event(
             conversation, kind=Event.Kind.NUMBER_CHANGED, actor=None,
             data={"from": event.wa_id, "to": new_wa_id}, now=now,
         )  # fmt: skip
         _store_line(conversation, event, now=now)
         return "number_changes"
-    contact = services._contact_for(
+    contact = _contact_for(
         kind=channel.kind, wa_id=event.wa_id, bsuid=event.bsuid, profile_name=event.profile_name
     )
     conversation = _line_conversation(channel, contact, event, now=now)
     if kind in IDENTITY_CHANGES or "identity" in event.payload:
         conversation.identity_changed_at = event.sent_at
         conversation.save(update_fields=["identity_changed_at"])
-        services.record_event(
+        record_event(
             conversation, kind=Event.Kind.IDENTITY_CHANGED, actor=None, data={}, now=now
         )
         _store_line(conversation, event, now=now)
@@ -421,7 +423,7 @@ def rekey_contact(*, kind: str, old_wa_id: str, new_wa_id: str) -> Contact:
     old = Contact.objects.select_for_update().filter(kind=kind, wa_id=old_wa_id).first()
     new = Contact.objects.select_for_update().filter(kind=kind, wa_id=new_wa_id).first()
     if old is None:
-        return new or services._contact_for(
+        return new or _contact_for(
             kind=kind, wa_id=new_wa_id, bsuid=None, profile_name=""
         )
     if new is not None:
@@ -453,11 +455,11 @@ def _merge_into(keep: Contact, drop: Contact) -> None:
         conversation.messages.update(conversation=target)
         conversation.notes.update(conversation=target)
         conversation.events.update(conversation=target)
-        target.last_activity_at = services._later(
+        target.last_activity_at = _later(
             target.last_activity_at, conversation.last_activity_at
         )
         if conversation.last_customer_message_at is not None:
-            target.last_customer_message_at = services._later(
+            target.last_customer_message_at = _later(
                 target.last_customer_message_at, conversation.last_customer_message_at
             )
         target.save(update_fields=["last_activity_at", "last_customer_message_at"])

@@ -17,24 +17,43 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.access import Cap, require
-from channels_app.models import Channel
+from channels_app.models import MessageTemplate
 from channels_app.whatsapp.client import SendResult, WhatsAppClient
-from channels_app.whatsapp.errors import WhatsAppError, WindowClosed, error_for
+from channels_app.whatsapp.errors import WhatsAppError, WindowClosed
 from channels_app.whatsapp.failures import is_retryable
 from conversations.models import Conversation, Event, Message
-from conversations.services import REPLY_ON_RESOLVED, WINDOW_CLOSED, DomainError, record_event
+from conversations.services.delivery import raw_text, recount_first_response
+from conversations.services.events import (
+    EMPTY_REPLY,
+    MAX_REPLY_LENGTH,
+    PLACEHOLDER,
+    REPLY_ON_RESOLVED,
+    REPLY_TOO_LONG,
+    TEMPLATE_NOT_SENDABLE,
+    TEMPLATE_PARAMS,
+    WINDOW_CLOSED,
+    DomainError,
+    Status,
+    _later,
+    _lock,
+    _preview,
+    _user_ref,
+    record_event,
+)
+from conversations.services.events import WindowClosed as WindowClosedRefusal
 from conversations.tasks import dispatch_message
 
 logger = logging.getLogger(__name__)
@@ -65,14 +84,6 @@ SETTLING = _(
     "WhatsApp did not answer the last attempt, so it may still arrive. Try again in a minute "
     "or two, once its status is in."
 )
-
-STATUS_TO_DELIVERY = {
-    "sent": Message.Delivery.SENT,
-    "delivered": Message.Delivery.DELIVERED,
-    "read": Message.Delivery.READ,
-    "failed": Message.Delivery.FAILED,
-}
-
 
 @dataclass(frozen=True)
 class DispatchOutcome:
@@ -264,140 +275,6 @@ def mark_failed(message_id: int, *, error: WhatsAppError, now: datetime) -> Mess
     return message
 
 
-def raw_text(error: WhatsAppError) -> str:
-    """Meta's own words about a failure (for people first, then for developers), or the
-    client's when Meta said nothing; never our translated summary, which is chosen at display."""
-    text = error.details or error.title or error.message
-    return "" if text == str(error.summary) else str(text)
-
-
-def recount_first_response(conversation_id: int) -> None:
-    """Set the conversation's first response from its earliest outbound message that has not
-    failed (from when it was last sent again, if it was), or clear it: a failed reply never
-    reached the customer. Locks the conversation, as the services do, so a reply being stored
-    meanwhile is counted. The same rule as reports.tallies.rebuild."""
-    conversation = (
-        Conversation.objects.select_for_update()
-        .only("pk", "first_response_at", "first_responder_id")
-        .get(pk=conversation_id)
-    )
-    first = (
-        Message.objects.filter(
-            conversation_id=conversation_id, direction=Message.Direction.OUTBOUND
-        )
-        .exclude(delivery=Message.Delivery.FAILED)
-        .annotate(at=Coalesce("retried_at", "created_at"))
-        .order_by("at", "id")
-        .values_list("at", "author_id")
-        .first()
-    )
-    at, author_id = first or (None, None)
-    if (conversation.first_response_at, conversation.first_responder_id) != (at, author_id):
-        Conversation.objects.filter(pk=conversation_id).update(
-            first_response_at=at, first_responder_id=author_id
-        )
-
-
-@transaction.atomic
-def apply_status(
-    *,
-    channel: Channel,
-    provider_message_id: str,
-    status: str,
-    timestamp: datetime,
-    callback_data: str = "",
-    error_code: int | None = None,
-    error_title: str = "",
-    error_details: str = "",
-    now: datetime | None = None,
-) -> Message | None:
-    """Apply one provider status callback to our outbound message; None if it is not ours.
-
-    The delivery state only moves to a higher rank (``Message.DELIVERY_RANK``), so duplicates and
-    out-of-order callbacks change nothing; a ``failed`` writes REPLY_FAILED once. A status that
-    overtakes the send response finds the row through ``callback_data`` (our message id) and
-    stores the wamid itself; ``record_accepted`` then keeps the further state.
-    """
-    new_state = STATUS_TO_DELIVERY.get(status)
-    if new_state is None:
-        return None
-    outbound = Message.objects.select_for_update().filter(
-        channel=channel, direction=Message.Direction.OUTBOUND
-    )
-    message = outbound.filter(provider_message_id=provider_message_id).first()
-    fields: list[str] = []
-    if message is None and callback_data.isdigit():
-        message = outbound.filter(pk=int(callback_data), provider_message_id__isnull=True).first()
-        if message is not None and provider_message_id in _superseded(message):
-            message = None  # a late status of the send that failed before a retry
-        if message is not None:
-            message.provider_message_id = provider_message_id
-            fields.append("provider_message_id")
-    if message is None:
-        logger.info("status %s for an unknown message on channel %s", status, channel.pk)
-        return None
-    arrived = new_state in (Message.Delivery.DELIVERED, Message.Delivery.READ)
-    if new_state != Message.Delivery.FAILED and message.sent_at is None:
-        message.sent_at = timestamp
-        fields.append("sent_at")
-    if arrived and message.delivered_at is None:
-        message.delivered_at = timestamp
-        fields.append("delivered_at")
-    if new_state == Message.Delivery.READ and message.read_at is None:
-        message.read_at = timestamp
-        fields.append("read_at")
-    failed_now = False
-    was_failed = message.delivery == Message.Delivery.FAILED
-    payload = message.payload if isinstance(message.payload, dict) else {}
-    # A later delivered/read proves that a failed message arrived after all; when the failure
-    # was our send's (no answer, say), so does a plain "sent": WhatsApp had accepted it.
-    failure = payload.get("failure") if isinstance(payload.get("failure"), dict) else {}
-    disproved = was_failed and (
-        arrived or (new_state == Message.Delivery.SENT and failure.get("source") == "send")
-    )
-    if disproved or Message.rank(new_state) > Message.rank(message.delivery):
-        if was_failed:
-            message.failure_code, message.failure_reason = None, ""
-            message.payload = {k: v for k, v in payload.items() if k != "failure"}
-            fields += ["failure_code", "failure_reason", "payload"]
-        message.delivery = new_state
-        fields.append("delivery")
-        if new_state == Message.Delivery.FAILED:
-            error = error_for(error_code, title=error_title, details=error_details)
-            message.failure_code = error_code
-            message.failure_reason = raw_text(error)[:500]
-            message.payload = {
-                **payload,
-                "failure": {
-                    "source": "status",
-                    "transient": False,  # Meta's failed statuses say it by their code only
-                    "answered": True,
-                    "at": (now or timezone.now()).isoformat(),
-                },
-            }
-            fields += ["failure_code", "failure_reason", "payload"]
-            failed_now = True
-    if fields:
-        message.save(update_fields=fields)
-    if failed_now:
-        record_event(
-            message.conversation,
-            kind=Event.Kind.REPLY_FAILED,
-            actor=None,
-            data={"message": message.pk, "code": error_code, "reason": message.failure_reason},
-            now=now or timezone.now(),
-        )
-    if was_failed != (message.delivery == Message.Delivery.FAILED):
-        recount_first_response(message.conversation_id)
-    return message
-
-
-def _superseded(message: Message) -> list:
-    """The provider ids of this message's earlier sends, each failed and then retried."""
-    payload = message.payload if isinstance(message.payload, dict) else {}
-    return [r.get("wamid") for r in payload.get("retries") or [] if isinstance(r, dict)]
-
-
 def failure_of(message: Message) -> dict:
     """What the message's failure recorded beyond its code (source, transient, answered, at)."""
     payload = message.payload if isinstance(message.payload, dict) else {}
@@ -546,3 +423,131 @@ def sweep_outbound(*, now: datetime | None = None, enqueue=None) -> int:
     if ids:
         logger.info("outbound sweep re-enqueued %s message(s)", len(ids))
     return len(ids)
+
+
+# --- reply and template (moved from the services module) --------------------------------------
+
+def _store_outbound(
+    conversation: Conversation, *, author: AbstractBaseUser, now: datetime, **message_fields
+) -> Message:
+    """Insert a queued outbound message on a locked conversation, auto-assign, enqueue on commit."""
+    message = Message.objects.create(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Message.Direction.OUTBOUND,
+        delivery=Message.Delivery.QUEUED,
+        author=author,
+        created_at=now,
+        **message_fields,
+    )
+    fields = ["last_activity_at", "last_message_preview"]
+    # The row is locked, so of two agents replying at once only the first sees no assignee.
+    if conversation.assignee_id is None and conversation.channel.auto_assign:
+        conversation.assignee = author
+        fields.append("assignee")
+        record_event(
+            conversation,
+            kind=Event.Kind.ASSIGNED,
+            actor=author,
+            data={"from": None, "to": _user_ref(author), "auto": True},
+            now=now,
+        )
+    if conversation.first_response_at is None:
+        conversation.first_response_at = now
+        conversation.first_responder = author
+        fields += ["first_response_at", "first_responder"]
+    conversation.last_activity_at = _later(conversation.last_activity_at, now)
+    conversation.last_message_preview = _preview(message.body, message.type)
+    conversation.save(update_fields=fields)
+
+    transaction.on_commit(lambda: dispatch_message.delay(message.id))
+    return message
+
+
+@transaction.atomic
+def reply(
+    conversation: Conversation,
+    *,
+    author: AbstractBaseUser,
+    body: str,
+    now: datetime | None = None,
+) -> Message:
+    """Queue a free-form reply; it is sent by a task after commit.
+
+    Needs Cap.REPLY (PermissionDenied otherwise). Refused with WindowClosed outside the 24-hour
+    window (less the safety margin), and with DomainError when empty, too long or Resolved.
+    Locks the conversation; auto-assigns an unassigned one to the author when the channel says so.
+    """
+    now = now or timezone.now()
+    require(author, Cap.REPLY, conversation.channel)
+    body = (body or "").strip()
+    if not body:
+        raise DomainError(str(EMPTY_REPLY))
+    if len(body) > MAX_REPLY_LENGTH:
+        raise DomainError(str(REPLY_TOO_LONG))
+    _lock(conversation)
+    if conversation.status == Status.RESOLVED:
+        raise DomainError(str(REPLY_ON_RESOLVED))
+    if not conversation.is_window_open(now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN):
+        raise WindowClosedRefusal(str(WINDOW_CLOSED))
+    return _store_outbound(
+        conversation, author=author, now=now, type=Message.Type.TEXT, body=body
+    )
+
+
+def template_placeholder_count(template: MessageTemplate) -> int:
+    """How many positional parameters ({{1}}, {{2}}, ...) the template's body needs."""
+    return len(set(PLACEHOLDER.findall(template.body_text())))
+
+
+def render_template(template: MessageTemplate, params: list[str]) -> str:
+    """The body as the customer will read it, with {{n}} replaced by the n-th parameter."""
+
+    def fill(match: re.Match) -> str:
+        index = int(match.group(1)) - 1
+        return params[index] if 0 <= index < len(params) else match.group(0)
+
+    return PLACEHOLDER.sub(fill, template.body_text())
+
+
+@transaction.atomic
+def send_template(
+    conversation: Conversation,
+    *,
+    author: AbstractBaseUser,
+    template: MessageTemplate,
+    params: list[str],
+    now: datetime | None = None,
+) -> Message:
+    """Queue an approved template message, the only way to write after the 24-hour window.
+
+    Needs Cap.REPLY. The template must belong to the channel and be sendable, and every
+    placeholder needs a non-empty parameter (DomainError otherwise). Same locking, auto-assign
+    and after-commit dispatch as ``reply``.
+    """
+    now = now or timezone.now()
+    require(author, Cap.REPLY, conversation.channel)
+    if template.channel_id != conversation.channel_id or not template.is_sendable:
+        raise DomainError(str(TEMPLATE_NOT_SENDABLE))
+    params = [str(p).strip() for p in params]
+    count = template_placeholder_count(template)
+    if len(params) != count or not all(params):
+        raise DomainError(TEMPLATE_PARAMS % {"count": count})
+    _lock(conversation)
+    if conversation.status == Status.RESOLVED:
+        raise DomainError(str(REPLY_ON_RESOLVED))
+    window_open = conversation.is_window_open(
+        now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN
+    )
+    return _store_outbound(
+        conversation,
+        author=author,
+        now=now,
+        type=Message.Type.TEMPLATE,
+        body=render_template(template, params),
+        payload={"template": template.name, "language": template.language, "params": params},
+        template=template,
+        sent_outside_window=not window_open,
+    )
+
+

@@ -97,8 +97,12 @@ class ServiceLevels:
     comments: list[Comment] = field(default_factory=list)
 
     @property
+    def total(self) -> MetRow:
+        return self.targets[-1]
+
+    @property
     def has_targets(self) -> bool:
-        return bool(self.targets[-1].settled)
+        return bool(self.total.settled)
 
     def as_dict(self) -> dict:
         def met(rows):
@@ -211,11 +215,11 @@ def _business_times(ids: Sequence[int], period: Period):
         ).values_list("channel_id", "opened_at", "resolved_at")
     )
     rows = answered + resolved
+    schedules = hours.schedules(ids)  # for every channel, so the query count is constant
     if not rows:
         return Spread(), Spread()
     lo = min(r[1] for r in rows)
     hi = max(r[2] for r in rows)
-    schedules = hours.schedules({r[0] for r in rows})
     index = {cid: hours.SpanIndex(s, lo, hi) for cid, s in schedules.items()}
     first = [index[c].seconds(a, b) for c, a, b in answered]
     resolution = [index[c].seconds(a, b) for c, a, b in resolved]

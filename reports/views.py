@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from channels_app.access import Cap, channel_for, channels_where, remember_sees_reports
 from reports import build, charts, costs, figures
+from reports import service_levels as service_levels_figures
 from reports.forms import ReportFilterForm
 
 CSV_TABLES = ("summary", "daily", "agents", "tags", "topics")
@@ -101,6 +102,9 @@ def _index(request):
             "charts": charts.daily_charts(report.daily),
             "costs": costs.messaging_costs(
                 channel_ids=channel_ids, start=report.period.start, end=report.period.end
+            ),
+            "service_levels": service_levels_figures.build(
+                channel_ids=channel_ids, period=report.period
             ),
             "csv": {
                 t: "?" + urlencode({**params, "format": "csv", "table": t}) for t in CSV_TABLES

@@ -8,11 +8,19 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import reverse
 
+from channels_app.access import Role
 from reports import figures
 from reports import service_levels as report
 from service_levels.models import CsatSurvey, SlaTarget
-from tests.factories import ChannelFactory, ConversationFactory, TagFactory, UserFactory
+from tests.factories import (
+    ChannelFactory,
+    ConversationFactory,
+    GrantFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.service_levels.conftest import (
     WEEKDAYS_9_TO_5,
     ServiceSettingsFactory,
@@ -112,7 +120,7 @@ def rows(items):
 
 
 def test_targets_met_per_target_channel_agent_tag_and_day(world):
-    channel, alice, bob, vip = world
+    channel, *_ = world
     result = report.build(channel_ids=[channel.pk], period=PERIOD)
     assert rows(result.targets) == [
         ("First response", 2, 1, 50.0),
@@ -140,7 +148,7 @@ def test_first_response_and_resolution_in_business_hours(world):
 
 
 def test_csat_score_and_response_rate_per_agent_tag_and_day_with_comments(world):
-    channel, alice, bob, vip = world
+    channel, *_ = world
     result = report.build(channel_ids=[channel.pk], period=PERIOD)
 
     def csat(r):
@@ -161,3 +169,17 @@ def test_csat_score_and_response_rate_per_agent_tag_and_day_with_comments(world)
         (5, "Great help", "Alice Adams")
     ]
     assert result.as_dict()["csat"]["response_rate"] == 75.0
+
+
+def test_the_reports_page_shows_the_service_levels(client, cast, world):
+    channel, *_ = world
+    GrantFactory(channel=channel, user=cast.supervisor, role=Role.SUPERVISOR)
+    client.force_login(cast.supervisor)
+    html = client.get(
+        reverse("reports:index"),
+        {"range": "custom", "from": "2026-03-09", "to": "2026-03-11", "channel": channel.pk},
+    ).content.decode()
+    assert "Service levels" in html
+    # The page's days are the user's (UTC here): Thursday 00:00 Berlin is still Wednesday.
+    assert "4 of 6 targets settled in the period" in html
+    assert "Great help" in html

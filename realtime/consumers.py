@@ -39,6 +39,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
+            # Accepted, then closed with a reason the page reads (it stops reconnecting).
+            await self.accept()
             await self.close(code=NOT_LOGGED_IN)
             return
         self.user_id = user.pk

@@ -63,6 +63,7 @@ from conversations.services.outbound import (
     send_template,
     template_placeholder_count,
 )
+from conversations.services.system_messages import send_system_message
 
 __all__ = [
     "ANOTHER_OPEN",
@@ -98,6 +99,7 @@ __all__ = [
     "remove_topic",
     "render_template",
     "reply",
+    "send_system_message",
     "send_template",
     "template_placeholder_count",
     "unassign",

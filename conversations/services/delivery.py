@@ -49,6 +49,9 @@ def recount_first_response(conversation_id: int) -> None:
             conversation_id=conversation_id, direction=Message.Direction.OUTBOUND
         )
         .exclude(delivery=Message.Delivery.FAILED)
+        # The system's own messages (services.system_messages: no author, sent by the desk)
+        # answer nobody.
+        .exclude(author__isnull=True, via=Message.Via.DESK)
         .annotate(at=Coalesce("retried_at", "created_at"))
         .order_by("at", "id")
         .values_list("at", "author_id")

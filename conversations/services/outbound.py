@@ -442,7 +442,8 @@ def _store_outbound(
     )
     fields = ["last_activity_at", "last_message_preview"]
     # The row is locked, so of two agents replying at once only the first sees no assignee.
-    if conversation.assignee_id is None and conversation.channel.auto_assign:
+    # author=None: the system (services.system_messages) assigns nobody and answers nobody.
+    if author is not None and conversation.assignee_id is None and conversation.channel.auto_assign:
         conversation.assignee = author
         fields.append("assignee")
         record_event(
@@ -452,7 +453,7 @@ def _store_outbound(
             data={"from": None, "to": _user_ref(author), "auto": True},
             now=now,
         )
-    if conversation.first_response_at is None:
+    if author is not None and conversation.first_response_at is None:
         conversation.first_response_at = now
         conversation.first_responder = author
         fields += ["first_response_at", "first_responder"]

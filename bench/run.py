@@ -43,7 +43,7 @@ ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 WORKLOADS = [
     "pages", "webhook", "autoresolve", "reports", "replies", "peer", "http", "replica",
-    "pgbouncer", "batch",
+    "pgbouncer", "batch", "sla",
 ]  # fmt: skip
 DATABASES = {
     "pages": "desk_pages_bench",
@@ -54,6 +54,7 @@ DATABASES = {
     "http": "desk_http_bench",
     "pgbouncer": "desk_webhook_bench",
     "batch": "desk_batch_bench",
+    "sla": "desk_sla_bench",
 }
 PEER_TARGET_RATIO = 10.0
 PG_SETTINGS = [
@@ -463,6 +464,46 @@ def run_batch(url: str, *, quick: bool) -> dict:
     return batch.run(url, posts=2 if quick else 5, messages=2_000 if quick else 10_000)
 
 
+def run_sla(url: str, *, quick: bool) -> dict:
+    """bench.service_levels (issue 18): the SLA sweep at 100,000 open conversations."""
+    argv = ["-m", "bench.service_levels", "--json", "--ticks", "10" if quick else "40"]
+    return _last_json(_child(argv, database_url=url), "bench.service_levels")
+
+
+def sla_rows(result: dict) -> list[list[str]]:
+    steady, outage, met = result["steady"], result["outage"], result["met"]
+    clocks = f"{result['clocks']:,} clocks"
+    return [
+        [
+            f"SLA sweep every 15 s, {clocks}",
+            "DB time per run median / max",
+            f"{_ms(steady['db_s_median'] * 1000)} / {_ms(steady['db_s_max'] * 1000)}",
+            f"{steady['ticks']} runs, {steady['alerts']:,} alerts",
+            "",
+            "< 1 s per run",
+            _met(met["db_under_1s"]),
+        ],
+        [
+            f"SLA alert lateness, {clocks}",
+            "max (alert recorded - its moment)",
+            f"{steady['max_lateness_s']:.0f} s",
+            f"{steady['later_than_60s']} later than 60 s",
+            "",
+            "every alert within 60 s",
+            _met(met["flagged_within_60s"]),
+        ],
+        [
+            f"SLA catch-up after a 5-day outage, {clocks}",
+            "one pass: wall / DB time",
+            f"{outage['wall_s']:.1f} s / {outage['db_s']:.1f} s",
+            f"{outage['batches']} batches, {outage['left_due']} left due",
+            "",
+            "one bounded pass",
+            _met(met["outage_one_pass"]),
+        ],
+    ]
+
+
 def batch_rows(result: dict) -> list[list[str]]:
     rows = []
     for name, b in result["backends"].items():
@@ -668,6 +709,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += replica_rows(replica.run_reports(runs=5 if args.quick else 10))
             elif workload == "batch":
                 rows += batch_rows(run_batch(urls["batch"], quick=args.quick))
+            elif workload == "sla":
+                rows += sla_rows(run_sla(urls["sla"], quick=args.quick))
             elif workload == "pgbouncer":
                 result = run_pgbouncer(urls["pgbouncer"], quick=args.quick)
                 rows += [[f"{row[0]} via PgBouncer", *row[1:]] for row in webhook_rows(result)]

@@ -54,6 +54,7 @@ class Cap(models.TextChoices):
     ASSIGN = "assign", _("Assign a conversation (to a user who can reply)")
     BE_ASSIGNED = "be_assigned", _("Be assigned / routed a conversation")
     REPORTS = "reports", _("See reports for the channel")
+    MONITOR = "monitor", _("Watch the channel's queues and agents live (the monitor)")
     SEE_DELETED = "see_deleted", _("Read messages the customer deleted, while they are kept")
     CONFIGURE = "configure", _("Edit channel settings, teams, access, onboarding")
 
@@ -68,6 +69,7 @@ MINIMUM_ROLE: dict[Cap, Role] = {
     # The assignee answers the conversation, so exactly those who can reply can be assigned.
     Cap.BE_ASSIGNED: Role.CONTRIBUTOR,
     Cap.REPORTS: Role.SUPERVISOR,
+    Cap.MONITOR: Role.SUPERVISOR,
     Cap.SEE_DELETED: Role.SUPERVISOR,
     Cap.CONFIGURE: Role.ADMIN,
 }
@@ -362,6 +364,7 @@ def capability_denied_message(cap: Cap) -> str:
             "This user cannot reply on this channel, so conversations cannot be assigned to them."
         ),
         Cap.REPORTS: _("Only Supervisors of this channel can see its reports."),
+        Cap.MONITOR: _("Only Supervisors of a channel can watch its queues and agents."),
         Cap.CONFIGURE: _("Only admins can change this channel."),
     }
     return str(messages.get(cap, _("Your role on this channel does not allow this.")))

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "conversations.context_processors.top_bar",
+                "routing.context_processors.top_bar",
             ],
         },
     },

@@ -26,6 +26,7 @@ urlpatterns = [
     path("conversations/", include("composer.urls")),  # the composer's tools (docs/composer.md)
     path("webhooks/whatsapp/", include("conversations.webhook_urls")),
     path("", include("realtime.urls")),
+    path("", include("routing.urls")),  # availability, /monitor/, snooze (docs/routing.md)
     path("", include("conversations.urls")),
 ]
 

@@ -20,6 +20,8 @@ DESIGN_TABLE = {
     Cap.ASSIGN: "✗ ✓ ✓ ✓",
     Cap.BE_ASSIGNED: "✗ ✓ ✓ ✓",
     Cap.REPORTS: "✗ ✗ ✓ ✓",
+    # Issue 17: the live monitor of queues and agents.
+    Cap.MONITOR: "✗ ✗ ✓ ✓",
     # Issue 21: a deleted message's text stays readable for Supervisors until it is erased.
     Cap.SEE_DELETED: "✗ ✗ ✓ ✓",
     Cap.CONFIGURE: "✗ ✗ ✗ ✓",

@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from channels_app.models import MessageTemplate
+from routing.models import AgentState, ChannelRouting, ContactLanguage, TeamRouting
 from tests.factories import (
     AccessAttemptFactory,
     AccessFailureLogFactory,
@@ -103,6 +104,12 @@ def _build_world(cast):
         "auth.user": cast.viewer,
         "auth.group": GroupFactory(name="Support leads"),
         "replies.savedreply": w.global_reply,
+        "routing.channelrouting": ChannelRouting.objects.create(channel=cast.channel),
+        "routing.agentstate": AgentState.objects.create(user=cast.contributor),
+        "routing.teamrouting": TeamRouting.objects.create(team=cast.team, capacity=3),
+        "routing.contactlanguage": ContactLanguage.objects.create(
+            contact=visible.contact, language="en"
+        ),
         "axes.accessattempt": AccessAttemptFactory(),
         "axes.accesslog": AccessLogFactory(),
         "axes.accessfailurelog": AccessFailureLogFactory(),

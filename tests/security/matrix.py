@@ -49,6 +49,7 @@ DESIGN_TABLE = {
     "assign": {"contributor", "supervisor", "admin"},
     "be_assigned": {"contributor", "supervisor", "admin"},
     "reports": {"supervisor", "admin"},
+    "monitor": {"supervisor", "admin"},
     "see_deleted": {"supervisor", "admin"},
     "configure": {"admin"},
 }
@@ -179,6 +180,10 @@ MODEL_RULES: dict[str, dict[str, str]] = {
     "conversations.topic": DESK_ADMINS,
     "conversations.conversation": {"staff": "", "channel_admin": "v", "admin": "v"},
     "replies.savedreply": DESK_ADMINS,
+    "routing.channelrouting": DESK_ADMINS,
+    "routing.agentstate": DESK_ADMINS,
+    "routing.teamrouting": DESK_ADMINS,
+    "routing.contactlanguage": DESK_ADMINS,
     "auth.user": {"staff": "", "channel_admin": "v", "admin": "vacd"},
     "auth.group": {"staff": "", "channel_admin": "", "admin": "vacd"},
     # django-axes: superusers read the failed logins and unlock by deleting an attempt; nobody
@@ -351,6 +356,23 @@ def _desk_cases() -> dict[str, list[Case]]:
                 "reports of an invisible channel",
                 lambda w: reverse("reports:index") + f"?channel={w.cast.other_channel.pk}",
                 desk("reports", on="other", allowed=OK),
+            ),
+        ],
+        # Issue 17: the live monitor (Supervisors of some channel) and the availability switch.
+        "routing:monitor": [
+            get("the live monitor", lambda w: reverse("routing:monitor"), holds_anywhere("monitor"))
+        ],
+        "routing:availability": [
+            get(
+                "availability by GET",
+                lambda w: reverse("routing:availability"),
+                everyone(NOT_ALLOWED),
+            ),
+            post(
+                "set Available",
+                lambda w: reverse("routing:availability"),
+                {**everyone(Redirect("/")), "anonymous": LOGIN},
+                lambda w: {"availability": "available"},
             ),
         ],
         **_saved_reply_cases(),

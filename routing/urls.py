@@ -1,0 +1,10 @@
+from django.urls import path
+
+from routing import views
+
+app_name = "routing"
+
+urlpatterns = [
+    path("availability/", views.availability, name="availability"),
+    path("monitor/", views.monitor_page, name="monitor"),
+]

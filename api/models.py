@@ -102,7 +102,7 @@ class WebhookSubscription(models.Model):
     url = models.URLField(_("URL"), max_length=500)
     # Signs each delivery (HMAC-SHA256); shown once when created, encrypted at rest.
     secret = EncryptedTextField(_("signing secret"))
-    events = models.JSONField(_("events"), default=list)
+    events = models.JSONField(_("events"), default=list, blank=True)  # empty: every event
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

@@ -105,7 +105,13 @@ def _domain(request, exc: services.DomainError):
 
 @api.exception_handler(ValidationError)
 def _invalid(request, exc: ValidationError):
-    return _error(request, 422, " ".join(exc.messages))
+    if hasattr(exc, "error_dict"):
+        detail = " ".join(
+            f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
+        )
+    else:
+        detail = " ".join(exc.messages)
+    return _error(request, 422, detail)
 
 
 def _token(request) -> ApiToken:

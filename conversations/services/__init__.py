@@ -12,6 +12,7 @@ package's map in docs/architecture.md.
     inbound_payloads stored webhook payloads applied by the worker
     message_changes  edits, revocations and parked changes of messages
     outbound         reply, send_template, dispatch to the provider, retry, the sweep
+    proactive        the desk writes first: a template to a phone number (the messaging API)
     delivery         delivery states from status callbacks; the first response
     lifecycle        status moves, assignment, tags, topics, notes
     autoresolve      the periodic auto-resolve batches
@@ -63,6 +64,7 @@ from conversations.services.outbound import (
     send_template,
     template_placeholder_count,
 )
+from conversations.services.proactive import ProactiveSend, send_template_to_number
 from conversations.services.system_messages import send_system_message
 
 __all__ = [
@@ -85,6 +87,7 @@ __all__ = [
     "WINDOW_CLOSED",
     "AssigneeNotAllowed",
     "DomainError",
+    "ProactiveSend",
     "Status",
     "WindowClosed",
     "add_note",
@@ -101,6 +104,7 @@ __all__ = [
     "reply",
     "send_system_message",
     "send_template",
+    "send_template_to_number",
     "template_placeholder_count",
     "unassign",
 ]

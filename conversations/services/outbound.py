@@ -34,6 +34,7 @@ from channels_app.models import MessageTemplate
 from channels_app.whatsapp.client import SendResult, WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError, WindowClosed
 from channels_app.whatsapp.failures import is_retryable
+from conversations import send_policy
 from conversations.models import Conversation, Event, Message
 from conversations.services.delivery import raw_text, recount_first_response
 from conversations.services.events import (
@@ -527,7 +528,8 @@ def send_template(
     and after-commit dispatch as ``reply``.
     """
     now = now or timezone.now()
-    require(author, Cap.REPLY, conversation.channel)
+    if author is not None:  # None: the system (services.proactive, for the messaging API)
+        require(author, Cap.REPLY, conversation.channel)
     if template.channel_id != conversation.channel_id or not template.is_sendable:
         raise DomainError(str(TEMPLATE_NOT_SENDABLE))
     params = [str(p).strip() for p in params]
@@ -537,6 +539,10 @@ def send_template(
     _lock(conversation)
     if conversation.status == Status.RESOLVED:
         raise DomainError(str(REPLY_ON_RESOLVED))
+    # The guards other apps register (the marketing opt-out), whoever sends: agent, API, rule.
+    refusal = send_policy.template_refusal(conversation, template)
+    if refusal:
+        raise DomainError(refusal)
     window_open = conversation.is_window_open(
         now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN
     )

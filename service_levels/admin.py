@@ -49,7 +49,6 @@ class ServiceSettingsAdmin(AdminOnlyPermissions, admin.ModelAdmin):
         "csat_enabled",
     ]
     list_select_related = ["channel"]
-    filter_horizontal = ["holiday_sets"]
     inlines = [IntervalInline]
     fieldsets = [
         (None, {"fields": ["channel"]}),

@@ -28,6 +28,8 @@ class ServiceSettingsForm(forms.ModelForm):
             "csat_template",
             "csat_comment_question",
         ]
+        # A few sets at most: ticks read better than the two-list picker.
+        widgets = {"holiday_sets": forms.CheckboxSelectMultiple}
 
     def clean(self):
         data = super().clean()

@@ -87,6 +87,7 @@
       if (composer && theirComposer && !(body && body.value) && !composer.contains(document.activeElement)) {
         composer.replaceWith(theirComposer);
         wireComposer();
+  if (live.connected) { view(); }  // the socket opened before this script ran
       }
     }).catch(function () {});
   }
@@ -164,11 +165,6 @@
   function view() { live.send({ type: "view", conversation_id: id }); }
 
   document.addEventListener("desk:live", function (event) {
-    var state = document.getElementById("live-state");
-    if (state) {
-      state.textContent = state.getAttribute(event.detail.state === "open" ? "data-open" : "data-closed");
-      state.className = "live-state live-" + event.detail.state;
-    }
     if (event.detail.state === "open") {
       viewers = {};
       view();
@@ -201,6 +197,7 @@
     });
   }
   wireComposer();
+  if (live.connected) { view(); }  // the socket opened before this script ran
 
   /* The polling fallback: while the socket is down, the thread and the state every 10 s. */
   window.setInterval(function () {

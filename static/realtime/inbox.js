@@ -170,14 +170,6 @@
     }, 1000);
   }
 
-  document.addEventListener("desk:live", function (event) {
-    var state = document.getElementById("live-state");
-    if (state) {
-      state.textContent = state.getAttribute(event.detail.state === "open" ? "data-open" : "data-closed");
-      state.className = "live-state live-" + event.detail.state;
-    }
-  });
-
   /* Opt-in switches, remembered in this browser. */
   function toggle(id, key, onEnable) {
     var button = document.getElementById(id);

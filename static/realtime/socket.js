@@ -36,6 +36,15 @@
     document.dispatchEvent(new CustomEvent(name, { detail: detail }));
   }
 
+  /* The status line of realtime/_live.html: "Live", or reconnecting with polling meanwhile. */
+  function show(state) {
+    var label = document.getElementById("live-state");
+    if (label) {
+      label.textContent = label.getAttribute(state === "open" ? "data-open" : "data-closed");
+      label.className = "live-state live-" + state;
+    }
+  }
+
   function url() {
     var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     var lang = document.documentElement.getAttribute("lang") || "";
@@ -55,6 +64,7 @@
       var reconnected = everOpened;
       everOpened = true;
       document.documentElement.setAttribute("data-live", "open");
+      show("open");
       beat = window.setInterval(function () { live.send({ type: "ping" }); }, heartbeat);
       emit("desk:live", { state: "open", reconnected: reconnected });
     });
@@ -75,6 +85,7 @@
       socket = null;
       window.clearInterval(beat);
       document.documentElement.setAttribute("data-live", "closed");
+      show("closed");
       if (wasOpen || !everOpened) {
         emit("desk:live", { state: "closed", code: event.code });
       }
@@ -104,5 +115,6 @@
     connect();
   } else {
     document.documentElement.setAttribute("data-live", "closed");
+    show("closed");
   }
 })();

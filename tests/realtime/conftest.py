@@ -23,6 +23,8 @@ import uuid
 
 import pytest
 import uvicorn
+from channels.routing import ProtocolTypeRouter
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -51,8 +53,15 @@ class AsgiServer:
         asgi = importlib.import_module("config.asgi")
         # Built at import with the settings of that moment: reload with the test's plain http.
         asgi.django_asgi.load_middleware(is_async=True)
+        # Static files from the apps' folders (no collectstatic), as the live server serves them.
+        application = ProtocolTypeRouter(
+            {
+                "http": ASGIStaticFilesHandler(asgi.django_asgi),
+                "websocket": asgi.application.application_mapping["websocket"],
+            }
+        )
         config = uvicorn.Config(
-            asgi.application,
+            application,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -113,7 +122,7 @@ def rt_emulator(asgi_server):
         EmulatorConfig(
             app_secret=APP_SECRET,
             webhook_url=asgi_server.url + WEBHOOK_PATH,
-            status_delay=0.05,
+            status_delay=0.4,
             webhook_retry_delays=(0.05, 0.1, 0.2),
         )
     ).start()

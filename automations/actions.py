@@ -20,6 +20,7 @@ from channels_app.access import Cap, users_holding
 from channels_app.models import Team
 from conversations import services
 from conversations.models import Conversation
+from conversations.services import priority, system_messages
 from replies import placeholders
 from routing import engine as routing_engine
 from routing.models import AgentState, Availability
@@ -65,7 +66,7 @@ def _send_saved_reply(rule: AutomationRule) -> Step:
         text = placeholders.render(
             rule.send_saved_reply.body, placeholders.PlaceholderValues.of(conversation=conversation)
         )
-        return services.reply(conversation, author=None, body=text, now=now)
+        return system_messages.send_system_message(conversation, body=text, now=now)
 
     return step
 
@@ -80,7 +81,7 @@ def steps(rule: AutomationRule) -> list[tuple[str, Step]]:
         found.append(("topic", lambda c, now: services.add_topic(
             c, topic=rule.add_topic, actor=None, now=now)))  # fmt: skip
     if rule.set_priority is not None:
-        found.append(("priority", lambda c, now: services.set_priority(
+        found.append(("priority", lambda c, now: priority.set_priority(
             c, priority=rule.set_priority, actor=None, now=now)))  # fmt: skip
     if rule.route_to_team_id:
         found.append(("team", lambda c, now: route_to_team(c, rule.route_to_team, now=now)))

@@ -21,7 +21,6 @@ def connect() -> None:
     signals.message_received.connect(
         engine.on_message_received, dispatch_uid="automations.engine"
     )
-    if hasattr(signals, "marketing_preference"):
-        signals.marketing_preference.connect(_preference, dispatch_uid="automations.preference")
+    signals.marketing_preference.connect(_preference, dispatch_uid="automations.preference")
     send_policy.register_template_guard(optout.refusal)
     health.alert.connect(health_alerts.push_alert, dispatch_uid="automations.health_alerts")

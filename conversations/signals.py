@@ -21,6 +21,8 @@ batch) announces a whole batch once; a single change sends lists of one.
 ``conversation_changed``  conversations' state changed: status, assignee, tags, topics, notes.
     kwargs: conversation_ids, change (the Event kind written, e.g. "status", "assigned"),
             actor_id (None for the system)
+``marketing_preference``  WhatsApp reported a customer's marketing choice (user_preferences).
+    kwargs: channel_id, wa_id, value ("stop" | "resume"), detail, at (Meta's time)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ message_received = Signal()
 message_sent = Signal()
 message_changed = Signal()
 conversation_changed = Signal()
+marketing_preference = Signal()
 
 
 def announce(signal: Signal, **kwargs) -> None:

@@ -76,9 +76,11 @@ def apply_status(
     error_title: str = "",
     error_details: str = "",
     now: datetime | None = None,
+    pricing: dict | None = None,
 ) -> Message | None:
     """Apply one provider status callback to our outbound message; None if it is not ours.
 
+    ``pricing``: the status's pricing block, kept as ``payload["pricing"]`` (reports.costs).
     The delivery state only moves to a higher rank (``Message.DELIVERY_RANK``), so duplicates and
     out-of-order callbacks change nothing; a ``failed`` writes REPLY_FAILED once. A status that
     overtakes the send response finds the row through ``callback_data`` (our message id) and
@@ -144,6 +146,10 @@ def apply_status(
             fields += ["failure_code", "failure_reason", "payload"]
             failed_now = True
     if fields:
+    current = message.payload if isinstance(message.payload, dict) else {}
+    if pricing and current.get("pricing") != pricing:
+        message.payload = {**current, "pricing": pricing}
+        fields.append("payload")
         message.save(update_fields=fields)
     if failed_now:
         record_event(

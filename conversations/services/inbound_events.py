@@ -21,10 +21,11 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from channels_app import template_services
+from channels_app import health, template_services
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
 from config.db_features import is_postgres
+from conversations import signals
 from conversations.models import Message
 from conversations.services import delivery, inbound, inbound_changes
 from conversations.tasks import download_media
@@ -70,7 +71,7 @@ def apply_chunk(events: list[webhooks.Event], *, now: datetime) -> Counter:
     numbers = {
         e.phone_number_id
         for e in events
-        if isinstance(e, webhooks.InboundMessage | webhooks.StatusUpdate)
+        if isinstance(e, NUMBERED)
     }
     channels = Channel.objects.active_whatsapp(numbers) if numbers else {}
     try:
@@ -117,6 +118,9 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             )
             counts["skipped"] += 1
             continue
+        if isinstance(event, HEALTH_EVENTS):
+            counts["health"] += _apply_health(event, now)
+            continue
         if isinstance(event, webhooks.TemplateStatusUpdate):
             counts["templates"] += template_services.apply_template_status(
                 waba_id=event.waba_id,
@@ -133,6 +137,15 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             logger.warning("webhook for unknown phone_number_id %s", event.phone_number_id)
             counts["unknown_number"] += 1
             continue
+        if isinstance(event, webhooks.MarketingPreference):
+            # A customer stopped or resumed marketing: the app that keeps consent records it.
+            signals.announce(
+                signals.marketing_preference, channel_id=channel.pk, wa_id=event.wa_id,
+                value=event.value, detail=event.detail, at=_believable(
+                    event.timestamp, now, what=f"preference of {event.wa_id}"),
+            )  # fmt: skip
+            counts["preferences"] += 1
+            continue
         if isinstance(event, webhooks.StatusUpdate):
             error = event.error
             message = delivery.apply_status(
@@ -146,6 +159,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
                 error_code=error.code if error else None,
                 error_title=error.title if error else "",
                 error_details=error.details if error else "",
+                pricing=event.pricing,
                 now=now,
             )
             counts["statuses" if message else "unknown_status"] += 1
@@ -170,6 +184,33 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
     for channel, past in history.items():
         counts += inbound_changes.import_history(channel, past, now=now)
     return counts
+
+
+# Webhooks about a number's or an account's health (channels_app.health records them).
+HEALTH_EVENTS = (
+    webhooks.NumberQualityUpdate, webhooks.AccountUpdate, webhooks.TemplateQualityUpdate
+)
+# Events of one phone number (their channel is looked up by its id).
+NUMBERED = (webhooks.InboundMessage, webhooks.StatusUpdate, webhooks.MarketingPreference)
+
+
+def _apply_health(event, now: datetime) -> int:
+    at = now  # recorded (and alerted) when it arrives; Meta's time stays in the health event
+    if isinstance(event, webhooks.NumberQualityUpdate):
+        return health.apply_quality_update(
+            waba_id=event.waba_id, display_phone_number=event.display_phone_number,
+            event=event.event, current_limit=event.current_limit, old_limit=event.old_limit,
+            now=at,
+        )  # fmt: skip
+    if isinstance(event, webhooks.AccountUpdate):
+        return health.apply_account_update(
+            waba_id=event.waba_id, event=event.event, value=event.value, now=at
+        )
+    return health.apply_template_quality(
+        waba_id=event.waba_id, template_id=event.template_id, name=event.name,
+        language=event.language, new_score=event.new_score,
+        previous_score=event.previous_score, now=at,
+    )  # fmt: skip
 
 
 def _believable(at: datetime | None, now: datetime, *, what: str) -> datetime:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from channels_app.models import MessageTemplate
 from channels_app.whatsapp import outgoing
+from conversations import send_policy
 from conversations.models import Conversation, Message
 from conversations.services.events import (
     EMPTY_REPLY,
@@ -55,6 +56,9 @@ def send_system_message(
     if template is not None:
         if template.channel_id != conversation.channel_id or not template.is_sendable:
             raise DomainError(str(TEMPLATE_NOT_SENDABLE))
+        refusal = send_policy.template_refusal(conversation, template)  # the marketing opt-out
+        if refusal:
+            raise DomainError(refusal)
         if template_placeholder_count(template):
             raise DomainError(TEMPLATE_PARAMS % {"count": template_placeholder_count(template)})
         return _store_outbound(

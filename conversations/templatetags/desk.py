@@ -48,6 +48,19 @@ def describe_event(event: Event) -> str:
     if kind == Event.Kind.OPENED:
         return _("Conversation opened")
     if kind == Event.Kind.STATUS_CHANGED:
+    # Kinds written by other apps' services (issue 19): automations, opt-outs, priority.
+    if kind == "automation":
+        return _("Automation “%(name)s” ran") % {"name": data.get("name", "?")}
+    if kind in ("opted_out", "opted_in"):
+        sources = {"keyword": _("a stop or start word"), "meta": _("reported by WhatsApp"),
+                   "agent": _("by an agent")}  # fmt: skip
+        source = sources.get(data.get("source"), data.get("source") or "?")
+        if kind == "opted_out":
+            return _("Opted out of marketing (%(source)s)") % {"source": source}
+        return _("Opted back in to marketing (%(source)s)") % {"source": source}
+    if kind == "priority_changed":
+        labels = dict(Conversation.Priority.choices)
+        return _("Priority set to %(priority)s") % {"priority": labels.get(data.get("to"), "?")}
         values = {"from": _status(data.get("from")), "to": _status(data.get("to"))}
         if data.get("reason") == "customer_replied":
             return _("Customer replied: %(from)s → %(to)s") % values

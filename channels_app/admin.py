@@ -157,7 +157,7 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
         "display_phone_number",
         "verified_name",
         "access_token_state",
-        "health",
+        "health_summary",
         "created_at",
         "updated_at",
     )
@@ -216,7 +216,7 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
                 ),
             },
         ),
-        (_("Health"), {"fields": ("health",)}),  # channels_app.admin_health
+        (_("Health"), {"fields": ("health_summary",)}),  # channels_app.admin_health
         (_("History"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     # Creating a channel by hand is rare (onboarding creates them), so the add page asks only
@@ -302,7 +302,7 @@ class ChannelAdmin(ConfigurePermissions, admin.ModelAdmin):
         return gettext("not set")
 
     @admin.display(description=_("health"))
-    def health(self, obj):
+    def health_summary(self, obj):
         return admin_health.health_card(obj) if obj.pk else ""
 
     # --- saving: through the services ------------------------------------------------------------

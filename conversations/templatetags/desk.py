@@ -99,6 +99,18 @@ def describe_event(event: Event) -> str:
         }
     if kind == Event.Kind.IDENTITY_CHANGED:
         return _("WhatsApp says the customer's identity changed (new phone or reinstall)")
+    # Written by the service levels' sweep (service_levels.sweep, docs/service-levels.md).
+    if kind in ("sla_warning", "sla_breached"):
+        target = {
+            "first_response": _("first response"),
+            "next_response": _("next response"),
+            "resolution": _("resolution"),
+        }.get(data.get("target"), data.get("target", "?"))
+        if kind == "sla_warning":
+            return _("SLA warning: 80 %% of the %(target)s time used") % {"target": target}
+        return _("SLA target missed: %(target)s") % {"target": target}
+    if kind == "window_closing":
+        return _("The 24-hour reply window closes within the hour")
     return event.get_kind_display()
 
 

@@ -78,3 +78,19 @@ def test_the_window_deadline_is_shown_within_the_last_hour(client, cast):
     html = client.get(INBOX).content.decode()
     row = html.split(f'id="row-{conv.pk}"')[1].split("</li>")[0]
     assert "Window closes" in row and "reply now" in row
+
+
+def test_the_history_names_the_sla_alerts(client, cast, django_capture_on_commit_callbacks):
+    from service_levels import sweep
+
+    SlaPolicyFactory(channel=cast.channel, first_response=timedelta(hours=1), business_hours=False)
+    now = timezone.now()
+    conv = opened(cast.channel, now - timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep.sweep(now=now)
+    client.force_login(cast.viewer)
+    page = client.get(reverse("conversations:detail", args=[conv.pk])).content.decode()
+    assert "SLA target missed: first response" in page
+    client.cookies["django_language"] = "de"
+    page = client.get(reverse("conversations:detail", args=[conv.pk])).content.decode()
+    assert "SLA-Ziel verfehlt: erste Antwort" in page

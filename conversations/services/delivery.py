@@ -145,11 +145,11 @@ def apply_status(
             }
             fields += ["failure_code", "failure_reason", "payload"]
             failed_now = True
-    if fields:
     current = message.payload if isinstance(message.payload, dict) else {}
     if pricing and current.get("pricing") != pricing:
         message.payload = {**current, "pricing": pricing}
         fields.append("payload")
+    if fields:
         message.save(update_fields=fields)
     if failed_now:
         record_event(

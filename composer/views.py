@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from channels_app.access import Cap
@@ -104,7 +105,8 @@ def attach(request, conversation):
     return _done(
         request,
         conversation,
-        _("%(count)s attachment(s) queued.") % {"count": len(sent)},
+        ngettext("%(count)s attachment queued.", "%(count)s attachments queued.", len(sent))
+        % {"count": len(sent)},
     )
 
 

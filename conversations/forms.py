@@ -79,6 +79,8 @@ class ReplyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": 4096}),
         strip=True,
     )
+    # The wamid of the message the reply quotes ("Reply" on a message; docs/composer.md).
+    reply_to = forms.RegexField(r"^[A-Za-z0-9._=+/\-]{1,128}$", required=False, max_length=128)
 
 
 class NoteForm(forms.Form):

@@ -42,6 +42,20 @@ EXPIRED_REASON = gettext_noop(
     "WhatsApp keeps media for 7 days; this one was not downloaded in time."
 )
 CHECKSUM_MISMATCH = gettext_noop("The file does not match its checksum.")
+GAVE_UP = gettext_noop(
+    "The file could not be fetched from WhatsApp after several tries; ask the customer to send "
+    "it again."
+)
+# A download that failed transiently is tried again from the sweep, at most this many times in
+# all, after RETRY_BASE, twice that, … (capped): 30 s, 1, 2, 4 minutes with the defaults.
+MAX_DOWNLOAD_ATTEMPTS = 5
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(minutes=30)
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """How long after failed attempt ``attempt`` (1, 2, …) the next one is due."""
+    return min(RETRY_CAP, RETRY_BASE * 2 ** max(attempt - 1, 0))
 
 
 def _claim_timeout() -> timedelta:
@@ -84,8 +98,11 @@ def download_inbound_media(message_id: int, *, now: datetime | None = None) -> s
     """Download a message's media once and record its storage path in ``payload["file"]``.
 
     Idempotent (a message that has a file, a recorded failure, or a download under way elsewhere
-    is left alone). Transient provider errors release the claim and propagate so the task
-    retries; permanent ones (refusals included) are recorded in ``payload["download_error"]``.
+    is left alone). A transient provider error (5xx, timeout, rate limit) releases the claim,
+    counts the attempt in ``payload["download_attempts"]`` and sets ``media_due_at`` for the
+    media sweep to try again (``retry_delay``); the last allowed attempt, and every permanent
+    error (refusals included), is recorded in ``payload["download_error"]``, which the thread
+    shows. Returns the stored path, "retry", "failed" or "nothing to do".
     """
     now = now or timezone.now()
     message = _claim(message_id, now)
@@ -104,8 +121,7 @@ def download_inbound_media(message_id: int, *, now: datetime | None = None) -> s
         )
     except WhatsAppError as error:
         if error.transient:
-            _update_payload(message_id, {}, drop=("download_started_at",))
-            raise
+            return _retry_later(message_id, payload, error, now)
         logger.warning("media of message %s not downloaded: %s", message_id, error.message)
         _fail(message_id, str(error.user_message))
         return "failed"
@@ -129,17 +145,40 @@ def download_inbound_media(message_id: int, *, now: datetime | None = None) -> s
     return path
 
 
+def _retry_later(message_id: int, payload: dict, error: WhatsAppError, now: datetime) -> str:
+    attempts = int(payload.get("download_attempts") or 0) + 1
+    logger.info("media of message %s: attempt %s failed: %s", message_id, attempts, error.code)
+    if attempts >= MAX_DOWNLOAD_ATTEMPTS:
+        _update_payload(
+            message_id,
+            {"download_attempts": attempts, "download_error": GAVE_UP},
+            drop=("download_started_at", "media_queued_at"),
+        )
+        return "failed"
+    _update_payload(
+        message_id,
+        {"download_attempts": attempts},
+        drop=("download_started_at", "media_queued_at"),
+        due=now + retry_delay(attempts),
+    )
+    return "retry"
+
+
 def _fail(message_id: int, reason: str) -> None:
     drop = ("download_started_at", "media_queued_at")
     _update_payload(message_id, {"download_error": reason[:500]}, drop=drop)
 
 
 @transaction.atomic
-def _update_payload(message_id: int, changes: dict, *, drop: tuple[str, ...] = ()) -> None:
+def _update_payload(
+    message_id: int, changes: dict, *, drop: tuple[str, ...] = (), due: datetime | None = None
+) -> None:
+    """Change the payload under a row lock; ``due``: when the sweep may retry (else none)."""
     message = Message.objects.select_for_update().get(pk=message_id)
     payload = {k: v for k, v in (message.payload or {}).items() if k not in drop}
     message.payload = {**payload, **changes}
-    message.save(update_fields=["payload"])
+    message.media_due_at = due
+    message.save(update_fields=["payload", "media_due_at"])
 
 
 # --- the sweep -------------------------------------------------------------------------------
@@ -160,8 +199,9 @@ def _candidates():
 def claim_pending_media(*, now: datetime) -> list[int]:
     """Ids of media downloads to queue again, each marked ``media_queued_at`` under a row lock.
 
-    A message qualifies once it is SWEEP_AFTER old, when no download holds a live claim and no
-    sweep queued it within the claim timeout. Messages past Meta's 7-day media lifetime are
+    A message qualifies once it is SWEEP_AFTER old, or, after a failed download, once its retry
+    is due (``media_due_at``), when no download holds a live claim and no sweep queued it within
+    the claim timeout. Messages past Meta's 7-day media lifetime are
     marked failed instead. On PostgreSQL the rows are locked with SKIP LOCKED, so two sweeps
     running at once split the rows between them instead of queueing each twice.
     """
@@ -171,7 +211,10 @@ def claim_pending_media(*, now: datetime) -> list[int]:
     with transaction.atomic():
         rows = (
             _candidates()
-            .filter(created_at__lt=now - SWEEP_AFTER)
+            .filter(
+                Q(media_due_at__isnull=True, created_at__lt=now - SWEEP_AFTER)
+                | Q(media_due_at__lte=now)
+            )
             .select_for_update(skip_locked=skip_locked)
             .order_by("created_at")
             .only("pk", "payload", "created_at", "sent_at")[:SWEEP_BATCH]

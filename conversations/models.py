@@ -345,6 +345,9 @@ class Message(models.Model):
     revoked_at = models.DateTimeField(_("deleted by the sender"), null=True, blank=True)
     erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Inbound media: when the media sweep may try a failed download again (conversations.media;
+    # NULL: not waiting for a retry).
+    media_due_at = models.DateTimeField(_("media download due"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"))
     # Outbound: when an agent last sent a failed reply again (conversations.outbound.retry);
     # from then on it is the instant the reply counts from (first response in the reports).

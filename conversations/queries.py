@@ -525,6 +525,9 @@ class ThreadRow:
     erased_at: datetime | None = None
     # Meta's error code of a failed reply: the reason is translated from it when shown.
     failure_code: int | None = None
+    # Issue 16: the wamid (reactions, quoting) and the message a reply quotes.
+    provider_message_id: str | None = None
+    reply_to_provider_id: str = ""
 
 
 # The time is read as ``at``: selected under its own name, ``created_at`` in the ORDER BY
@@ -548,6 +551,8 @@ _MESSAGE_COLUMNS = (
     "revoked_at",
     "erased_at",
     "failure_code",
+    "provider_message_id",
+    "reply_to_provider_id",
 )
 _NOTE_COLUMNS = ("pk", "at", "body", *_AUTHOR_COLUMNS)
 

@@ -5,8 +5,6 @@ import logging
 from celery import Task, shared_task
 from kombu.exceptions import OperationalError
 
-from channels_app.whatsapp.errors import RateLimited, ServiceUnavailable, TransportError
-
 logger = logging.getLogger(__name__)
 
 
@@ -66,13 +64,11 @@ def sweep_outbound() -> int:
 @shared_task(
     base=EnqueueOrSweep,
     name="conversations.tasks.download_media",
-    autoretry_for=(TransportError, ServiceUnavailable, RateLimited),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
 )
 def download_media(message_id: int) -> str:
-    """Fetch an inbound message's media from the provider into MEDIA_ROOT; idempotent."""
+    """Fetch an inbound message's media from the provider into MEDIA_ROOT; idempotent. A
+    transient failure is not retried by the broker: the download records when it is due again
+    and the media sweep queues it then (conversations.media, docs/composer.md)."""
     from conversations import media
 
     return media.download_inbound_media(message_id)

@@ -304,7 +304,12 @@ def reply(request, conversation):
     form = forms.ReplyForm(request.POST)
     if not form.is_valid():
         return _invalid(request, conversation, form)
-    services.reply(conversation, author=request.user, body=form.cleaned_data["body"])
+    services.reply(
+        conversation,
+        author=request.user,
+        body=form.cleaned_data["body"],
+        reply_to=form.cleaned_data["reply_to"],
+    )
     messages.success(request, _("Reply queued."))
     return _back(request, conversation)
 

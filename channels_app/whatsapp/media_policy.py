@@ -46,7 +46,7 @@ CONTENT_TYPES: dict[str, tuple[str, ...] | None] = {
 # Explicit embeddings/overrides/isolates, and the implicit marks: LRE RLE PDF LRO RLO, LRI RLI
 # FSI PDI, LRM RLM, ALM.
 BIDI_CONTROLS = frozenset(
-    "\u202a\u202b\u202c\u202d\u202e" "\u2066\u2067\u2068\u2069" "\u200e\u200f\u061c"
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
 )
 _BIDI_RE = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]")
 
@@ -161,6 +161,13 @@ MAX_ATTACHMENTS = 10
 MAX_CAPTION = 1024
 
 
+BAD_TYPE = _(
+    "“%(name)s” cannot be sent on WhatsApp (%(type)s). Send a JPEG or PNG picture, an MP4 "
+    "video, an audio file (AAC, AMR, MP3, M4A, OGG/Opus) or a PDF, Office or text document."
+)
+TOO_BIG = _("“%(name)s” is %(size)s MB; WhatsApp takes at most %(limit)s MB for a %(kind)s.")
+
+
 class AttachmentRefused(ValueError):
     """An attachment WhatsApp would not take; ``message`` says why, in the agent's language."""
 
@@ -184,19 +191,14 @@ def check_attachment(name: str, mime: str, size: int) -> str:
     shown = strip_bidi(str(name or ""))[:100]
     if kind is None:
         raise AttachmentRefused(
-            _(
-                "“%(name)s” cannot be sent on WhatsApp (%(type)s). Send a JPEG or PNG picture, "
-                "an MP4 video, an audio file (AAC, AMR, MP3, M4A, OGG/Opus) or a PDF, Office or "
-                "text document."
-            )
-            % {"name": shown, "type": (mime or "?").split(";")[0][:60]}
+            BAD_TYPE % {"name": shown, "type": (mime or "?").split(";")[0][:60]}
         )
     if size <= 0:
         raise AttachmentRefused(_("“%(name)s” is empty.") % {"name": shown})
     limit = MAX_BYTES[kind]
     if size > limit:
         raise AttachmentRefused(
-            _("“%(name)s” is %(size)s MB; WhatsApp takes at most %(limit)s MB for a %(kind)s.")
+            TOO_BIG
             % {
                 "name": shown,
                 "size": f"{size / MIB:.1f}",

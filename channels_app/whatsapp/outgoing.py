@@ -170,7 +170,7 @@ def reaction(*, message_id: str, emoji: str) -> dict:
     if len(emoji) > MAX_EMOJI or any(c.isalnum() for c in emoji):
         raise Refused(_("Pick one emoji."))
     if not message_id:
-        raise Refused(_("This message cannot be reacted to (WhatsApp has not accepted it yet)."))
+        raise Refused(_("This message cannot be reacted to: WhatsApp has not accepted it yet."))
     return {"message_id": message_id, "emoji": emoji}
 
 

@@ -20,6 +20,12 @@ package's map in docs/architecture.md.
 Callers use the package: ``from conversations import services; services.reply(...)``.
 """
 
+from conversations.services.composing import (
+    Attachment,
+    react,
+    send_attachments,
+    send_structured,
+)
 from conversations.services.events import (
     ANOTHER_OPEN,
     ASSIGN_RESOLVED,
@@ -86,6 +92,7 @@ __all__ = [
     "UNKNOWN_STATUS",
     "WINDOW_CLOSED",
     "AssigneeNotAllowed",
+    "Attachment",
     "DomainError",
     "ProactiveSend",
     "Status",
@@ -95,6 +102,7 @@ __all__ = [
     "add_topic",
     "assign",
     "move_conversation",
+    "react",
     "receive_inbound",
     "receive_inbound_at_number",
     "record_event",
@@ -102,6 +110,8 @@ __all__ = [
     "remove_topic",
     "render_template",
     "reply",
+    "send_attachments",
+    "send_structured",
     "send_system_message",
     "send_template",
     "send_template_to_number",

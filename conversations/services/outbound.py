@@ -36,6 +36,7 @@ from channels_app.whatsapp.errors import WhatsAppError, WindowClosed
 from channels_app.whatsapp.failures import is_retryable
 from conversations import send_policy
 from conversations.models import Conversation, Event, Message
+from conversations.services import sending
 from conversations.services.delivery import raw_text, recount_first_response
 from conversations.services.events import (
     EMPTY_REPLY,
@@ -176,6 +177,10 @@ def _send(message: Message) -> SendResult:
             components=template_components(payload),
             callback_data=callback,
         )
+    if sending.handles(message):
+        # Attachments the desk stored (uploaded here), reactions, buttons, lists, locations,
+        # contact cards (issue 16; docs/composer.md).
+        return sending.send(message, client, to=contact.wa_id)
     if message.type in ("image", "video", "audio", "document", "sticker"):
         return client.send_media(
             channel.phone_number_id,
@@ -472,9 +477,11 @@ def reply(
     *,
     author: AbstractBaseUser,
     body: str,
+    reply_to: str = "",
     now: datetime | None = None,
 ) -> Message:
-    """Queue a free-form reply; it is sent by a task after commit.
+    """Queue a free-form reply; it is sent by a task after commit. ``reply_to``: the wamid of
+    a message of this conversation the reply quotes (DomainError when it is not one).
 
     Needs Cap.REPLY (PermissionDenied otherwise). Refused with WindowClosed outside the 24-hour
     window (less the safety margin), and with DomainError when empty, too long or Resolved.
@@ -492,9 +499,11 @@ def reply(
         raise DomainError(str(REPLY_ON_RESOLVED))
     if not conversation.is_window_open(now, margin=settings.WHATSAPP_WINDOW_SAFETY_MARGIN):
         raise WindowClosedRefusal(str(WINDOW_CLOSED))
+    sending.check_quote(conversation.pk, reply_to)
     return _store_outbound(
-        conversation, author=author, now=now, type=Message.Type.TEXT, body=body
-    )
+        conversation, author=author, now=now, type=Message.Type.TEXT, body=body,
+        reply_to_provider_id=reply_to or "",
+    )  # fmt: skip
 
 
 def template_placeholder_count(template: MessageTemplate) -> int:

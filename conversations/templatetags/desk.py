@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 
 from channels_app.whatsapp.failures import describe_failure
 from channels_app.whatsapp.media_policy import strip_bidi
+from conversations import thread_extras
 from conversations.models import Conversation, Event, Message
 from conversations.services import outbound
 
@@ -312,6 +313,11 @@ _THREAD_HELPERS = {
     "fallback_line": _fallback_line,
     "system_line": _system_line,
     "failure_text": failure_text,
+    # Issue 16: players, contact cards, buttons and lists, the reaction palette.
+    "player": thread_extras.player,
+    "contact_cards": thread_extras.contact_cards,
+    "choices": thread_extras.choices,
+    "emojis": thread_extras.EMOJIS,
     "can_retry": outbound.can_retry,
 }
 
@@ -338,9 +344,15 @@ def thread_items(
     read once a page. ``inline_types``: the attachment types shown as a picture.
     """
     times = LocalTimes()
+    # The reactions shown on their targets and the quoted messages (two queries at most).
+    rows = [item.obj for item in items if item.kind == "message"]
+    extras = thread_extras.for_page(_conversation_of(rows, attachment_base), rows)
     return _rows(
         "conversations/_thread_rows.html",
         {
+            "reactions": extras.reactions,
+            "folded": extras.folded,
+            "quotes": extras.quotes,
             **_THREAD_HELPERS,
             # Each row with its <time>'s two texts: a call from a template costs more than here.
             "rows": [(item.kind, item.obj, *times.stamp(item.at)) for item in items],
@@ -354,6 +366,12 @@ def thread_items(
             "deliveries": _Labels(Message.Delivery.choices),
         },
     )
+
+
+def _conversation_of(rows, attachment_base: str) -> int | None:
+    """The conversation id of a thread page (its attachment base is /conversations/<id>/…)."""
+    parts = [p for p in attachment_base.split("/") if p.isdigit()]
+    return int(parts[0]) if parts else None
 
 
 @register.simple_tag

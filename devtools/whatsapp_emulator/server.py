@@ -212,6 +212,8 @@ class Emulator(
             self._fail_next.clear()
             self._http_errors.clear()
             self._media_errors.clear()
+            self.read_marks.clear()
+            self._typing.clear()
             self._http_errors_until = 0.0
             self.webhook_copies, self.webhook_jitter = 1, 0.0
             self.concurrent_webhooks = False

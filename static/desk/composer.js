@@ -52,7 +52,7 @@
   const tools = document.getElementById("composer-tools");
   if (!tools) return;
   const limits = JSON.parse(tools.dataset.limits || "{}");
-  const kindLabels = (tools.dataset.kinds || "").split("|");
+  const texts = limits.messages || {};
   const KINDS = ["image", "video", "audio", "document"];
   const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (m, key) => (key in values ? values[key] : m));
 
@@ -62,19 +62,19 @@
     const error = attach.querySelector(".attach-error");
     const check = () => {
       const files = Array.from(attach.querySelector("input[type=file]").files);
-      let problem = files.length > limits.count ? tools.dataset.tooMany : "";
+      let problem = files.length > limits.count ? texts.too_many : "";
       for (const file of files) {
         if (problem) break;
         const type = (file.type || "").toLowerCase();
         const kind = KINDS.find((k) => (limits.types[k] || []).includes(type));
         if (!kind) {
-          problem = fill(tools.dataset.badType, { name: file.name, type: type || "?" });
+          problem = fill(texts.bad_type, { name: file.name, type: type || "?" });
         } else if (file.size > limits.max[kind]) {
-          problem = fill(tools.dataset.tooBig, {
+          problem = fill(texts.too_big, {
             name: file.name,
             size: (file.size / 1048576).toFixed(1),
             limit: Math.floor(limits.max[kind] / 1048576),
-            kind: kindLabels[KINDS.indexOf(kind)] || kind,
+            kind: (texts.kinds || {})[kind] || kind,
           });
         }
       }

@@ -159,8 +159,10 @@ def every_kind_of_row(cast):
     ]
     names = {f"/conversations/{conv.pk}/": "/conversations/C/"}
     for i, m in enumerate(messages):
-        for pattern in ('id="message-{}"', "/{}/attachment/", "/{}/retry/"):
+        for pattern in ('id="message-{}"', "/{}/attachment/", "/{}/retry/", "/{}/react/"):
             names[pattern.format(m.pk)] = pattern.format(f"M{i}")
+        if m.provider_message_id:  # a factory sequence: its number depends on the tests run
+            names[m.provider_message_id] = f"wamid.M{i}"
     for i, n in enumerate(notes):
         names[f'id="note-{n.pk}"'] = f'id="note-N{i}"'
     return conv, names

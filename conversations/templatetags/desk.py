@@ -48,7 +48,6 @@ def describe_event(event: Event) -> str:
     kind = event.kind
     if kind == Event.Kind.OPENED:
         return _("Conversation opened")
-    if kind == Event.Kind.STATUS_CHANGED:
     # Kinds written by other apps' services (issue 19): automations, opt-outs, priority.
     if kind == "automation":
         return _("Automation “%(name)s” ran") % {"name": data.get("name", "?")}
@@ -62,6 +61,7 @@ def describe_event(event: Event) -> str:
     if kind == "priority_changed":
         labels = dict(Conversation.Priority.choices)
         return _("Priority set to %(priority)s") % {"priority": labels.get(data.get("to"), "?")}
+    if kind == Event.Kind.STATUS_CHANGED:
         values = {"from": _status(data.get("from")), "to": _status(data.get("to"))}
         if data.get("reason") == "customer_replied":
             return _("Customer replied: %(from)s → %(to)s") % values

@@ -65,8 +65,8 @@ def test_a_customers_message_appears_in_the_open_conversation_and_the_inbox(
 ):
     dana = _conversation(channel, "Dana Kim", "My tent arrived torn", minutes=30)
     _conversation(channel, "Lukas Weber", "Do you ship to Austria?", minutes=2)
-    inbox = open_page(cast.contributor, "/inbox/")
-    detail = open_page(cast.contributor, f"/conversations/{dana.pk}/")
+    inbox = open_page(cast.supervisor, "/inbox/")  # Sam watches the queue,
+    detail = open_page(cast.contributor, f"/conversations/{dana.pk}/")  # Carla has Dana open
     _live(inbox)
     _live(detail)
     assert inbox.locator(".conversation-row").first.inner_text().startswith("Lukas Weber")
@@ -79,7 +79,7 @@ def test_a_customers_message_appears_in_the_open_conversation_and_the_inbox(
     first = inbox.locator(".conversation-row").first
     first.locator(".preview", has_text="Photo follows").wait_for(timeout=5_000)
     assert first.locator(".contact").inner_text() == "Dana Kim"
-    assert "unread" in first.get_attribute("class")
+    assert "unread" in first.get_attribute("class")  # for Sam: Carla's reading is hers
     assert first.locator(".answer.waiting").count() == 1
     assert _not_reloaded(inbox) and _not_reloaded(detail)
 

@@ -16,10 +16,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 
 from conversations.models import Conversation, Event
 from realtime import push
@@ -123,6 +125,26 @@ def sweep_batch(*, now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple
         return len(rows), alerts
 
 
+def _texts(alert: Alert | None, count: int = 0) -> dict:
+    """The alert's line in each of the desk's languages (realtime merges the socket's one into
+    ``data`` as ``text``)."""
+    out = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            if alert is None:
+                text = ngettext("%(n)s SLA alert", "%(n)s SLA alerts", count) % {"n": count}
+            else:
+                target = str(SlaTarget.Kind(alert.kind).label)
+                values = {"id": alert.conversation_id, "target": target}
+                text = {
+                    EVENT_WARNING: gettext("SLA warning on #%(id)s: %(target)s due soon"),
+                    EVENT_BREACHED: gettext("SLA target missed on #%(id)s: %(target)s"),
+                    EVENT_WINDOW: gettext("#%(id)s: the reply window closes within the hour"),
+                }[alert.event] % values
+        out[code] = {"text": text}
+    return out
+
+
 def push_alerts(alerts: list[Alert]) -> None:
     """To the assignee (the Supervisors when there is none, for the window) and the channel's
     Supervisors; a summary per person when a batch holds many of one channel."""
@@ -146,15 +168,23 @@ def push_alerts(alerts: list[Alert]) -> None:
             for a in items
         ]
         if len(items) > PUSH_EACH_UP_TO:
-            push.push_to_supervisors(channel_id, "sla.summary", {"alerts": len(items)})
+            push.push_to_supervisors(
+                channel_id,
+                "sla.summary",
+                {"alerts": len(items)},
+                by_language=_texts(None, len(items)),
+            )
             per_user = Counter(d["assignee_id"] for d in data if d["assignee_id"])
             for user_id, count in per_user.items():
-                push.push_to_user(user_id, "sla.summary", {"alerts": count})
+                push.push_to_user(
+                    user_id, "sla.summary", {"alerts": count}, by_language=_texts(None, count)
+                )
             continue
-        for item in data:
-            push.push_to_supervisors(channel_id, "sla.alert", item)
+        for alert, item in zip(items, data, strict=True):
+            texts = _texts(alert)
+            push.push_to_supervisors(channel_id, "sla.alert", item, by_language=texts)
             if item["assignee_id"]:
-                push.push_to_user(item["assignee_id"], "sla.alert", item)
+                push.push_to_user(item["assignee_id"], "sla.alert", item, by_language=texts)
 
 
 def sweep(

@@ -117,6 +117,10 @@ def test_warning_at_80_percent_and_breach_at_100_recorded_and_pushed(
     supervisors = pushes(audience.supervisors_group(calendar.pk))
     assert [m["data"]["kind"] for m in supervisors] == ["sla_warning", "sla_breached"]
     assert supervisors[1]["data"]["conversation_id"] == conv.pk
+    # The line each language's screens show (realtime merges it into data as "text").
+    texts = supervisors[1]["by_language"]
+    assert texts["en"]["text"] == f"SLA target missed on #{conv.pk}: First response"
+    assert texts["de"]["text"] == f"SLA-Ziel verfehlt zu #{conv.pk}: Erste Antwort"
 
 
 def test_the_desks_reply_meets_the_target_and_the_system_never_does(calendar):

@@ -1,8 +1,9 @@
 """Who is changing things right now: the audit rows' actor, source and client address.
 
-A request sets it (audit.middleware), a management command sets it (every command's
-``execute`` is wrapped once, at startup, by ``wrap_management_commands``), the API names its
-token (``name_api_client``). Anything else (Celery tasks, a shell) writes as the system.
+A request sets it (audit.middleware; a request of the API names its token, which the API's
+authentication leaves on ``request.api_token``), a management command sets it (every command's
+``execute`` is wrapped once, at startup, by ``wrap_management_commands``). Anything else (Celery
+tasks, a shell) writes as the system.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import getpass
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -34,6 +35,9 @@ class AuditContext:
     def name(self) -> str:
         if self.actor_name:
             return self.actor_name
+        token = getattr(self.request, "api_token", None)  # set by the API's authentication
+        if token is not None:
+            return f"API token: {token.name}"[:200]
         user = self.actor()
         if user is not None:
             return user.get_username()
@@ -55,11 +59,6 @@ def acting(context: AuditContext) -> Iterator[AuditContext]:
         yield context
     finally:
         _current.reset(token)
-
-
-def name_api_client(name: str) -> None:
-    """The API authenticated a token: its rows name the integration, not a user."""
-    _current.set(replace(current(), source="api", actor_name=f"API token: {name}"[:200]))
 
 
 def _os_user() -> str:

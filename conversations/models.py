@@ -105,6 +105,12 @@ class Conversation(models.Model):
         AUTO_NEW = "auto_new", _("Auto-resolved from New")
         AUTO_PENDING = "auto_pending", _("Auto-resolved from Pending")
 
+    class Priority(models.IntegerChoices):
+        LOW = 0, _("Low")
+        NORMAL = 1, _("Normal")
+        HIGH = 2, _("High")
+        URGENT = 3, _("Urgent")
+
     OPEN = (Status.NEW, Status.PENDING)
 
     # No single-column indexes on channel, contact and assignee: the composite indexes below
@@ -180,6 +186,12 @@ class Conversation(models.Model):
     identity_changed_at = models.DateTimeField(_("identity changed"), null=True, blank=True)
     # Denormalised preview for the inbox list, so a page needs no per-row message query.
     last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
+    # Set by an agent or an automation rule (services.priority). A database default, so the raw
+    # inserts (inbound_sql, bench) need not name it.
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=Priority.choices, default=Priority.NORMAL,
+        db_default=Priority.NORMAL,
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("conversation")

@@ -9,16 +9,11 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, MessageTemplate, Team
-from conversations.models import Contact, Message, Tag, Topic
+from conversations.models import Contact, Conversation, Message, Tag, Topic
 from replies.models import SavedReply
 
-# The priorities an automation may set (Conversation.priority holds the same values).
-PRIORITY_CHOICES = [
-    (0, _("Low")),
-    (1, _("Normal")),
-    (2, _("High")),
-    (3, _("Urgent")),
-]
+# The priorities an automation may set: the conversation's own.
+PRIORITY_CHOICES = Conversation.Priority.choices
 
 
 class AutomationRule(models.Model):

@@ -60,6 +60,9 @@ def handle(emulator: Emulator, method: str, path: str, query: dict, body: bytes)
         if media is None:
             return 404, "text/plain", b"no such media"
         return 200, media["mime_type"], media["content"]
+    if method == "GET" and path == "/_emulator/api/changes":  # the page's long poll
+        since = query.get("since", "")
+        return _json(emulator.wait_for_change(int(since) if since.isdigit() else -1))
     if method == "GET" and path == "/_emulator/api/typing":
         return _json({"typing": emulator.typing_in(pnid, query.get("wa_id", ""))})
     if method == "POST" and path == "/_emulator/api/send-media":
@@ -358,6 +361,9 @@ const blob=new Blob(chunks,{type:recorder.mimeType});const fr=new FileReader();
 fr.onload=()=>post("api/send-media",{
 voice:true,mime_type:blob.type,reply_to:replyTo,data:fr.result.split(",")[1]});
 fr.readAsDataURL(blob);};recorder.start(250);$("rec").setAttribute("aria-pressed","true");});
-setInterval(refresh,1500);
+setInterval(refresh,10000);
+function watch(since){fetch("api/changes?since="+since).then(r=>r.json()).then(d=>{
+if(since>=0&&d.changes!==since)refresh();watch(d.changes);}).catch(()=>setTimeout(()=>watch(-1),1500));}
+watch(-1);
 </script></body></html>
 """

@@ -94,6 +94,9 @@ class Emulator(
         self._heap: list = []
         self._seq = itertools.count()
         self._wake = threading.Condition(self._lock)
+        # Bumped by every scheduled job and when it has run: the phone page waits on it
+        # (``wait_for_change``) instead of polling.
+        self.changes = 0
         self._stopping = False
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -275,6 +278,7 @@ class Emulator(
     def _schedule(self, delay: float, job: Callable[[], None]) -> None:
         with self._lock:
             heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), job))
+            self.changes += 1
             self._wake.notify_all()
 
     def _run_scheduled(self) -> None:
@@ -292,6 +296,21 @@ class Emulator(
                 job()
             except Exception:  # a broken job must not stop the emulator
                 logger.exception("emulator job failed")
+            with self._lock:
+                self.changes += 1
+                self._wake.notify_all()
+
+    def wait_for_change(self, since: int, timeout: float = 25.0) -> dict:
+        """Block until something changed after ``since`` (a value of ``changes``) or the
+        timeout passes; the phone page's long poll."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self.changes == since and not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+            return {"changes": self.changes}
 
     def idle(self, timeout: float = 10.0) -> bool:
         """Wait until no webhook or review is scheduled (tests); False on timeout."""

@@ -215,3 +215,34 @@ def test_with_the_socket_refused_the_inbox_still_updates_by_polling(
     page.locator(".preview", has_text="Polled in").wait_for(timeout=15_000)
     assert _not_reloaded(page)
     context.close()
+
+
+def test_the_customer_phone_shows_the_desks_reply_at_once(
+    chromium, live_desk, cast, channel, rt_emulator
+):
+    """Issue 15 item 6: the emulator's phone page waits on the emulator's changes (a long
+    poll) instead of its 10 s refresh, so a reply shows with its ticks as it is sent."""
+    dana = _conversation(channel, "Dana Kim", "Any news?")
+    rt_emulator.inject(
+        channel.phone_number_id, wa_id=dana.contact.wa_id, name="Dana Kim", text="Hello?"
+    )
+    rt_emulator.idle(timeout=10)
+    phone = chromium.new_page()
+    phone.goto(
+        f"{rt_emulator.base_url}/_emulator/phone?phone_number_id={channel.phone_number_id}"
+        f"&wa_id={dana.contact.wa_id}"
+    )
+    phone.locator(".m.in", has_text="Hello?").wait_for(timeout=5_000)
+    phone.wait_for_timeout(500)  # the long poll is waiting
+
+    dana.refresh_from_db()
+    services.reply(dana, author=cast.contributor, body="Shipped this morning.")
+
+    bubble = phone.locator(".m.out", has_text="Shipped this morning.")
+    bubble.wait_for(timeout=3_000)  # well before the 10 s refresh
+    phone.wait_for_function(
+        "document.querySelector('.m.out .ticks') &&"
+        " document.querySelector('.m.out .ticks').dataset.status === 'read'",
+        timeout=5_000,
+    )
+    phone.close()

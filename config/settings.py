@@ -232,6 +232,10 @@ SESSION_COOKIE_HTTPONLY = True
 # derived from SECRET_KEY; check --deploy and the web process refuse that when DEBUG is off.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
+# What a billable message costs per pricing category, for the reports' estimate (reports/costs.py),
+# as JSON: {"marketing": "0.0600", "utility": "0.0200"}. Empty: counts only, no estimate.
+MESSAGING_RATES = env.json("MESSAGING_RATES", default={})
+
 # --- Live push (realtime/, docs/realtime.md) ---------------------------------------------------
 # With Redis: Channels' Redis pub/sub layer (one subscription per group and process; the worker
 # and the web process publish to it). Without Redis (make run): an in-process layer, fed by a

@@ -11,7 +11,7 @@ import phonenumbers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Header, NinjaAPI, Query
+from ninja import Header, NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError
 from ninja.security.http import HttpAuthBase
 
@@ -168,11 +168,11 @@ def templates(request, channel_id: int):
     found = MessageTemplate.objects.filter(
         channel=channel, status__in=MessageTemplate.SENDABLE
     ).order_by("name", "language")
-    return 200, [
+    return Status(200, [
         {"name": t.name, "language": t.language, "category": t.category, "status": t.status,
          "parameters": services.template_placeholder_count(t)}
         for t in found
-    ]  # fmt: skip
+    ])  # fmt: skip
 
 
 # --- sending ---------------------------------------------------------------------------------
@@ -208,8 +208,8 @@ def send_template(
     )
     if answer.replayed:
         response["Idempotent-Replayed"] = "true"
-        return 200, answer.body
-    return answer.status, answer.body
+        return Status(200, answer.body)
+    return Status(answer.status, answer.body)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def send_template(
     summary="A conversation's status",
 )
 def conversation(request, conversation_id: int):
-    return 200, conversation_data(_conversation(request, conversation_id))
+    return Status(200, conversation_data(_conversation(request, conversation_id)))
 
 
 @api.get(
@@ -240,10 +240,10 @@ def messages(
     page = list(rows[: limit + 1])
     older = len(page) > limit
     page = page[:limit]
-    return 200, {
+    return Status(200, {
         "messages": [message_data(m) for m in reversed(page)],
         "next_before_id": page[-1].pk if older and page else None,
-    }
+    })
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def create_webhook(request, body: WebhookIn):
         )
     except webhooks.BadSubscription as refusal:
         raise sending.ApiRefusal(422, str(refusal)) from None
-    return 201, {**_subscription_data(subscription), "secret": secret}
+    return Status(201, {**_subscription_data(subscription), "secret": secret})
 
 
 @api.delete(
@@ -292,4 +292,4 @@ def delete_webhook(request, subscription_id: int):
     if subscription is None:
         raise Http404(_("No webhook subscription %(id)s of this token.") % {"id": subscription_id})
     webhooks.unsubscribe(subscription)
-    return 204, None
+    return Status(204, None)

@@ -43,7 +43,7 @@ ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 WORKLOADS = [
     "pages", "webhook", "autoresolve", "reports", "replies", "peer", "http", "replica",
-    "pgbouncer", "batch", "sla",
+    "pgbouncer", "batch", "sla", "realtime",
 ]  # fmt: skip
 DATABASES = {
     "pages": "desk_pages_bench",
@@ -55,6 +55,7 @@ DATABASES = {
     "pgbouncer": "desk_webhook_bench",
     "batch": "desk_batch_bench",
     "sla": "desk_sla_bench",
+    "realtime": "desk_realtime_bench",
 }
 PEER_TARGET_RATIO = 10.0
 PG_SETTINGS = [
@@ -470,6 +471,49 @@ def run_sla(url: str, *, quick: bool) -> dict:
     return _last_json(_child(argv, database_url=url), "bench.service_levels")
 
 
+def run_realtime(url: str, *, quick: bool) -> dict:
+    """bench.realtime (issue 15): live push to 500 connected agents, idle cost, a burst."""
+    argv = ["-m", "bench.realtime", "--json", "--database-url", url]
+    return _last_json(_child(argv + (["--quick"] if quick else []), database_url=url), "realtime")
+
+
+def realtime_rows(result: dict) -> list[list[str]]:
+    lat, idle, burst, poll, met = (
+        result[k] for k in ("latency", "idle", "burst", "polling", "met")
+    )
+    agents = f"{result['agents']} agents"
+    return [
+        [
+            f"live push, {agents} connected",
+            "webhook's 200 -> row on every socket, p50 / p95",
+            f"{_ms(lat['p50_ms'])} / {_ms(lat['p95_ms'])}",
+            f"{lat['samples']:,} arrivals",
+            "",
+            "p50 <= 200 ms, p95 <= 1 s",
+            _met(met["latency"]),
+        ],
+        [
+            f"live push idle, {agents} connected",
+            "ASGI CPU, database queries",
+            f"{idle['cpu_pct']} % of a core, {idle['queries']} queries",
+            f"polling: {poll['at_500_agents_cpu_pct']} % CPU,"
+            f" {poll['at_500_agents_queries_per_s']} queries/s",
+            "",
+            "< 5 % of a core, 0 queries",
+            _met(met["idle"]),
+        ],
+        [
+            f"live push burst, {agents} + {result['outsiders']} without access",
+            "100 inbound in 1 s: agents with each exactly once / in order",
+            f"{burst['agents_exactly_once']} / {burst['agents_in_order']}",
+            f"outsiders' frames: {burst['outsider_frames']}",
+            "",
+            "all agents, 0 for outsiders",
+            _met(met["burst"]),
+        ],
+    ]
+
+
 def sla_rows(result: dict) -> list[list[str]]:
     steady, outage, met = result["steady"], result["outage"], result["met"]
     clocks = f"{result['clocks']:,} clocks"
@@ -711,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += batch_rows(run_batch(urls["batch"], quick=args.quick))
             elif workload == "sla":
                 rows += sla_rows(run_sla(urls["sla"], quick=args.quick))
+            elif workload == "realtime":
+                rows += realtime_rows(run_realtime(urls["realtime"], quick=args.quick))
             elif workload == "pgbouncer":
                 result = run_pgbouncer(urls["pgbouncer"], quick=args.quick)
                 rows += [[f"{row[0]} via PgBouncer", *row[1:]] for row in webhook_rows(result)]

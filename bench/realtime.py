@@ -11,7 +11,8 @@ the database is ``desk_realtime_bench`` (dropped and created: its name must cont
    webhooks, uvicorn (``ws``) serves the sockets; Redis pub/sub carries the pushes (its own
    channel prefix). Production settings (DEBUG off), loopback.
 3. **Sockets**: every user's page socket (``/ws/desk/``) in this one asyncio process.
-4. **Idle**: nothing happens for ``idle`` seconds: the uvicorn process's CPU and the database's
+4. **Idle**: nothing happens for ``idle`` seconds but the pages' heartbeats (a ping every 25 s
+   per socket, as static/realtime/socket.js sends): the uvicorn process's CPU and the database's
    transactions (``pg_stat_database``: every query of Django's autocommit is one) in that window.
 5. **Latency**: 30 signed inbound webhooks, one every 250 ms, each with a unique text; from the
    webhook's 200 to the frame with that text (the row the inbox puts in place) on every socket.
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -48,6 +50,7 @@ PNID = "109876543299001"
 CUSTOMERS = 20
 OUTSIDERS = 50
 WA_BASE = 491600000000
+HEARTBEAT_S = 25
 
 
 def _log(message: str) -> None:
@@ -181,6 +184,7 @@ class Agent:
         async with websockets.connect(url, additional_headers=headers, open_timeout=60) as ws:
             self.ws = ws
             await ws.send('{"type": "ping"}')
+            beat = asyncio.create_task(self._heartbeat(ws))
             async for raw in ws:
                 frame = json.loads(raw)
                 if frame["kind"] == "pong":
@@ -193,6 +197,15 @@ class Agent:
                 data = frame["data"]
                 self.seen.setdefault(data.get("preview", ""), now)
                 self.message_ids.extend((data["id"], m) for m in data["message_ids"])
+            beat.cancel()
+
+    @staticmethod
+    async def _heartbeat(ws) -> None:
+        """The page's heartbeat (static/realtime/socket.js: every 25 s), at a random phase."""
+        await asyncio.sleep(random.uniform(0, HEARTBEAT_S))
+        while True:
+            await ws.send('{"type": "ping"}')
+            await asyncio.sleep(HEARTBEAT_S)
 
 
 async def _post(port: int, body: bytes) -> float:

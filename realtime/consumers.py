@@ -139,10 +139,11 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind in ("ping", "active"):
-            user = await database_sync_to_async(_fresh_user)(self.user_id)
-            if user is not None:
-                report = presence_hook.activity if kind == "active" else presence_hook.heartbeat
-                await database_sync_to_async(report)(user)
+            # The user loaded at connect: a heartbeat costs the desk no query (idle agents
+            # stay free); routing decides what a report writes.
+            user = self.scope["user"]
+            report = presence_hook.activity if kind == "active" else presence_hook.heartbeat
+            await database_sync_to_async(report)(user)
             if kind == "ping":
                 await self.send_json({"kind": "pong", "data": {}})
         elif kind == "view":

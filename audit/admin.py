@@ -6,12 +6,12 @@ import csv
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import SECRET_CHANGED, AuditEntry
@@ -23,6 +23,9 @@ CSV_HEADER = [
 ]  # fmt: skip
 
 
+SHOWN_FIELDS = 4  # changed fields named in the list; the entry's page shows them all
+
+
 def _text(value) -> str:
     if value is None:
         return "—"
@@ -31,16 +34,26 @@ def _text(value) -> str:
     return str(value)
 
 
-def change_rows(entry: AuditEntry) -> list[tuple[str, str, str]]:
-    """(field, old, new) per changed field; a secret reads "changed" in both columns."""
+def change_rows(entry: AuditEntry, *, labels: bool = False) -> list[tuple[str, str, str]]:
+    """(field, old, new) per changed field; a secret reads "(secret)" → "changed". ``labels``:
+    the fields' names as the model's (translated) labels instead of their code names."""
     rows = []
     for name, change in sorted((entry.changes or {}).items()):
+        field = _label(entry, name) if labels else name
         if change == SECRET_CHANGED:
-            rows.append((name, gettext("(secret)"), gettext("changed")))
+            rows.append((field, gettext("(secret)"), gettext("changed")))
         else:
             old, new = change
-            rows.append((name, _text(old), _text(new)))
+            rows.append((field, _text(old), _text(new)))
     return rows
+
+
+def _label(entry: AuditEntry, name: str) -> str:
+    model = entry.content_type.model_class()
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except (AttributeError, FieldDoesNotExist):
+        return name
 
 
 def _cell(value) -> str:
@@ -87,11 +100,17 @@ class AuditEntryAdmin(AdminOnlyPermissions, admin.ModelAdmin):
 
     @admin.display(description=_("changed fields"))
     def changed_fields(self, obj):
-        return ", ".join(sorted(obj.changes or {})) or "—"
+        names = sorted(obj.changes or {})
+        if len(names) > SHOWN_FIELDS:
+            more = len(names) - SHOWN_FIELDS
+            return ", ".join(names[:SHOWN_FIELDS]) + " " + ngettext(
+                "(+%(count)d more)", "(+%(count)d more)", more
+            ) % {"count": more}
+        return ", ".join(names) or "—"
 
     @admin.display(description=_("changes"))
     def change_table(self, obj):
-        rows = change_rows(obj)
+        rows = change_rows(obj, labels=True)
         if not rows:
             return "—"
         return format_html(

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'verbose_name': 'audit entry',
-                'verbose_name_plural': 'audit log',
+                'verbose_name_plural': 'audit entries',
                 'ordering': ['-at', '-id'],
                 'indexes': [models.Index(fields=['content_type', 'object_id'], name='audit_by_object')],
             },

@@ -13,5 +13,6 @@ def deliver_webhooks() -> dict:
 
 @shared_task(name="api.tasks.prune_idempotency")
 def prune_idempotency() -> int:
-    """Forget Idempotency-Key answers older than API_IDEMPOTENCY_TTL (beat, hourly)."""
-    return sending.prune_idempotency()
+    """Forget Idempotency-Key answers older than API_IDEMPOTENCY_TTL and webhook deliveries
+    finished more than a week ago (beat, hourly)."""
+    return sending.prune_idempotency() + webhooks.prune_finished()

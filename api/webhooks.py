@@ -37,6 +37,8 @@ LEASE = timedelta(seconds=120)
 BACKOFF_BASE_S = 30
 BACKOFF_MAX_S = 3600
 SIGNATURE_HEADER = "X-Desk-Signature"
+# Delivered and given-up rows are kept this long (the admin's list of recent deliveries).
+KEEP_FINISHED = timedelta(days=7)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -166,6 +168,14 @@ def deliver_due(*, now: datetime | None = None, batch_size: int | None = None) -
                 counts["retrying"] += 1
             WebhookDelivery.objects.filter(pk=delivery.pk).update(**update)
     return counts
+
+
+def prune_finished(*, now: datetime | None = None) -> int:
+    """Delete deliveries delivered or given up longer than KEEP_FINISHED ago."""
+    cutoff = (now or timezone.now()) - KEEP_FINISHED
+    return WebhookDelivery.objects.filter(
+        due_at__isnull=True, created_at__lt=cutoff
+    ).delete()[0]
 
 
 # --- subscriptions -----------------------------------------------------------------------------

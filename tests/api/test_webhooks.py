@@ -245,3 +245,16 @@ def test_the_beat_schedule_sweeps_the_outbox(settings):
         "api.tasks.deliver_webhooks"
     )
     assert Message  # the module's models are importable with the app
+
+
+def test_finished_deliveries_are_pruned_after_a_week_and_pending_ones_kept(world):
+    subscribe(world, "https://crm.example.com/desk")
+    now = timezone.now()
+    old = now - timedelta(days=8)
+    webhooks.enqueue([(world.channel.pk, "message.failed", {"message": {"id": n}})
+                      for n in range(3)], now=old)  # fmt: skip
+    done, failed, pending = WebhookDelivery.objects.order_by("payload__data__message__id")
+    WebhookDelivery.objects.filter(pk=done.pk).update(state="delivered", due_at=None)
+    WebhookDelivery.objects.filter(pk=failed.pk).update(state="failed", due_at=None)
+    assert webhooks.prune_finished(now=now) == 2
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [pending.pk]

@@ -8,15 +8,16 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from api.models import ApiToken
-from audit import retention
+from audit import registrations, registry, retention
 from audit.models import AuditEntry
 from channels_app import services
 from channels_app.models import Channel, Team
@@ -279,3 +280,24 @@ def test_the_retention_is_at_least_a_year_and_pruned_by_beat(settings):
     assert settings.AUDIT_RETENTION_DAYS >= 365
     schedule = settings.CELERY_BEAT_SCHEDULE["prune-audit-log"]
     assert schedule["task"] == "audit.tasks.prune_audit_log"
+
+
+# --- the registrations ---------------------------------------------------------------------------
+def test_every_listed_model_of_an_installed_app_is_registered():
+    """A misspelt or renamed model in audit/registrations.py would be skipped silently."""
+    for label, _options in registrations.AUDITED + registrations.OPTIONAL:
+        app_label, _, name = label.partition(".")
+        if not apps.is_installed(app_label):
+            continue
+        model = apps.get_model(app_label, name)
+        assert registry.is_registered(model), label
+    assert registry.is_registered(get_user_model())
+
+
+def test_one_row_per_object_for_several_saves_in_one_transaction():
+    channel = ChannelFactory(display_name="A")
+    with transaction.atomic():
+        services.update_channel_settings(channel, actor=None, display_name="B")
+        services.update_channel_settings(channel, actor=None, display_name="C", auto_assign=False)
+    (row,) = [r for r in rows_for(channel) if r.action == "update"]
+    assert row.changes == {"display_name": ["A", "C"], "auto_assign": [True, False]}

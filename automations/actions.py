@@ -8,18 +8,21 @@ recorded with its reason in the rule's Event, and the others still run.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from automations.models import AutomationRule
 from channels_app.access import Cap, users_holding
 from channels_app.models import Team
 from conversations import services
-from conversations.models import Conversation
+from conversations.models import Conversation, Event
 from conversations.services import priority, system_messages
 from replies import placeholders
 from routing import engine as routing_engine
@@ -29,6 +32,9 @@ from service_levels import hours
 logger = logging.getLogger(__name__)
 
 EVENT_KIND = "automation"
+
+# True while rules fire: an announcement their own actions cause starts no rules (no loops).
+running: contextvars.ContextVar[bool] = contextvars.ContextVar("automations", default=False)
 
 Step = Callable[[Conversation, datetime], object]
 
@@ -121,3 +127,33 @@ def fire(rule: AutomationRule, *, conversation_id: int, message_id: int, now: da
         now=now,
     )
     return done
+
+
+def fire_matched(message_id: int, conversation_id: int, rule_ids: list[int], *, at: str) -> int:
+    """Fire the matched rules in order, each in its own transaction and at most once per
+    message (a redelivered task finds the rule's Event and skips it). Announcements the actions
+    cause are ignored while they run (no loops)."""
+    now = parse_datetime(at) or timezone.now()
+    rules = {r.pk: r for r in AutomationRule.objects.filter(pk__in=rule_ids, is_active=True)}
+    token = running.set(True)
+    fired = 0
+    try:
+        for rule_id in rule_ids:
+            rule = rules.get(rule_id)
+            if rule is None or Event.objects.filter(
+                conversation_id=conversation_id, kind=EVENT_KIND,
+                data__rule=rule_id, data__message=message_id,
+            ).exists():  # fmt: skip
+                continue
+            try:
+                with transaction.atomic():
+                    fire(rule, conversation_id=conversation_id, message_id=message_id,
+                                 now=now)  # fmt: skip
+            except Exception:
+                # One broken rule costs neither the message (committed) nor the other rules.
+                logger.exception("automation rule %s failed on message %s", rule_id, message_id)
+                continue
+            fired += 1
+    finally:
+        running.reset(token)
+    return fired

@@ -2,47 +2,46 @@
 
 ``on_message_received`` is connected to ``conversations.signals.message_received``. For the
 announced messages it reads, in one query each, the messages and the active rules of their
-channels, checks stop and start words first (``optout``), then each channel's rules in order
-(``conditions.matches``: in memory, no query per rule). A rule that fires applies its actions
-through the conversation services as the system (actor None) in one transaction and records one
-Event ``automation`` naming the rule and what each action did (or why it was refused).
+channels, records stop and start words first (``optout``), then matches each channel's rules in
+order (``conditions.matches``: in memory, no query per rule) — all in the webhook's request,
+which it costs about two indexed reads. The rules a message matched fire in one Celery task
+(``tasks.fire_rules`` → ``actions.fire_matched``): the actions through the conversation services
+as the system, one Event ``automation`` per firing naming the rule (the broker down: they fire in
+the request instead).
 
-No loops: only customers' messages start rules, and while rules run, any announcement their own
-actions cause is ignored (``_running``), so a rule's actions never trigger rules again; a rule
-fires at most once per message.
+No loops: only customers' messages start rules; while rules fire, any announcement their own
+actions cause is ignored (``actions.running``), so a rule's actions never trigger rules again; a
+rule fires at most once per message (its Event is looked for first).
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
 from collections import defaultdict
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
-from automations import actions, conditions, optout
+from automations import actions, conditions, optout, tasks
 from automations.models import AutomationRule, OptOutChange
 from conversations.models import Contact, Message
 
 logger = logging.getLogger(__name__)
 
-_running: contextvars.ContextVar[bool] = contextvars.ContextVar("automations", default=False)
 
-EVENT_KIND = "automation"
+EVENT_KIND = actions.EVENT_KIND
 TEXT_TYPES = ("text", "button", "interactive")
 
 
 def on_message_received(sender, *, message_ids, created_conversation_ids=(), **kwargs) -> None:
-    if _running.get() or not message_ids:
+    if actions.running.get() or not message_ids:
         return
-    token = _running.set(True)
+    token = actions.running.set(True)
     try:
         run(list(message_ids), opened=set(created_conversation_ids or ()))
     finally:
-        _running.reset(token)
+        actions.running.reset(token)
 
 
 def _inbound(message_ids: list[int]) -> list[dict]:
@@ -89,7 +88,7 @@ def run(message_ids: list[int], *, opened: set[int], now: datetime | None = None
             fired += _run_rules(rules, row, opened, now=now)
     if fired:
         logger.info(
-            "automations: %d rule(s) fired on %d message(s) in %.1f ms",
+            "automations: %d rule(s) matched %d message(s) in %.1f ms",
             fired, len(rows), (time.perf_counter() - started) * 1000,
         )  # fmt: skip
     return fired
@@ -122,19 +121,13 @@ def _run_rules(rules: list[AutomationRule], row: dict, opened: set[int], *, now)
             hours["open"] = actions.business_hours_open(row["channel_id"], now or timezone.now())
         return hours["open"]
 
-    fired = 0
+    matched = []
     for rule in rules:
-        if not conditions.matches(rule, message, hours_open=hours_open):
-            continue
-        try:
-            with transaction.atomic():
-                actions.fire(rule, conversation_id=row["conversation_id"],
-                             message_id=row["id"], now=now or timezone.now())  # fmt: skip
-        except Exception:
-            # One broken rule costs neither the message (committed) nor the other rules.
-            logger.exception("automation rule %s failed on message %s", rule.pk, row["id"])
-            continue
-        fired += 1
-        if rule.stop_processing:
-            break
-    return fired
+        if conditions.matches(rule, message, hours_open=hours_open):
+            matched.append(rule.pk)
+            if rule.stop_processing:
+                break
+    if matched:
+        at = (now or timezone.now()).isoformat()
+        tasks.fire_rules.delay(row["id"], row["conversation_id"], matched, at)
+    return len(matched)

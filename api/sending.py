@@ -84,8 +84,9 @@ def _take_send_slot(channel: Channel, *, now: datetime) -> None:
     rolls its slot back with the transaction.
     """
     limit = settings.API_SENDS_PER_MINUTE
-    ChannelSendWindow.objects.get_or_create(channel=channel)
-    window = ChannelSendWindow.objects.select_for_update().get(channel=channel)
+    window, _created = ChannelSendWindow.objects.select_for_update().get_or_create(
+        channel=channel
+    )
     recent = [t for t in map(parse_datetime, window.sent_at) if t and now - t < WINDOW]
     if len(recent) >= limit:
         wait = (recent[-limit] + WINDOW - now).total_seconds()

@@ -99,6 +99,8 @@ def for_page(conversation_id: int | None, rows: list) -> Extras:
         reactions = (
             Message.objects.filter(
                 conversation_id=conversation_id,
+                # A reaction comes after its target: msg_thread reads from the page's start on.
+                created_at__gte=min(r.created_at for r in messages),
                 type=Message.Type.REACTION,
                 payload__message_id__in=list(by_wamid),
             )

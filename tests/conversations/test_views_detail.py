@@ -327,8 +327,9 @@ def test_conversation_page_query_count_is_constant(
     # notes, tags and topics (one query, each marked on/off), events, history (the contact's
     # other conversations are all on this channel: no role to read), assignable users
     # (+templates, +the saved replies linked to them), whether the top bar links the reports (a
-    # Supervisor role anywhere), its SLA clocks (service_levels' sla_state tag)
-    expected = 14 if closed_window else 12
+    # Supervisor role anywhere), its SLA clocks (service_levels' sla_state tag), the reactions on
+    # the page's messages (composer: conversations.thread_extras)
+    expected = 15 if closed_window else 13
     with django_assert_num_queries(expected):
         assert client.get(url("detail", small)).status_code == 200
     with django_assert_num_queries(expected):
@@ -450,8 +451,9 @@ def test_thread_fragment_is_only_the_items_and_keeps_the_access_check(
     conv, expected = busy_thread
     client.force_login(cast.viewer)
     earlier = _earlier_href(client.get(url("detail", conv)).content.decode())
-    # session, user, admin-permission check, conversation with its channel role, messages, notes
-    with django_assert_num_queries(6):
+    # session, user, admin-permission check, conversation with its channel role, messages, notes,
+    # the reactions on the page's messages
+    with django_assert_num_queries(7):
         response = client.get(earlier + "&fragment=thread")
     html = response.content.decode()
     assert response.status_code == 200

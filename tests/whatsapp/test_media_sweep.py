@@ -13,7 +13,6 @@ from django.core.management.base import SystemCheckError
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
-from channels_app.whatsapp.errors import ServiceUnavailable
 from config.celery import app
 from conversations import media, queries
 from conversations.checks import check_media_claim_timeout
@@ -125,13 +124,15 @@ def test_a_download_another_task_holds_is_not_fetched_twice(graph):
 
 @pytest.mark.django_db
 def test_a_transient_failure_releases_the_claim_for_the_retry(graph):
+    """Not a broker-delayed retry: the attempt is counted and the sweep's due time set."""
     graph.default = Answer(503, b'{"error": {"code": 2, "message": "down"}}', {})
     message = inbound_media(age=timedelta(minutes=5))
-    with pytest.raises(ServiceUnavailable):
-        media.download_inbound_media(message.pk, now=NOW)
+    assert media.download_inbound_media(message.pk, now=NOW) == "retry"
     message.refresh_from_db()
     assert "download_started_at" not in message.payload
     assert "download_error" not in message.payload
+    assert message.payload["download_attempts"] == 1
+    assert message.media_due_at == NOW + media.retry_delay(1)
     assert len(graph.requests) == 1
 
 

@@ -99,12 +99,12 @@ def messaging_costs(*, channel_ids: list[int], start: datetime, end: datetime) -
         Channel.objects.filter(pk__in=list(groups["channel"])).values_list("pk", "display_name")
     ))  # fmt: skip
     users = get_user_model().objects.filter(pk__in=[k for k in groups["agent"] if k])
-    costs.by_agent = _rows(groups["agent"], {u.pk: u.get_full_name() or u.get_username()
-                                             for u in users}, none="—")  # fmt: skip
+    names = {u.pk: u.get_full_name() or u.get_username() for u in users}
+    costs.by_agent = _rows(groups["agent"], names, none=_("The system or the API"))
     costs.by_template = _rows(groups["template"], {
         t.pk: f"{t.name} ({t.language})"
         for t in MessageTemplate.objects.filter(pk__in=[k for k in groups["template"] if k])
-    }, none="—")  # fmt: skip
+    }, none=_("Free-form messages"))  # fmt: skip
     return costs
 
 

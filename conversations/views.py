@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.access import Cap, can
 from channels_app.models import MessageTemplate
-from conversations import forms, media_views, queries, services
+from conversations import forms, media_views, queries, send_policy, services
 from conversations.access import conversation_for
 from conversations.models import Conversation, Message, Tag, Topic
 from conversations.services import outbound
@@ -207,6 +207,9 @@ def detail(request, pk: int):
         if can_reply and not window_open and conversation.is_open
         else []
     )
+    for template in templates:
+        # Why this customer may not get it (the marketing opt-out), shown on the picker.
+        template.refusal = send_policy.template_refusal(conversation, template)
     tags, topics = queries.labels_for(conversation)
     full_history = request.GET.get("history") == "all"
     events, more_events = queries.events(

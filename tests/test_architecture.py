@@ -15,18 +15,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 APPS = (
     "config", "channels_app", "onboarding", "conversations", "replies", "composer", "reports",
-    "devtools",
+    "automations", "devtools",
 )  # fmt: skip
 
 # app -> the desk packages it must never import. The one-way order is
 # channels_app < onboarding, conversations < replies, reports < devtools; config wires them.
 FORBIDDEN = {
-    "channels_app": {"onboarding", "conversations", "replies", "composer", "reports", "devtools"},
+    "channels_app": {
+        "onboarding", "conversations", "replies", "composer", "reports", "automations", "devtools",
+    },  # fmt: skip
     "onboarding": {"conversations", "replies", "reports", "devtools"},
-    "conversations": {"onboarding", "replies", "composer", "reports", "devtools"},
+    "conversations": {"onboarding", "replies", "composer", "reports", "automations", "devtools"},
+    # Automations sit above the conversations, replies, routing and service levels; the template
+    # send path asks their opt-out check through conversations.send_policy (docs/automations.md).
+    "automations": {"onboarding", "reports", "devtools"},
     # The composer's tools sit on the conversations (docs/composer.md), like the saved replies.
     "composer": {"onboarding", "reports", "devtools"},
-    "replies": {"onboarding", "reports", "devtools"},
+    "replies": {"onboarding", "reports", "automations", "devtools"},
     "reports": {"onboarding", "replies", "devtools"},
     "config": {"devtools", "reports", "onboarding", "replies"},
 }

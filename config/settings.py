@@ -354,6 +354,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.tasks.discover",
         "schedule": timedelta(seconds=env.int("ROUTING_DISCOVER_EVERY_S", default=60)),
     },
+    # Every 15 seconds: wake snoozed conversations whose time came, and bring Pending ones back
+    # into New after their channel's boomerang age (routing.timers).
+    "routing-wake": {
+        "task": "routing.tasks.wake",
+        "schedule": timedelta(seconds=env.int("ROUTING_WAKE_EVERY_S", default=15)),
+    },
     # Every 15 seconds: SLA warnings and breaches, the window's last hour, due CSAT surveys
     # (docs/service-levels.md): every alert recorded well within 60 s of its moment.
     "service-levels-sweep": {

@@ -99,6 +99,8 @@ class Conversation(models.Model):
         NEW = "new", _("New")
         PENDING = "pending", _("Pending")
         RESOLVED = "resolved", _("Resolved")
+        # Out of the queues until snoozed_until (or the customer's next message): routing/snooze.
+        SNOOZED = "snoozed", _("Snoozed")
 
     class Resolution(models.TextChoices):
         AGENT = "agent", _("By an agent")
@@ -111,7 +113,8 @@ class Conversation(models.Model):
         HIGH = 2, _("High")
         URGENT = 3, _("Urgent")
 
-    OPEN = (Status.NEW, Status.PENDING)
+    # Not Resolved: at most one per contact and channel. Snoozed is open but in no queue.
+    OPEN = (Status.NEW, Status.PENDING, Status.SNOOZED)
 
     # No single-column indexes on channel, contact and assignee: the composite indexes below
     # start with them, and every index is one more write when auto-resolve moves a row.
@@ -186,6 +189,8 @@ class Conversation(models.Model):
     identity_changed_at = models.DateTimeField(_("identity changed"), null=True, blank=True)
     # Denormalised preview for the inbox list, so a page needs no per-row message query.
     last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
+    # Snoozed: when it comes back into New (the wake sweep, conversations.services.snooze).
+    snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
     # Set by an agent or an automation rule (services.priority). A database default, so the raw
     # inserts (inbound_sql, bench) need not name it.
     priority = models.PositiveSmallIntegerField(
@@ -201,7 +206,7 @@ class Conversation(models.Model):
             # for a new contact cannot open two.
             models.UniqueConstraint(
                 fields=["channel", "contact"],
-                condition=Q(status__in=["new", "pending"]),
+                condition=Q(status__in=["new", "pending", "snoozed"]),
                 name="one_open_conversation_per_contact",
             ),
             models.CheckConstraint(
@@ -223,6 +228,10 @@ class Conversation(models.Model):
                 fields=["channel", "status", "last_activity_at"],
                 condition=Q(status__in=["new", "pending"]),
                 name="conv_open_by_activity",
+            ),
+            # The wake sweep: snoozed conversations by their time (conversations.services.snooze).
+            models.Index(
+                fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_due"
             ),
             # A contact's earlier conversations, shown as history.
             models.Index(fields=["contact", "-opened_at"], name="conv_contact_history"),

@@ -36,6 +36,9 @@ Resolution = Conversation.Resolution
 # --- statuses --------------------------------------------------------------------------------
 
 OPEN: tuple[str, ...] = tuple(s.value for s in Conversation.OPEN)
+# The queues agents work (and auto-resolve empties): open but not snoozed. The partial index
+# conv_open_by_activity covers exactly these.
+QUEUES: tuple[str, ...] = (Status.NEW.value, Status.PENDING.value)
 
 
 def is_open(status: str) -> bool:
@@ -62,6 +65,10 @@ ON_INBOUND: dict[str | None, Inbound] = {
         Status.NEW.value, keeps_assignee=True, opens_new=False, event_reason="customer_replied"
     ),
     Status.RESOLVED.value: Inbound(Status.NEW.value, keeps_assignee=False, opens_new=True),
+    # A snoozed conversation wakes at once when the customer writes.
+    Status.SNOOZED.value: Inbound(
+        Status.NEW.value, keeps_assignee=True, opens_new=False, event_reason="customer_replied"
+    ),
     None: Inbound(Status.NEW.value, keeps_assignee=False, opens_new=True),
 }
 assert set(ON_INBOUND) == {*Status.values, None}  # a new status needs its inbound rule
@@ -72,11 +79,11 @@ def on_inbound(status: str | None) -> Inbound:
     return ON_INBOUND[status]
 
 
-def back_to_new_event() -> dict:
-    """The data of the STATUS_CHANGED event written when a Pending conversation's customer
-    answers (both inbound paths)."""
-    rule = ON_INBOUND[Status.PENDING.value]
-    return {"from": Status.PENDING.value, "to": rule.status, "reason": rule.event_reason}
+def back_to_new_event(from_status: str = Status.PENDING.value) -> dict:
+    """The data of the STATUS_CHANGED event written when a Pending (or snoozed) conversation's
+    customer answers (both inbound paths)."""
+    rule = ON_INBOUND[from_status]
+    return {"from": from_status, "to": rule.status, "reason": rule.event_reason}
 
 
 # --- resolving ----------------------------------------------------------------------------------
@@ -86,7 +93,7 @@ AUTO_RESOLUTION: dict[str, str] = {
     Status.NEW.value: Resolution.AUTO_NEW.value,
     Status.PENDING.value: Resolution.AUTO_PENDING.value,
 }
-assert tuple(AUTO_RESOLUTION) == OPEN  # every open queue can be auto-resolved
+assert tuple(AUTO_RESOLUTION) == QUEUES  # every queue can be auto-resolved (not snoozed)
 
 
 def resolved_fields(*, resolution: str, now: datetime) -> dict:
@@ -107,7 +114,7 @@ AUTO_RESOLVE_SETTING: dict[str, str] = {
     Status.NEW.value: "auto_resolve_new_after",
     Status.PENDING.value: "auto_resolve_pending_after",
 }
-assert tuple(AUTO_RESOLVE_SETTING) == OPEN
+assert tuple(AUTO_RESOLVE_SETTING) == QUEUES
 
 
 def auto_resolve_after(channel, status: str) -> timedelta | None:
@@ -157,8 +164,9 @@ def in_sql(column: str, values: Iterable[str]) -> str:
 
 
 def open_statuses_sql(column: str = "status") -> str:
-    """``column IN ('new', 'pending')``: literal, so the planner proves partial-index predicates."""
-    return in_sql(column, OPEN)
+    """``column IN ('new', 'pending')`` (the queues): literal, so the planner proves
+    partial-index predicates."""
+    return in_sql(column, QUEUES)
 
 
 def open_statuses_params(column: str = "status") -> tuple[str, list[str]]:

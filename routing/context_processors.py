@@ -11,8 +11,13 @@ from routing.models import Availability
 def top_bar(request) -> dict:
     user = request.user
 
+    remembered: list[str] = []
+
     def my_availability() -> str:
-        return presence.availability_of(user) if user.is_authenticated else ""
+        # The template asks several times (the switch and each option): one query a page.
+        if not remembered:
+            remembered.append(presence.availability_of(user) if user.is_authenticated else "")
+        return remembered[0]
 
     def nav_monitor() -> bool:
         # Cap.MONITOR and Cap.REPORTS both need a Supervisor role: sees_reports() answers for

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.tasks import EnqueueOrSweep
-from routing import engine, queue, sweeps
+from routing import engine, queue, sweeps, timers
 
 
 @shared_task(name="routing.tasks.sweep")
@@ -31,3 +31,10 @@ def route(channel_ids: list[int] | None = None) -> int:
 def discover() -> int:
     """Queue waiting conversations the announcements missed (beat, every minute)."""
     return queue.discover(now=timezone.now())
+
+
+@shared_task(name="routing.tasks.wake")
+def wake() -> dict:
+    """Wake snoozed conversations whose time came and boomerang stale Pending ones (beat, every
+    15 s); bounded batches, idempotent (SKIP LOCKED, each row re-checked by its UPDATE)."""
+    return timers.wake(now=timezone.now()).as_dict()

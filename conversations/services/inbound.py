@@ -110,16 +110,20 @@ def _attach_inbound(
 
     fields = ["last_customer_message_at", "last_activity_at"]
     # Pending means "waiting for the customer": they answered, so it needs an agent again.
-    rule = rules.on_inbound(conversation.status)
-    if rule.status != conversation.status:
+    before = conversation.status
+    rule = rules.on_inbound(before)
+    if rule.status != before:
         conversation.status = rule.status
         fields.append("status")
+    if conversation.snoozed_until is not None:  # a snoozed one wakes at once
+        conversation.snoozed_until = None
+        fields.append("snoozed_until")
     if rule.event_reason:
         record_event(
             conversation,
             kind=Event.Kind.STATUS_CHANGED,
             actor=None,
-            data=rules.back_to_new_event(),
+            data=rules.back_to_new_event(before),
             now=now,
         )
     previous = conversation.last_customer_message_at

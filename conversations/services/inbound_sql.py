@@ -89,7 +89,7 @@ open_conv AS (
     SELECT cv.id, cv.status, cv.last_customer_message_at, cv.last_activity_at
     FROM conversations_conversation cv
     WHERE cv.channel_id = (SELECT id FROM ch) AND cv.contact_id = (SELECT id FROM contact)
-      AND cv.status IN (%(new)s, %(pending)s) AND NOT EXISTS (SELECT FROM dup)
+      AND cv.status IN (%(new)s, %(pending)s, %(snoozed)s) AND NOT EXISTS (SELECT FROM dup)
     FOR NO KEY UPDATE
 ),
 conv_insert AS (
@@ -117,6 +117,7 @@ msg AS (
 conv_update AS (
     UPDATE conversations_conversation cv SET
         status = %(new)s,
+        snoozed_until = NULL,
         last_message_preview = CASE
             WHEN o.last_customer_message_at IS NULL OR %(sent_at)s >= o.last_customer_message_at
             THEN %(preview)s ELSE cv.last_message_preview END,
@@ -130,8 +131,9 @@ events AS (
     INSERT INTO conversations_event (conversation_id, kind, data, created_at)
     SELECT id, %(opened)s, '{}'::jsonb, %(now)s FROM conv_insert
     UNION ALL
-    SELECT id, %(status_changed)s, %(back_to_new)s::jsonb, %(now)s
-    FROM conv_update WHERE previous_status = %(pending)s
+    SELECT id, %(status_changed)s,
+           jsonb_set(%(back_to_new)s::jsonb, '{from}', to_jsonb(previous_status)), %(now)s
+    FROM conv_update WHERE previous_status IN (%(pending)s, %(snoozed)s)
 )
 SELECT true, id, conversation_id, (SELECT id FROM ch),
        EXISTS (SELECT FROM conversations_parkedchange p
@@ -164,6 +166,7 @@ CONSTANTS = {
     # assignee: the UPDATE below leaves it alone).
     "new": rules.on_inbound(None).status,
     "pending": rules.Status.PENDING.value,
+    "snoozed": rules.Status.SNOOZED.value,
     "inbound": Message.Direction.INBOUND.value,
     "received": Message.Delivery.RECEIVED.value,
     "opened": Event.Kind.OPENED.value,
@@ -172,7 +175,10 @@ CONSTANTS = {
     "whatsapp": Channel.Kind.WHATSAPP.value,
 }
 # The statement's shape encodes these rules; a change to them must change the statement too.
-assert (CONSTANTS["new"], CONSTANTS["pending"]) == rules.OPEN
+assert (CONSTANTS["new"], CONSTANTS["pending"], CONSTANTS["snoozed"]) == rules.OPEN
+assert rules.back_to_new_event(CONSTANTS["snoozed"]) == {
+    **json.loads(BACK_TO_NEW), "from": CONSTANTS["snoozed"]
+}
 assert all(
     rules.on_inbound(s).status == CONSTANTS["new"] and rules.on_inbound(s).keeps_assignee
     for s in rules.OPEN

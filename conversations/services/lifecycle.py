@@ -57,7 +57,7 @@ def move_conversation(
     """
     now = now or timezone.now()
     _require(actor, Cap.TRIAGE, conversation)
-    if to not in Status.values:
+    if to not in Status.values or to == Status.SNOOZED:  # snoozing needs a time: services.snooze
         raise DomainError(str(UNKNOWN_STATUS))
     _lock(conversation)
     old = conversation.status
@@ -76,6 +76,9 @@ def move_conversation(
         raise DomainError(str(ANOTHER_OPEN))
 
     fields = ["status", "last_activity_at"]
+    if conversation.snoozed_until is not None:  # leaving Snoozed by hand
+        conversation.snoozed_until = None
+        fields.append("snoozed_until")
     previous_assignee = conversation.assignee if conversation.assignee_id else None
     conversation.status = to
     conversation.last_activity_at = _later(conversation.last_activity_at, now)

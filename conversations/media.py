@@ -27,6 +27,7 @@ from channels_app.whatsapp.client import WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError
 from channels_app.whatsapp.media_policy import MAX_BYTES, MediaRefused
 from conversations.models import Message
+from conversations.services import announcements
 from conversations.tasks import download_media
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def download_inbound_media(message_id: int, *, now: datetime | None = None) -> s
         {"file": path, "file_size": download.size, "file_type": mime},
         drop=("download_started_at", "media_queued_at"),
     )
+    announcements.message_changed([message_id], change="media")
     return path
 
 
@@ -167,6 +169,7 @@ def _retry_later(message_id: int, payload: dict, error: WhatsAppError, now: date
 def _fail(message_id: int, reason: str) -> None:
     drop = ("download_started_at", "media_queued_at")
     _update_payload(message_id, {"download_error": reason[:500]}, drop=drop)
+    announcements.message_changed([message_id], change="media")
 
 
 @transaction.atomic

@@ -13,7 +13,9 @@ batch) announces a whole batch once; a single change sends lists of one.
 
 ``message_received``      customers' messages were stored.
     kwargs: message_ids, created_conversation_ids (conversations these messages opened),
-            reopened_conversation_ids (Resolved conversations they moved back to New)
+            reopened_conversation_ids (open conversations they moved back to New: Pending ->
+            New by conversations/rules.py's ON_INBOUND; a Resolved one is never reopened by a
+            message, a new conversation opens and is named in created_conversation_ids)
 ``message_sent``          the desk stored outbound messages (reply, template, system).
     kwargs: message_ids, author_id (None for the system)
 ``message_changed``       messages' delivery state, text (edit), media or revocation changed.

@@ -32,6 +32,7 @@ from channels_app.models import Channel
 from config.db_features import is_postgres
 from conversations import rules
 from conversations.models import Conversation, Event
+from conversations.services import announcements
 
 # Tuned with bench/autoresolve.py: large enough that 500,000 rows take well under a minute,
 # small enough that one batch holds its row locks for far less than 250 ms.
@@ -69,6 +70,7 @@ class Batch:
     claimed: int
     resolved: Counter
     last_pair: tuple[int, str] | None
+    conversation_ids: list[int] = field(default_factory=list)  # the ones it resolved
 
 
 @dataclass
@@ -169,7 +171,7 @@ ins AS (
            %(now)s
       FROM upd
 )
-SELECT d.channel_id, d.status, count(*), count(u.id)
+SELECT d.channel_id, d.status, count(*), count(u.id), array_remove(array_agg(u.id), NULL)
   FROM due d
   LEFT JOIN upd u ON u.id = d.id
  GROUP BY d.channel_id, d.status
@@ -222,8 +224,9 @@ def _pg_batch(
         rows = cursor.fetchall()
     return Batch(
         claimed=sum(row[2] for row in rows),
-        resolved=Counter({(ch, q): n for ch, q, _, n in rows if n}),
-        last_pair=max(((ch, q) for ch, q, _, _ in rows), default=None),
+        resolved=Counter({(ch, q): n for ch, q, _, n, _ids in rows if n}),
+        last_pair=max(((ch, q) for ch, q, *_ in rows), default=None),
+        conversation_ids=[pk for *_, ids in rows for pk in ids],
     )
 
 
@@ -303,6 +306,7 @@ def _generic_batch(*, now: datetime, batch_size: int, limits: list[tuple[int, st
                 )
             batch.claimed += len(ids)
             batch.resolved[(ch_id, queue)] += len(ids)
+            batch.conversation_ids += ids
             batch.last_pair = (ch_id, queue)
     return batch
 
@@ -333,18 +337,29 @@ def autoresolve_batch(
         raise ValueError("now must be timezone-aware")
     if is_postgres():
         with transaction.atomic():
-            return _pg_batch(
+            batch = _pg_batch(
                 now=now,
                 batch_size=batch_size,
                 channel_id=channel_id,
                 start=start,
                 partition=partition,
             )
+            _announce(batch)
+            return batch
     # Read the settings before the transaction opens: on SQLite the batch's first statement must
     # be its write, or a writer committing in between would make our upgrade fail as busy.
     limits = _channel_limits(channel_id, start)
     with transaction.atomic():
-        return _generic_batch(now=now, batch_size=batch_size, limits=limits)
+        batch = _generic_batch(now=now, batch_size=batch_size, limits=limits)
+        _announce(batch)
+        return batch
+
+
+def _announce(batch: Batch) -> None:
+    """One conversation_changed for the whole batch, after its commit."""
+    announcements.conversation_changed(
+        batch.conversation_ids, change=Event.Kind.AUTO_RESOLVED, actor_id=None
+    )
 
 
 def due_counts(*, now: datetime, channel_id: int | None = None) -> Counter:

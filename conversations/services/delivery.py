@@ -14,6 +14,7 @@ from django.utils import timezone
 from channels_app.models import Channel
 from channels_app.whatsapp.errors import WhatsAppError, error_for
 from conversations.models import Conversation, Event, Message
+from conversations.services import announcements
 from conversations.services.events import record_event
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def apply_status(
         fields.append("payload")
     if fields:
         message.save(update_fields=fields)
+        announcements.message_changed([message.pk], change="delivery")
     if failed_now:
         record_event(
             message.conversation,

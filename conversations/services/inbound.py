@@ -14,7 +14,7 @@ from channels_app.models import Channel
 from config.db_features import is_postgres
 from conversations import rules
 from conversations.models import Contact, Conversation, Event, Message
-from conversations.services import inbound_sql, message_changes
+from conversations.services import announcements, inbound_sql, message_changes
 from conversations.services.events import DomainError, _later, _preview, record_event
 
 
@@ -84,7 +84,8 @@ def _attach_inbound(
         .filter(channel=channel, contact=contact, status__in=Conversation.OPEN)
         .first()
     )
-    if conversation is None:
+    opened = conversation is None
+    if opened:
         # Two first messages at once: the partial unique constraint lets only one INSERT win;
         # the loser's savepoint rolls back and the caller retries, finding the winner's row.
         conversation = Conversation.objects.create(
@@ -134,6 +135,11 @@ def _attach_inbound(
     conversation.last_customer_message_at = _later(previous, sent_at)
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.save(update_fields=fields)
+    announcements.received(
+        [message.pk],
+        created=[conversation.pk] if opened else [],
+        reopened=[conversation.pk] if rule.event_reason else [],
+    )
     return message, True
 
 
@@ -242,6 +248,11 @@ def _receive_in_one_statement(
             ),
         )  # fmt: skip
         message._state.adding = False
+        announcements.received(
+            [message.pk],
+            created=[stored.conversation_id] if stored.opened else [],
+            reopened=[stored.conversation_id] if stored.reopened else [],
+        )
         if stored.parked:
             message_changes.apply_parked(message, now=now)
         return message, True

@@ -29,7 +29,7 @@ from django.utils import timezone
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
 from conversations.models import Contact, Conversation, Event, Message, ParkedChange
-from conversations.services import message_changes
+from conversations.services import announcements, message_changes
 from conversations.services.events import _later, _preview, record_event
 from conversations.services.inbound import _contact_for
 from conversations.tasks import download_media
@@ -130,6 +130,7 @@ def _open_conversation(
             channel=channel, contact=contact, status=status, opened_at=at, last_activity_at=now
         )
         record_event(conversation, kind=Event.Kind.OPENED, actor=None, data=data, now=now)
+        announcements.conversation_changed([conversation.pk], change=Event.Kind.OPENED)
     return conversation
 
 
@@ -177,6 +178,7 @@ def receive_echo(channel: Channel, event: webhooks.InboundMessage, *, now: datet
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.last_message_preview = _preview(event.body, kind)
     conversation.save(update_fields=fields)
+    announcements.sent([message.pk], author_id=None)
     message_changes.apply_parked(message, now=now)
     _download_after_commit(message)
     return "echoes"
@@ -235,12 +237,26 @@ def _import_batch(
         rows = [_history_row(channel, conversation, e, now=now) for e in unique]
         Message.objects.bulk_create(rows, ignore_conflicts=True)
         counts["history"] += len(rows)
+        _announce_history(channel, unique)
         for row in Message.objects.filter(
             channel=channel,
             provider_message_id__in=[e.provider_message_id for e in unique if e.media_id],
         ):
             _download_after_commit(row)
     return counts
+
+
+def _announce_history(channel: Channel, events: list[webhooks.InboundMessage]) -> None:
+    """message_received / message_sent for a thread's imported messages (the customer's and
+    the business's), read back by wamid: bulk_create with ignore_conflicts returns no ids."""
+    stored = Message.objects.filter(
+        channel=channel, provider_message_id__in=[e.provider_message_id for e in events]
+    ).values_list("pk", "direction")
+    ids = {Message.Direction.INBOUND: [], Message.Direction.OUTBOUND: []}
+    for pk, direction in stored:
+        ids[direction].append(pk)
+    announcements.received(ids[Message.Direction.INBOUND])
+    announcements.sent(ids[Message.Direction.OUTBOUND], author_id=None)
 
 
 def _history_conversation(
@@ -281,6 +297,7 @@ def _history_conversation(
             conversation, kind=Event.Kind.OPENED, actor=None,
             data={"via": Message.Via.HISTORY}, now=now,
         )  # fmt: skip
+        announcements.conversation_changed([conversation.pk], change=Event.Kind.OPENED)
         return conversation
     if last >= conversation.last_activity_at:
         conversation.last_message_preview = preview
@@ -335,6 +352,7 @@ def _fill_placeholder(message: Message, event: webhooks.InboundMessage) -> None:
         **payload,
     }
     message.save(update_fields=["type", "body", "payload"])
+    announcements.message_changed([message.pk], change="media")
     _download_after_commit(message)
 
 
@@ -365,6 +383,7 @@ def receive_system(channel: Channel, event: webhooks.InboundMessage, *, now: dat
             conversation, kind=Event.Kind.NUMBER_CHANGED, actor=None,
             data={"from": event.wa_id, "to": new_wa_id}, now=now,
         )  # fmt: skip
+        announcements.conversation_changed([conversation.pk], change=Event.Kind.NUMBER_CHANGED)
         _store_line(conversation, event, now=now)
         return "number_changes"
     contact = _contact_for(
@@ -377,6 +396,7 @@ def receive_system(channel: Channel, event: webhooks.InboundMessage, *, now: dat
         record_event(
             conversation, kind=Event.Kind.IDENTITY_CHANGED, actor=None, data={}, now=now
         )
+        announcements.conversation_changed([conversation.pk], change=Event.Kind.IDENTITY_CHANGED)
         _store_line(conversation, event, now=now)
         return "identity_changes"
     _store_line(conversation, event, now=now)
@@ -403,7 +423,7 @@ def _line_conversation(
 
 
 def _store_line(conversation: Conversation, event: webhooks.InboundMessage, *, now) -> Message:
-    return Message.objects.create(
+    line = Message.objects.create(
         conversation=conversation,
         channel_id=conversation.channel_id,
         direction=Message.Direction.INBOUND,
@@ -415,6 +435,8 @@ def _store_line(conversation: Conversation, event: webhooks.InboundMessage, *, n
         created_at=now,
         sent_at=event.sent_at,
     )
+    announcements.received([line.pk])
+    return line
 
 
 def rekey_contact(*, kind: str, old_wa_id: str, new_wa_id: str) -> Contact:

@@ -137,12 +137,14 @@ events AS (
 )
 SELECT true, id, conversation_id, (SELECT id FROM ch),
        EXISTS (SELECT FROM conversations_parkedchange p
-               WHERE p.channel_id = (SELECT id FROM ch) AND p.target_provider_id = %(wamid)s)
+               WHERE p.channel_id = (SELECT id FROM ch) AND p.target_provider_id = %(wamid)s),
+       EXISTS (SELECT FROM conv_insert),
+       EXISTS (SELECT FROM conv_update WHERE previous_status = %(pending)s)
 FROM msg
 UNION ALL
-SELECT false, id, conversation_id, (SELECT id FROM ch), false FROM dup
+SELECT false, id, conversation_id, (SELECT id FROM ch), false, false, false FROM dup
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM ch)
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM ch)
 """
 
 # The channel by id (services.receive_inbound), or the active WhatsApp channel of a phone number
@@ -193,6 +195,8 @@ class Stored:
     conversation_id: int
     channel_id: int
     parked: bool = False  # an edit or deletion of this message is waiting (message_changes)
+    opened: bool = False  # the message opened this conversation
+    reopened: bool = False  # it moved the conversation back to New (from Pending)
 
 
 class UnknownChannel(Exception):

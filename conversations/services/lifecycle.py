@@ -19,6 +19,7 @@ from django.utils import timezone
 from channels_app.access import Cap
 from conversations import rules
 from conversations.models import Conversation, Event, Note, Tag, Topic
+from conversations.services import announcements
 from conversations.services.events import (
     ANOTHER_OPEN,
     ASSIGN_RESOLVED,
@@ -39,6 +40,12 @@ from conversations.services.events import (
 )
 
 # --- status and assignment ---------------------------------------------------------------------
+
+
+def _announce(conversation: Conversation, kind: str, actor: AbstractBaseUser | None) -> None:
+    """conversation_changed after commit, named by the Event kind written."""
+    actor_id = None if actor is None else actor.pk
+    announcements.conversation_changed([conversation.pk], change=kind, actor_id=actor_id)
 
 
 @transaction.atomic
@@ -113,6 +120,7 @@ def move_conversation(
             data={"from": _user_ref(previous_assignee), "reason": "resolved"},
             now=now,
         )
+    _announce(conversation, Event.Kind.STATUS_CHANGED, actor)
     return conversation
 
 
@@ -151,6 +159,7 @@ def assign(
         data={"from": _user_ref(previous), "to": _user_ref(assignee)},
         now=now,
     )
+    _announce(conversation, Event.Kind.ASSIGNED, actor)
     return conversation
 
 
@@ -174,6 +183,7 @@ def unassign(
         data={"from": _user_ref(previous)},
         now=now,
     )
+    _announce(conversation, Event.Kind.UNASSIGNED, actor)
     return conversation
 
 
@@ -196,6 +206,7 @@ def _change_label(conversation, *, manager_name, item, add, kind, actor, now) ->
         data={"id": item.pk, "name": item.name},
         now=now or timezone.now(),
     )
+    _announce(conversation, kind, actor)
     return conversation
 
 
@@ -267,4 +278,5 @@ def add_note(
     record_event(
         conversation, kind=Event.Kind.NOTE_ADDED, actor=actor, data={"note": note.pk}, now=now
     )
+    _announce(conversation, Event.Kind.NOTE_ADDED, actor)
     return note

@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, ParkedChange
+from conversations.services import announcements
 
 PREVIEW_LENGTH = 200
 # What the inbox preview says of a deleted message (the text itself is not for every agent).
@@ -95,6 +96,7 @@ def apply_edit(
         message.edited_at = max(filter(None, (message.edited_at, sent_at)))
         message.save(update_fields=["body", "payload", "edited_at"])
         _refresh_preview(message)
+        announcements.message_changed([message.pk], change="edited")
     return True
 
 
@@ -108,6 +110,7 @@ def apply_revoke(message: Message, *, change_id: str, sent_at: datetime, now: da
         message.payload = {**(message.payload or {}), "revoked_by": change_id}
         message.save(update_fields=["revoked_at", "payload"])
         _refresh_preview(message)
+        announcements.message_changed([message.pk], change="revoked")
     return True
 
 
@@ -207,6 +210,8 @@ def erase_deleted_batch(*, now: datetime, batch_size: int | None = None) -> int:
             message.body = ""
             message.erased_at = now
         Message.objects.bulk_update(rows, ["payload", "body", "erased_at"])
+        # What a deleted message kept is gone: shown as deleted, as it already was.
+        announcements.message_changed([m.pk for m in rows], change="revoked")
         for path in files:
             transaction.on_commit(partial(_delete_file, path))
     return len(rows)

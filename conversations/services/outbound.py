@@ -37,6 +37,7 @@ from channels_app.whatsapp.failures import is_retryable
 from conversations import send_policy
 from conversations.models import Conversation, Event, Message
 from conversations.services import sending
+from conversations.services import announcements
 from conversations.services.delivery import raw_text, recount_first_response
 from conversations.services.events import (
     EMPTY_REPLY,
@@ -237,6 +238,7 @@ def record_accepted(message_id: int, *, result: SendResult, now: datetime) -> Me
         fields.append("sent_at")
     if fields:
         message.save(update_fields=fields)
+        announcements.message_changed([message.pk], change="delivery")
     return message
 
 
@@ -278,6 +280,7 @@ def mark_failed(message_id: int, *, error: WhatsAppError, now: datetime) -> Mess
         now=now,
     )
     recount_first_response(message.conversation_id)
+    announcements.message_changed([message.pk], change="delivery")
     return message
 
 
@@ -373,6 +376,7 @@ def retry(message: Message, *, actor, now: datetime | None = None) -> Message:
         if conversation.last_activity_at is None or conversation.last_activity_at < now:
             Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=now)
         recount_first_response(conversation.pk)
+        announcements.message_changed([message.pk], change="delivery")
         message_id = message.pk
         transaction.on_commit(lambda: dispatch_message.delay(message_id))
     message.refresh_from_db()
@@ -468,6 +472,12 @@ def _store_outbound(
     conversation.save(update_fields=fields)
 
     transaction.on_commit(lambda: dispatch_message.delay(message.id))
+    author_id = None if author is None else author.pk
+    announcements.sent([message.pk], author_id=author_id)
+    if "assignee" in fields:
+        announcements.conversation_changed(
+            [conversation.pk], change=Event.Kind.ASSIGNED, actor_id=author_id
+        )
     return message
 
 

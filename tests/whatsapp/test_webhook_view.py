@@ -100,12 +100,19 @@ def test_a_redelivered_webhook_is_stored_once(client, channel):
 
 
 def test_media_message_enqueues_a_download_after_commit(
-    client, channel, django_capture_on_commit_callbacks
+    client, channel, django_capture_on_commit_callbacks, monkeypatch
 ):
+    from conversations.tasks import download_media
+
+    downloads = []
+    monkeypatch.setattr(download_media, "delay", downloads.append)
     with django_capture_on_commit_callbacks() as callbacks:
         post_signed(client, fixture_bytes("image"))
-    assert len(callbacks) == 1
+    assert downloads == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
     message = Message.objects.get()
+    assert downloads == [message.pk]
     assert message.type == Message.Type.IMAGE
     assert message.payload["media_id"] == "1043820517731956"
     assert message.body == "the dent, photo 1"

@@ -34,7 +34,9 @@ def on_message_received(
         csat.on_reopened(reopened_conversation_ids)
     sla.on_customer_messages(at, opened=created_conversation_ids, now=now)
     csat.on_customer_messages(messages, now=now)
-    responders.respond(at, opened=created_conversation_ids, now=now)
+    responders.respond(
+        at, opened=created_conversation_ids, now=now, channel_ids={m.channel_id for m in messages}
+    )
 
 
 @receiver(signals.message_sent, dispatch_uid="service_levels.sent")

@@ -29,22 +29,23 @@ NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def respond(
-    at_by_conversation: dict[int, datetime], *, opened=(), now: datetime
+    at_by_conversation: dict[int, datetime], *, opened=(), now: datetime, channel_ids=None
 ) -> list[AutoReply]:
     """Customers wrote at these instants (the latest per conversation); ``opened`` are new
-    conversations. Sends what the channels' settings ask for; returns the decisions made."""
+    conversations. Sends what the channels' settings ask for; returns the decisions made.
+    With ``channel_ids`` (the messages' channels) a batch on channels without auto-replies
+    costs one query."""
+    if channel_ids is not None:
+        configured = _configured(channel_ids)
+        if not configured:
+            return []
     conversations = list(
         Conversation.objects.filter(
             pk__in=list(at_by_conversation), status__in=Conversation.OPEN
         ).select_related("channel", "contact")
     )
-    channel_ids = {c.channel_id for c in conversations}
-    configured = {
-        s.channel_id: s
-        for s in ServiceSettings.objects.filter(
-            Q(away_enabled=True) | Q(greeting_enabled=True), channel_id__in=channel_ids
-        )
-    }
+    if channel_ids is None:
+        configured = _configured({c.channel_id for c in conversations})
     if not configured:
         return []
     schedules = hours.schedules(configured)
@@ -70,6 +71,15 @@ def respond(
             if reply:
                 done.append(reply)
     return done
+
+
+def _configured(channel_ids) -> dict[int, ServiceSettings]:
+    return {
+        s.channel_id: s
+        for s in ServiceSettings.objects.filter(
+            Q(away_enabled=True) | Q(greeting_enabled=True), channel_id__in=set(channel_ids)
+        )
+    }
 
 
 def _once(conv, kind, period, text, template, now) -> AutoReply | None:

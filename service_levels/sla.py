@@ -83,7 +83,8 @@ class Context:
         channel_ids = {c.channel_id for c in conversations}
         self.policies = policies_by_channel(channel_ids)
         self.tags = _tag_ids([c.pk for c in conversations]) if self.policies else {}
-        self.schedules = hours.schedules(channel_ids)
+        self.channel_ids = channel_ids
+        self._schedules = None  # loaded on the first business-hours clock only
 
     def policy(self, conversation: Conversation) -> SlaPolicy | None:
         return choose_policy(
@@ -91,7 +92,11 @@ class Context:
         )
 
     def clock(self, channel_id: int, business: bool):
-        return self.schedules[channel_id] if business else hours.ALWAYS_OPEN
+        if not business:
+            return hours.ALWAYS_OPEN
+        if self._schedules is None:
+            self._schedules = hours.schedules(self.channel_ids)
+        return self._schedules[channel_id]
 
 
 # --- one clock ----------------------------------------------------------------------------------

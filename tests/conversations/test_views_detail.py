@@ -330,7 +330,8 @@ def test_conversation_page_query_count_is_constant(
     # Supervisor role anywhere), its SLA clocks (service_levels' sla_state tag), the reactions on
     # the page's messages (composer: conversations.thread_extras)
     # + the top bar's availability (routing: one a page)
-    expected = 16 if closed_window else 14
+    # + the customer's marketing consent card (automations' optout_card: one)
+    expected = 17 if closed_window else 15
     with django_assert_num_queries(expected):
         assert client.get(url("detail", small)).status_code == 200
     with django_assert_num_queries(expected):

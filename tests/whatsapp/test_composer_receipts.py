@@ -60,6 +60,17 @@ def test_on_open_marks_the_latest_message_read_once_per_10_seconds(
     ]
 
 
+def test_on_reply_marks_read_when_the_agent_replies(emulator, wa_channel, agent, eager_tasks):
+    set_policy(wa_channel, Policy.ON_REPLY)
+    message = customer_writes(emulator, wa_channel, "hello")
+    conversation = message.conversation
+    assert receipts.opened(conversation) is False
+    assert emulator.read_marks == []
+    services.reply(conversation, author=agent, body="Hi Dana")
+    assert wait_for(lambda: emulator.read_marks)
+    assert emulator.read_marks[0]["message_id"] == message.provider_message_id
+
+
 def test_never_sends_no_receipt_and_no_typing(emulator, wa_channel, agent, client, eager_tasks):
     set_policy(wa_channel, Policy.NEVER)
     message = customer_writes(emulator, wa_channel, "hello")

@@ -14,20 +14,34 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from conversations import signals
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Event, Message
 from routing import live, presence, queue, tasks
 
+# Changes that cannot start or end a wait, nor free capacity: nothing for routing to do.
+IRRELEVANT = {
+    Event.Kind.TAG_ADDED,
+    Event.Kind.TAG_REMOVED,
+    Event.Kind.NOTE_ADDED,
+    Event.Kind.REPLY_FAILED,
+    Event.Kind.REPLY_RETRIED,
+}
 
-def _react(conversation_ids) -> None:
+
+def _react(conversation_ids, *, change: str = "") -> None:
     ids = list(conversation_ids)
-    if not ids:
+    if not ids or change in IRRELEVANT:
         return
-    queue.enqueue(ids, now=timezone.now())
+    if change == Event.Kind.ASSIGNED:
+        # An assignment ends a wait and frees nobody's capacity: no routing run needed.
+        queue.forget(ids)
+    else:
+        queue.enqueue(ids, now=timezone.now())
     channel_ids = set(
         Conversation.objects.filter(pk__in=ids).values_list("channel_id", flat=True).distinct()
     )
     live.monitor_changed(channel_ids)
-    tasks.route.delay()
+    if change != Event.Kind.ASSIGNED:
+        tasks.route.delay()
 
 
 @receiver(signals.message_received, dispatch_uid="routing.message_received")
@@ -44,8 +58,8 @@ def on_message_received(sender, *, message_ids=(), created_conversation_ids=(),
 
 
 @receiver(signals.conversation_changed, dispatch_uid="routing.conversation_changed")
-def on_conversation_changed(sender, *, conversation_ids=(), **kwargs):
-    _react(conversation_ids)
+def on_conversation_changed(sender, *, conversation_ids=(), change="", **kwargs):
+    _react(conversation_ids, change=change)
 
 
 @receiver(user_logged_out, dispatch_uid="routing.user_logged_out")

@@ -101,7 +101,7 @@ def unassign_signed_out(now: datetime, batch: int) -> int:
             for conversation in Conversation.objects.filter(pk__in=ids[:batch]).select_related(
                 "channel"
             ):
-                services.unassign(conversation, actor=None, now=now)
+                services.unassign(conversation, actor=None, now=now, reason="signed_out")
                 unassigned += 1
             if state.availability != Availability.OFFLINE or len(ids) <= batch:
                 state.unassign_due_at = None  # done (or back online: nothing to do)

@@ -165,9 +165,14 @@ def assign(
 
 @transaction.atomic
 def unassign(
-    conversation: Conversation, *, actor: AbstractBaseUser | None, now: datetime | None = None
+    conversation: Conversation,
+    *,
+    actor: AbstractBaseUser | None,
+    now: datetime | None = None,
+    reason: str = "",
 ) -> Conversation:
-    """Clear the assignee; a no-op when there is none. Needs Cap.ASSIGN; locks the row."""
+    """Clear the assignee; a no-op when there is none. Needs Cap.ASSIGN; locks the row.
+    ``reason`` goes into the event (e.g. "signed_out": routing's unassignment on sign-out)."""
     now = now or timezone.now()
     _require(actor, Cap.ASSIGN, conversation)
     _lock(conversation)
@@ -176,13 +181,10 @@ def unassign(
     previous = conversation.assignee
     conversation.assignee = None
     conversation.save(update_fields=["assignee"])
-    record_event(
-        conversation,
-        kind=Event.Kind.UNASSIGNED,
-        actor=actor,
-        data={"from": _user_ref(previous)},
-        now=now,
-    )
+    data = {"from": _user_ref(previous)}
+    if reason:
+        data["reason"] = reason
+    record_event(conversation, kind=Event.Kind.UNASSIGNED, actor=actor, data=data, now=now)
     _announce(conversation, Event.Kind.UNASSIGNED, actor)
     return conversation
 

@@ -32,6 +32,7 @@ import asyncio
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -106,7 +107,8 @@ print(json.dumps({"agents": [session(u) for u in users],
 
 
 def seed(database_url: str, agents: int) -> dict:
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    # The servers' settings (their secret key and field encryption key) for the stored rows.
+    env = {**_env(database_url, "seed"), "DJANGO_SETTINGS_MODULE": "config.settings"}
     code = "import django; django.setup()\n" + SEED
     spec = json.dumps([agents, OUTSIDERS, CUSTOMERS, PNID, WA_BASE])
     out = subprocess.run(
@@ -119,13 +121,50 @@ def seed(database_url: str, agents: int) -> dict:
     )
     if out.returncode:
         raise SystemExit("realtime: seeding failed:\n" + out.stderr[-3000:])
+    with psycopg.connect(_dsn(database_url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # no autovacuum transactions in the idle window
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# One key for the seeding process and both servers: a session's auth hash depends on it.
+SECRET_KEY = "realtime-bench-loopback-only-" + uuid.uuid4().hex * 2
 
 
 def _env(database_url: str, prefix: str) -> dict[str, str]:
     env = webhook_load.server_env(database_url)
-    env.update(REDIS_URL=REDIS_URL, REALTIME_PREFIX=prefix, WHATSAPP_APP_SECRET=APP_SECRET)
+    env.update(
+        REDIS_URL=REDIS_URL,
+        REALTIME_PREFIX=prefix,
+        WHATSAPP_APP_SECRET=APP_SECRET,
+        SECRET_KEY=SECRET_KEY,
+    )
     return env
+
+
+def start_gunicorn(database_url: str, *, port: int, prefix: str, log: Path) -> subprocess.Popen:
+    """The Procfile's web line (config/gunicorn.py, 2 sync workers) on a free port."""
+    argv = [
+        sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py",
+        "--workers", "2", "--bind", f"127.0.0.1:{port}",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        argv,
+        cwd=webhook_load.BASE_DIR,
+        env=_env(database_url, prefix),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("realtime: gunicorn exited:\n" + log.read_text()[-3000:])
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("realtime: gunicorn did not start within 60 s")
 
 
 def start_uvicorn(database_url: str, *, port: int, prefix: str, log: Path) -> subprocess.Popen:
@@ -163,6 +202,35 @@ def transactions(database_url: str) -> int:
             [DB_NAME],
         ).fetchone()
     return int(row[0])
+
+
+PG_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
+
+
+def log_statements(database_url: str) -> bool:
+    """Have PostgreSQL log every statement of the bench database (a superuser can), so the idle
+    window's queries are counted exactly from the server's log; False when it cannot be read."""
+    if not PG_LOG.exists() or not os.access(PG_LOG, os.R_OK):
+        return False
+    try:
+        with psycopg.connect(_dsn(database_url), autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE \"{DB_NAME}\" SET log_statement = 'all'")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def logged_statements(start: int, end: int) -> list[str]:
+    """The bench database's statements in the server log between two byte offsets, without
+    this script's own readings of the statistics."""
+    with PG_LOG.open("rb") as log:
+        log.seek(start)
+        text = log.read(end - start).decode("utf-8", "replace")
+    return [
+        line
+        for line in text.splitlines()
+        if f"@{DB_NAME}" in line and "statement:" in line and "pg_stat" not in line
+    ]
 
 
 class Agent:
@@ -249,34 +317,59 @@ async def measure(args, keys: dict, web_port: int, ws_port: int, uv_pid: int, ur
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in group)), 120)
     _log(f"{len(everyone)} sockets connected in {time.monotonic() - started:.1f} s")
 
-    # Idle.
-    await asyncio.sleep(3)
+    # Idle. PostgreSQL flushes an idle backend's statistics up to 10 s late, so the connections'
+    # queries settle first and the window's are read 11 s after it; a reading of the statistics
+    # costs transactions of its own: measured first.
+    await asyncio.sleep(12)
+    before = transactions(url)
+    await asyncio.sleep(1.0)
+    overhead = transactions(url) - before
     tx0, cpu0, t0 = transactions(url), _cpu_seconds([uv_pid]), time.monotonic()
-    await asyncio.sleep(args.idle)
+    log0 = PG_LOG.stat().st_size if args.log_start is not None else 0
+    await asyncio.sleep(args.idle / 2)
+    if os.environ.get("REALTIME_BENCH_DEBUG"):
+        with psycopg.connect(_dsn(url), autocommit=True) as conn:
+            for row in conn.execute(
+                "SELECT pid, backend_type, state, left(query, 120), query_start"
+                " FROM pg_stat_activity WHERE datname = %s", [DB_NAME]
+            ):
+                _log(f"activity: {row}")
+    await asyncio.sleep(args.idle / 2)
     cpu1, t1 = _cpu_seconds([uv_pid]), time.monotonic()
-    await asyncio.sleep(1.0)  # the statistics collector's delay
-    idle_queries = transactions(url) - tx0 - 1  # minus the first reading's own transaction
+    log1 = PG_LOG.stat().st_size if args.log_start is not None else 0
+    await asyncio.sleep(11.0)  # the statistics' flush delay
+    idle_queries = transactions(url) - tx0 - overhead
     idle = {"seconds": round(t1 - t0, 1), "cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 2)}
-    idle["queries"] = max(0, idle_queries)
+    idle["transactions"] = max(0, idle_queries)  # approximate: the statistics' flush is lazy
+    if args.log_start is not None:
+        statements = logged_statements(log0, log1)
+        idle["queries"] = len(statements)
+        idle["statements"] = statements[:5]
+    else:
+        idle["queries"] = idle["transactions"]
     _log(f"idle: {idle}")
 
-    # Latency.
+    # Latency: each text waited for on every socket (up to 5 s), then the next one.
     latencies, missing = [], 0
     for i in range(args.latency_messages):
         text = f"latency {i} {uuid.uuid4().hex[:8]}"
         answered = await _post(web_port, signed_request(_message(i, text), port=web_port))
-        await asyncio.sleep(0.25)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(text not in a.seen for a in agents):
+            await asyncio.sleep(0.02)
         for agent in agents:
             at = agent.seen.get(text)
             if at is None:
                 missing += 1
             else:
+                # A push made before the webhook's answer left (it is sent after commit, inside
+                # the request) counts as 0.
                 latencies.append(max(0.0, at - answered))
-    await asyncio.sleep(2)
+        await asyncio.sleep(0.25)
     latencies.sort()
     latency = {
         "samples": len(latencies),
-        "late_or_missing_at_250ms": missing,
+        "missing_after_5s": missing,
         "p50_ms": round(1000 * _percentile(latencies, 0.50), 1) if latencies else None,
         "p95_ms": round(1000 * _percentile(latencies, 0.95), 1) if latencies else None,
         "max_ms": round(1000 * latencies[-1], 1) if latencies else None,
@@ -371,16 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     fresh_database(base)
     webhook_load.migrate(url)
     keys = seed(url, args.agents)
+    args.log_start = 0 if log_statements(url) else None
     _log(f"seeded {args.agents} agents, {OUTSIDERS} outsiders, {CUSTOMERS} conversations")
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     logs = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))  # noqa: S108 - the bench's logs
     web_port, ws_port = webhook_load._free_port(), webhook_load._free_port()
-    os.environ["REALTIME_PREFIX"] = prefix
-    os.environ["REDIS_URL"] = REDIS_URL
-    web = webhook_load.start_server(
-        url, port=web_port, workers=2, worker_class="sync", threads=1,
-        log=logs / "realtime-web.log",
-    )  # fmt: skip
+    web = start_gunicorn(url, port=web_port, prefix=prefix, log=logs / "realtime-web.log")
     ws = start_uvicorn(url, port=ws_port, prefix=prefix, log=logs / "realtime-ws.log")
     try:
         result = asyncio.run(measure(args, keys, web_port, ws_port, ws.pid, url))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -142,8 +143,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             # The user loaded at connect: a heartbeat costs the desk no query (idle agents
             # stay free); routing decides what a report writes.
             user = self.scope["user"]
-            report = presence_hook.activity if kind == "active" else presence_hook.heartbeat
-            await database_sync_to_async(report)(user)
+            if kind == "active":
+                await database_sync_to_async(presence_hook.activity)(user)
+            else:
+                # Not database_sync_to_async: its connection housekeeping around every call
+                # would cost idle sockets a connection check each.
+                await sync_to_async(presence_hook.heartbeat)(user)
             if kind == "ping":
                 await self.send_json({"kind": "pong", "data": {}})
         elif kind == "view":

@@ -196,23 +196,58 @@ def test_discover_queues_what_the_announcements_missed_and_drops_what_stopped_wa
     assert route() == {missed.pk: cast.contributor.pk}
 
 
-def test_a_customer_message_opening_a_conversation_queues_and_announces_it(cast, push):
-    from conversations import services
+def test_an_announced_new_conversation_is_queued_and_routed(
+    cast, push, django_capture_on_commit_callbacks, monkeypatch
+):
+    from conversations import signals
+    from routing import tasks
 
+    runs = []
+    monkeypatch.setattr(tasks.route, "delay", lambda *a, **k: runs.append(a))
     available(cast.contributor)
-    with pytest.MonkeyPatch.context() as mp:
-        routed_calls = []
-        from routing import tasks
+    conv = ConversationFactory(channel=cast.channel)
+    with django_capture_on_commit_callbacks(execute=True):
+        signals.announce(
+            signals.message_received, message_ids=[], created_conversation_ids=[conv.pk],
+            reopened_conversation_ids=[],
+        )  # fmt: skip
+    assert Waiting.objects.filter(conversation=conv).exists()
+    assert runs  # a routing run was queued at once (the sweep covers a lost one)
+    tasks.route()  # what the worker does with it
+    assert assignee(conv) == cast.contributor
 
-        mp.setattr(tasks.route, "delay", lambda *a, **k: routed_calls.append(a))
-        services.receive_inbound(
-            channel=cast.channel,
-            wa_id="15550001111",
-            provider_message_id="wamid.ROUTE1",
-            sent_at=timezone.now(),
-            type="text",
-            body="hello",
-        )
-    # With DB transactions in tests, on_commit callbacks run at once outside atomic blocks.
-    conv = Conversation.objects.get(contact__wa_id="15550001111")
-    assert Waiting.objects.filter(conversation=conv).exists() or routed_calls is not None
+
+def test_capacity_freed_by_a_resolve_sends_the_next_one_out(
+    cast, push, django_capture_on_commit_callbacks, monkeypatch
+):
+    from conversations import services
+    from routing import tasks
+
+    runs = []
+    monkeypatch.setattr(tasks.route, "delay", lambda *a, **k: runs.append(a))
+    AgentState.objects.create(user=cast.contributor, capacity=1)
+    available(cast.contributor)
+    first, second = waiting(cast.channel, 2)
+    route()
+    assert assignee(first) == cast.contributor and assignee(second) is None
+    with django_capture_on_commit_callbacks(execute=True):
+        services.move_conversation(first, to="resolved", actor=cast.contributor)
+    # The resolve announced conversation_changed; whether or not its writer announces yet, the
+    # next pass (the task it queued, or the 5-s sweep) gives the freed capacity away.
+    sweeps.sweep(now=timezone.now())
+    assert assignee(second) == cast.contributor
+
+
+def test_an_assignment_by_hand_takes_the_conversation_out_of_the_queue(
+    cast, push, django_capture_on_commit_callbacks
+):
+    from conversations import signals
+
+    (conv,) = waiting(cast.channel)
+    Conversation.objects.filter(pk=conv.pk).update(assignee=cast.team_contributor)
+    with django_capture_on_commit_callbacks(execute=True):
+        signals.announce(
+            signals.conversation_changed, conversation_ids=[conv.pk], change="assigned",
+            actor_id=cast.supervisor.pk,
+        )  # fmt: skip
+    assert not Waiting.objects.filter(conversation=conv).exists()

@@ -23,7 +23,7 @@ from automations.models import MarketingOptOut, OptOutChange, OptOutWord
 from channels_app.access import Cap, require
 from channels_app.models import MessageTemplate
 from conversations import services
-from conversations.models import Contact, Conversation
+from conversations.models import Contact, Conversation, Message
 
 OPTED_OUT_REFUSAL = _(
     "This customer opted out of marketing messages, so a marketing template cannot be sent to "
@@ -168,3 +168,26 @@ def apply_preference(*, channel_id: int, wa_id: str, value: str, detail: str = "
         contact, opted_out=value == "stop", source=OptOutChange.Source.META,
         evidence=detail or f"user_preferences: {value}", channel_id=channel_id, now=now,
     )  # fmt: skip
+
+
+# WhatsApp's failure code for "this recipient has chosen to stop receiving marketing messages on
+# WhatsApp from your business" (reference: 131050, "honour opt-out").
+STOPPED_MARKETING = 131050
+
+
+def on_delivery_changed(sender, *, message_ids, change, **kwargs) -> None:
+    """``conversations.signals.message_changed``: a send that failed with 131050 tells us the
+    customer stopped marketing messages; they are opted out as WhatsApp reported it."""
+    if change != "delivery" or not message_ids:
+        return
+    rows = Message.objects.filter(
+        pk__in=list(message_ids), failure_code=STOPPED_MARKETING
+    ).values_list(
+        "conversation__contact_id", "channel_id", "conversation_id", "provider_message_id"
+    )
+    for contact_id, channel_id, conversation_id, wamid in rows:
+        set_consent(
+            Contact.objects.get(pk=contact_id), opted_out=True, source=OptOutChange.Source.META,
+            evidence=f"{STOPPED_MARKETING} on {wamid}", channel_id=channel_id,
+            conversation=Conversation.objects.get(pk=conversation_id),
+        )  # fmt: skip

@@ -1,7 +1,8 @@
 """What the automations app listens to (connected once, from AutomationsConfig.ready):
 
 - customers' messages (``conversations.signals.message_received``): opt-out words and rules;
-- WhatsApp's marketing preference reports (``conversations.signals.marketing_preference``);
+- WhatsApp's marketing preference reports (``conversations.signals.marketing_preference``) and
+  sends that failed because the customer stopped marketing (131050, ``message_changed``);
 - the template send path's policy (``conversations.send_policy``): the opt-out refusal;
 - channel health alerts (``channels_app.health.alert``): pushed to the admins' screens.
 """
@@ -22,5 +23,6 @@ def connect() -> None:
         engine.on_message_received, dispatch_uid="automations.engine"
     )
     signals.marketing_preference.connect(_preference, dispatch_uid="automations.preference")
+    signals.message_changed.connect(optout.on_delivery_changed, dispatch_uid="automations.131050")
     send_policy.register_template_guard(optout.refusal)
     health.alert.connect(health_alerts.push_alert, dispatch_uid="automations.health_alerts")

@@ -14,7 +14,14 @@ from conversations import services
 from conversations.models import Conversation, Message
 from tests.api.conftest import ApiClient
 from tests.automations.conftest import CUSTOMER, customer_writes
-from tests.factories import GrantFactory, TemplateFactory, UserFactory, days_ago
+from tests.factories import (
+    ConversationFactory,
+    GrantFactory,
+    MessageFactory,
+    TemplateFactory,
+    UserFactory,
+    days_ago,
+)
 from tests.whatsapp.conftest import fixture_bytes, post_signed
 
 MARKETING_BODY = [{"type": "BODY", "text": "Spring sale: 20% off everything!"}]
@@ -195,3 +202,21 @@ def test_no_marketing_template_through_the_api(
     sent = api.post("/messages/template", {**body, "template": "order_update",
                                             "params": ["Dana", "4471"]})  # fmt: skip
     assert sent.status_code == 201, sent.content
+
+
+def test_a_send_failing_with_131050_opts_the_customer_out(
+    client, channel, marketing, django_capture_on_commit_callbacks
+):
+    """WhatsApp refuses a marketing message because the customer stopped them: that is their
+    opt-out, recorded as WhatsApp's report."""
+    conversation = ConversationFactory(channel=channel, contact__wa_id="15555550123")
+    MessageFactory(conversation=conversation, direction=Message.Direction.OUTBOUND,
+                   provider_message_id="wamid.PRICE.FAIL1", template=marketing,
+                   delivery=Message.Delivery.SENT)  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        body = fixture_bytes("pricing/06_failed_has_no_pricing")
+        assert post_signed(client, body).status_code == 200
+    assert _opted_out("15555550123")
+    change = OptOutChange.objects.get()
+    assert (change.source, change.evidence) == ("meta", "131050 on wamid.PRICE.FAIL1")
+    assert conversation.events.filter(kind=optout.EVENT_OUT).exists()

@@ -120,8 +120,9 @@ def test_the_cost_figures_match_the_pricing_blocks_of_the_fixtures(
     assert table(figures.by_agent) == {names.get(k, k): v for k, v in expected["agent"].items()}
     by_template = {("none" if k is None else k.lower()): v
                    for k, v in expected["template"].items()}
-    assert {k.split(" ")[0]: v for k, v in table(figures.by_template).items()
-            if not k.startswith("Free-form")} == {k: v for k, v in by_template.items() if k != "none"}
+    named = {k.split(" ")[0]: v for k, v in table(figures.by_template).items()
+             if not k.startswith("Free-form")}  # fmt: skip
+    assert named == {k: v for k, v in by_template.items() if k != "none"}
     assert table(figures.by_channel) == {channel.display_name: {"billable": 4, "free": 4}}
     # 2 marketing x 0.06 + 1 utility x 0.02 + 1 authentication x 0.03
     assert str(figures.cost) == "0.1700"

@@ -1,6 +1,7 @@
 """The fixture world of the security tests: the cast, two admin-only personas, and one object of
 every kind a URL can name."""
 
+from datetime import timedelta
 from http.cookies import SimpleCookie
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from django.test import Client
 
 from channels_app.models import MessageTemplate
 from routing.models import AgentState, ChannelRouting, ContactLanguage, TeamRouting
+from service_levels.models import CsatSurvey, HolidaySet, ServiceSettings, SlaPolicy
 from tests.factories import (
     AccessAttemptFactory,
     AccessFailureLogFactory,
@@ -109,6 +111,19 @@ def _build_world(cast):
         "routing.teamrouting": TeamRouting.objects.create(team=cast.team, capacity=3),
         "routing.contactlanguage": ContactLanguage.objects.create(
             contact=visible.contact, language="en"
+        ),
+        "service_levels.holidayset": HolidaySet.objects.create(name="Germany"),
+        "service_levels.servicesettings": ServiceSettings.objects.create(channel=cast.channel),
+        "service_levels.slapolicy": SlaPolicy.objects.create(
+            channel=cast.channel, first_response=timedelta(hours=1)
+        ),
+        "service_levels.csatsurvey": CsatSurvey.objects.create(
+            conversation=visible,
+            channel=cast.channel,
+            contact=visible.contact,
+            state="sent",
+            resolved_at=visible.opened_at,
+            due_at=visible.opened_at,
         ),
         "axes.accessattempt": AccessAttemptFactory(),
         "axes.accesslog": AccessLogFactory(),

@@ -184,6 +184,11 @@ MODEL_RULES: dict[str, dict[str, str]] = {
     "routing.agentstate": DESK_ADMINS,
     "routing.teamrouting": DESK_ADMINS,
     "routing.contactlanguage": DESK_ADMINS,
+    "service_levels.holidayset": DESK_ADMINS,
+    "service_levels.servicesettings": DESK_ADMINS,
+    "service_levels.slapolicy": DESK_ADMINS,
+    # Surveys are written by the service levels only: admins read them (and may delete one).
+    "service_levels.csatsurvey": {"staff": "", "channel_admin": "vd", "admin": "vd"},
     "auth.user": {"staff": "", "channel_admin": "v", "admin": "vacd"},
     "auth.group": {"staff": "", "channel_admin": "", "admin": "vacd"},
     # django-axes: superusers read the failed logins and unlock by deleting an attempt; nobody

@@ -31,9 +31,7 @@ class State:
 
 
 def _messages():
-    return Message.objects.filter(conversation_id=OuterRef("pk")).exclude(
-        type=Message.Type.SYSTEM
-    )
+    return Message.objects.filter(conversation_id=OuterRef("pk")).exclude(type=Message.Type.SYSTEM)
 
 
 def states(rows, user=None) -> dict[int, State]:

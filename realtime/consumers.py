@@ -8,7 +8,9 @@ heartbeat), ``view`` (which conversation the page shows: viewers) and ``typing``
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import OrderedDict
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -23,6 +25,9 @@ from realtime.bus import relay
 log = logging.getLogger(__name__)
 
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+# A push reaches every socket of the process with its own copy: encoded once per language.
+ENCODED_KEEP = 512
+_encoded: OrderedDict[tuple[str, str], str] = OrderedDict()
 # Close codes: 4401 not logged in (the page falls back to polling and its links go to login).
 NOT_LOGGED_IN = 4401
 
@@ -102,11 +107,19 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         # A push already on its way when the user lost the group is dropped here.
         if event.get("group") not in self.joined:
             return
-        data = event.get("data") or {}
-        extra = (event.get("by_language") or {}).get(self.language)
-        if extra:
-            data = {**data, **extra}
-        await self.send_json({"kind": event["kind"], "data": data})
+        key = (event.get("id"), self.language)
+        text = _encoded.get(key) if key[0] else None
+        if text is None:
+            data = event.get("data") or {}
+            extra = (event.get("by_language") or {}).get(self.language)
+            if extra:
+                data = {**data, **extra}
+            text = json.dumps({"kind": event["kind"], "data": data})
+            if key[0]:
+                _encoded[key] = text
+                while len(_encoded) > ENCODED_KEEP:
+                    _encoded.popitem(last=False)
+        await self.send(text_data=text)
 
     async def desk_access(self, event):
         ids = event.get("user_ids")

@@ -20,13 +20,17 @@ reconnects (they fetch their lists again).
 
 from __future__ import annotations
 
+import uuid
+
 from realtime import audience, bus
 
 PUSH_EVENT = "desk.push"
 
 
 def _message(group: str, kind: str, data: dict, by_language: dict | None) -> dict:
-    message = {"type": PUSH_EVENT, "group": group, "kind": kind, "data": data}
+    # ``id``: the sockets of one process encode a push once per language (consumers.py).
+    message = {"type": PUSH_EVENT, "id": uuid.uuid4().hex, "group": group, "kind": kind}
+    message["data"] = data
     if by_language:
         message["by_language"] = by_language
     return message

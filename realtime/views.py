@@ -65,4 +65,3 @@ def bulk_action(request):
         return JsonResponse({"done": outcome.done, "refused": outcome.refused, "message": summary})
     (messages.warning if outcome.refused else messages.success)(request, summary)
     return _back(request)
-

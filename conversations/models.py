@@ -98,9 +98,9 @@ class Conversation(models.Model):
     class Status(models.TextChoices):
         NEW = "new", _("New")
         PENDING = "pending", _("Pending")
-        RESOLVED = "resolved", _("Resolved")
         # Out of the queues until snoozed_until (or the customer's next message): routing/snooze.
         SNOOZED = "snoozed", _("Snoozed")
+        RESOLVED = "resolved", _("Resolved")
 
     class Resolution(models.TextChoices):
         AGENT = "agent", _("By an agent")

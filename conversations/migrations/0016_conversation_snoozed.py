@@ -26,8 +26,8 @@ class Migration(migrations.Migration):
                 choices=[
                     ("new", "New"),
                     ("pending", "Pending"),
-                    ("resolved", "Resolved"),
                     ("snoozed", "Snoozed"),
+                    ("resolved", "Resolved"),
                 ],
                 default="new",
                 max_length=16,

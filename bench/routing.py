@@ -276,6 +276,41 @@ def bench_snooze(snoozed: int, batch_size: int) -> dict:
     }
 
 
+def rows(result: dict) -> list[list[str]]:
+    """The result as bench.run's table rows (workload | measure | ours | floor | ratio | target
+    | met?)."""
+
+    def ms(v: float) -> str:
+        return f"{v:,.1f} ms"
+
+    out = []
+    route = result.get("route")
+    if route:
+        scale = f"{route['conversations']:,} conversations, {route['agents']} agents"
+        every = route["with_receivers"]
+        out.append([
+            f"Route a New conversation ({scale})", "p50 / p95, routing alone",
+            f"{ms(route['p50_ms'])} / {ms(route['p95_ms'])}",
+            f"{route['queries']} queries, DB {ms(route['db_ms_p50'])} p50", "",
+            "p95 ≤ 50 ms", "yes" if route["met"] else "NO",
+        ])  # fmt: skip
+        out.append([
+            "Route a New conversation", "p50 / p95 with the announcement's receivers",
+            f"{ms(every['p50_ms'])} / {ms(every['p95_ms'])}",
+            f"{every['queries']} queries (live push, SLA, API, routing)", "", "–", "–",
+        ])  # fmt: skip
+    snooze = result.get("snooze")
+    if snooze:
+        out.append([
+            f"Snooze wake, {snooze['snoozed']:,} overdue (5 days)",
+            "one pass / slowest batch",
+            f"{snooze['elapsed_s']:,.1f} s / {ms(snooze['slowest_batch_ms'])}",
+            f"{snooze['batches']} batches of {snooze['batch_size']:,}, woken {snooze['woken']:,}",
+            "", "each ≤ 60 s after its time", "yes" if snooze["met"] else "NO",
+        ])  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=1_000_000)

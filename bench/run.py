@@ -43,7 +43,7 @@ ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 WORKLOADS = [
     "pages", "webhook", "autoresolve", "reports", "replies", "peer", "http", "replica",
-    "pgbouncer", "batch", "sla", "realtime",
+    "pgbouncer", "batch", "sla", "realtime", "routing",
 ]  # fmt: skip
 DATABASES = {
     "pages": "desk_pages_bench",
@@ -56,6 +56,7 @@ DATABASES = {
     "batch": "desk_batch_bench",
     "sla": "desk_sla_bench",
     "realtime": "desk_realtime_bench",
+    "routing": "desk_routing_bench",
 }
 PEER_TARGET_RATIO = 10.0
 PG_SETTINGS = [
@@ -757,6 +758,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows += sla_rows(run_sla(urls["sla"], quick=args.quick))
             elif workload == "realtime":
                 rows += realtime_rows(run_realtime(urls["realtime"], quick=args.quick))
+            elif workload == "routing":  # issue 17: bench/routing.py
+                from bench import routing as routing_bench
+
+                argv = ["-m", "bench.routing", "--json", "--runs", "50" if args.quick else "200"]
+                result = _last_json(_child(argv, database_url=urls["routing"]), "bench.routing")
+                rows += routing_bench.rows(result)
             elif workload == "pgbouncer":
                 result = run_pgbouncer(urls["pgbouncer"], quick=args.quick)
                 rows += [[f"{row[0]} via PgBouncer", *row[1:]] for row in webhook_rows(result)]

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.encryption import EncryptedTextField
-from onboarding import steps
+from onboarding import business_time, steps
 from onboarding.business_time import add_business_time, business_elapsed
 from onboarding.validation import (
     NumberKind,
@@ -122,7 +122,8 @@ class Onboarding(models.Model):
     def is_overdue_overall(self, now: datetime) -> bool:
         """Open longer than the article's typical 5-10 business days."""
         return self.completed_at is None and (
-            business_elapsed(self.created_at, now) > steps.TYPICAL_TOTAL.duration
+            business_elapsed(self.created_at, now, is_holiday=business_time.holiday_rule())
+            > steps.TYPICAL_TOTAL.duration
         )
 
 
@@ -218,13 +219,20 @@ class OnboardingStep(models.Model):
     def due_at(self) -> datetime | None:
         if self.waiting_since is None or self.state in (self.State.DONE, self.State.BLOCKED):
             return None
-        return add_business_time(self.waiting_since, self.definition.expected_wait.duration)
+        return add_business_time(
+            self.waiting_since,
+            self.definition.expected_wait.duration,
+            is_holiday=business_time.holiday_rule(),
+        )
 
     def is_overdue_at(self, now: datetime) -> bool:
         """Started, not done or blocked, and past its expected wait counted in business time."""
         if self.waiting_since is None or self.state in (self.State.DONE, self.State.BLOCKED):
             return False
-        return business_elapsed(self.waiting_since, now) > self.definition.expected_wait.duration
+        elapsed = business_elapsed(
+            self.waiting_since, now, is_holiday=business_time.holiday_rule()
+        )
+        return elapsed > self.definition.expected_wait.duration
 
 
 class CodeRequest(models.Model):

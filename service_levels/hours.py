@@ -23,6 +23,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from channels_app.models import Channel
@@ -186,12 +187,32 @@ def add_business_seconds(channel: Channel | int, start: datetime, seconds: float
     return schedule_for(channel).add_business_seconds(start, seconds)
 
 
+# The onboarding checklist asks for its holidays once per computation, and its pages compute per
+# row: the rule is kept per process for ONBOARDING_HOLIDAYS_TTL seconds, and forgotten at once
+# when a holiday or a set is saved or deleted in this process (service_levels.apps).
+ONBOARDING_HOLIDAYS_TTL = 300.0
+_onboarding_rule: list = []  # [(expires at, on the monotonic clock; the rule)]
+
+
 def onboarding_holiday_rule() -> Callable[[date], bool]:
-    """Whether a date is a holiday of a set marked for the onboarding checklist."""
+    """Whether a date is a holiday of a set marked for the onboarding checklist (set as
+    onboarding.business_time.holiday_rule)."""
+    now = monotonic()
+    if _onboarding_rule and _onboarding_rule[0][0] > now:
+        return _onboarding_rule[0][1]
     holidays = list(Holiday.objects.filter(holiday_set__for_onboarding=True))
-    one_off = {h.date for h in holidays if not h.yearly}
-    yearly = {(h.date.month, h.date.day) for h in holidays if h.yearly}
-    return lambda day: day in one_off or (day.month, day.day) in yearly
+    one_off = frozenset(h.date for h in holidays if not h.yearly)
+    yearly = frozenset((h.date.month, h.date.day) for h in holidays if h.yearly)
+
+    def rule(day: date) -> bool:
+        return day in one_off or (day.month, day.day) in yearly
+
+    _onboarding_rule[:] = [(now + ONBOARDING_HOLIDAYS_TTL, rule)]
+    return rule
+
+
+def forget_onboarding_holidays(**kwargs) -> None:
+    _onboarding_rule.clear()
 
 
 class SpanIndex:

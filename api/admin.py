@@ -58,6 +58,9 @@ class ApiTokenAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("channels")
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, never deleted: the token's record and audit trail stay
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("name", "channels")
@@ -139,3 +142,6 @@ class WebhookDeliveryAdmin(AdminOnlyPermissions, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the hourly prune removes finished ones

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 from django.db.models import Model, signals
 from django.utils import timezone
@@ -93,6 +94,7 @@ def register(
     uid = f"audit-{model._meta.label}"
     signals.pre_save.connect(_pre_save, sender=model, dispatch_uid=uid)
     signals.post_save.connect(_post_save, sender=model, dispatch_uid=uid)
+    signals.pre_delete.connect(_pre_delete, sender=model, dispatch_uid=uid)
     signals.post_delete.connect(_post_delete, sender=model, dispatch_uid=uid)
 
 
@@ -152,7 +154,15 @@ def _diff(reg: Registration, model, old: dict | None, new: dict | None, only=Non
     return changes
 
 
-def _write(instance: Model, action: str, changes: dict, using: str) -> AuditEntry:
+def _repr(instance: Model) -> str:
+    """The object's text, or its type and id when that text needs a row already deleted."""
+    try:
+        return str(instance)[:200]
+    except ObjectDoesNotExist:
+        return f"{instance._meta.verbose_name} #{instance.pk}"[:200]
+
+
+def _write(instance: Model, action: str, changes: dict, using: str, *, text=None) -> AuditEntry:
     ctx = context.current()
     return AuditEntry.objects.using(using).create(
         at=timezone.now(),
@@ -165,7 +175,7 @@ def _write(instance: Model, action: str, changes: dict, using: str) -> AuditEntr
             type(instance), for_concrete_model=False
         ),
         object_id=str(instance.pk),
-        object_repr=str(instance)[:200],
+        object_repr=text or _repr(instance),
         changes=changes,
     )
 
@@ -208,7 +218,7 @@ def _record(instance: Model, action: str, changes: dict, using: str) -> None:
                     del merged[name]
         entry["changes"] = merged
         AuditEntry.objects.using(using).filter(pk=entry["row"]).update(
-            changes=merged, object_repr=str(instance)[:200]
+            changes=merged, object_repr=_repr(instance)
         )
         return
     if not changes and action == AuditEntry.Action.UPDATE:
@@ -255,17 +265,23 @@ def _post_save(sender, instance, created, raw=False, using=None, update_fields=N
         _record(instance, AuditEntry.Action.UPDATE, changes, using)
 
 
-def _post_delete(sender, instance, using=None, origin=None, **kwargs):
+def _pre_delete(sender, instance, using=None, origin=None, **kwargs):
+    """Read what the row says while everything it names still exists: a cascade deletes the
+    related rows (a grant's user) before this row's post_delete."""
     reg = _registry[sender]
-    values = _values(reg, instance)
     changes = {}
-    for name, value in values.items():
+    for name, value in _values(reg, instance).items():
         if name in reg.secret:
             if value:
                 changes[name] = SECRET_CHANGED
         elif value not in (None, "", [], {}):
             changes[name] = [_shown(reg, sender, name, value), None]
-    _write(instance, AuditEntry.Action.DELETE, changes, using)
+    instance._audit_deleted = (_repr(instance), changes)
+
+
+def _post_delete(sender, instance, using=None, origin=None, **kwargs):
+    text, changes = getattr(instance, "_audit_deleted", (None, {}))
+    _write(instance, AuditEntry.Action.DELETE, changes, using, text=text)
     _pending(using).pop((sender, str(instance.pk)), None)
 
 

@@ -301,3 +301,19 @@ def test_one_row_per_object_for_several_saves_in_one_transaction():
         services.update_channel_settings(channel, actor=None, display_name="C", auto_assign=False)
     (row,) = [r for r in rows_for(channel) if r.action == "update"]
     assert row.changes == {"display_name": ["A", "C"], "auto_assign": [True, False]}
+
+
+def test_deleting_a_user_in_the_admin_audits_the_user_and_the_grants_that_go_with_it(
+    client, admin
+):
+    agent = UserFactory(username="gone_agent")
+    channel = ChannelFactory(display_name="Acme Support")
+    services.grant_access(channel, actor=None, role=20, user=agent)
+    url = reverse("admin:auth_user_delete", args=[agent.pk])
+    assert client.post(url, {"post": "yes"}).status_code == 302
+
+    deleted = AuditEntry.objects.filter(action="delete")
+    grant = deleted.get(content_type__model="accessgrant")
+    assert grant.changes["user"] == [f"gone_agent (#{agent.pk})", None]
+    assert grant.object_repr.startswith("gone_agent → Acme Support")
+    assert deleted.get(content_type__model="user").object_repr == "gone_agent"

@@ -12,6 +12,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 
+from api import tokens, webhooks
+from api.models import WebhookDelivery
+from audit.models import AuditEntry
 from channels_app.models import MessageTemplate
 from routing.models import AgentState, ChannelRouting, ContactLanguage, TeamRouting
 from service_levels.models import CsatSurvey, HolidaySet, ServiceSettings, SlaPolicy
@@ -95,6 +98,7 @@ def _build_world(cast):
         author=cast.contributor,
     )
     w.sessions = {}
+    api_token, _raw = tokens.create_token(name="CRM", channels=[cast.channel], actor=None)
     w.objects = {
         "channels_app.channel": cast.channel,
         "channels_app.team": cast.team,
@@ -125,6 +129,16 @@ def _build_world(cast):
             resolved_at=visible.opened_at,
             due_at=visible.opened_at,
         ),
+        "api.apitoken": api_token,
+        "api.webhookdelivery": WebhookDelivery.objects.create(
+            subscription=webhooks.subscribe(api_token, url="https://crm.example.com/x", events=[])[
+                0
+            ],
+            event_type="conversation.resolved",
+            payload={},
+            created_at=visible.opened_at,
+        ),
+        "audit.auditentry": AuditEntry.objects.order_by("id").first(),
         "axes.accessattempt": AccessAttemptFactory(),
         "axes.accesslog": AccessLogFactory(),
         "axes.accessfailurelog": AccessFailureLogFactory(),

@@ -189,6 +189,11 @@ MODEL_RULES: dict[str, dict[str, str]] = {
     "service_levels.slapolicy": DESK_ADMINS,
     # Surveys are written by the service levels only: admins read them (and may delete one).
     "service_levels.csatsurvey": {"staff": "", "channel_admin": "vd", "admin": "vd"},
+    # The messaging API's tokens are for desk admins (revoked, never deleted); its delivery log
+    # and the audit log are read-only for them (rows are written by the desk, never by hand).
+    "api.apitoken": {"staff": "", "channel_admin": "vac", "admin": "vac"},  # revoked, not deleted
+    "api.webhookdelivery": {"staff": "", "channel_admin": "v", "admin": "v"},
+    "audit.auditentry": {"staff": "", "channel_admin": "v", "admin": "v"},
     "auth.user": {"staff": "", "channel_admin": "v", "admin": "vacd"},
     "auth.group": {"staff": "", "channel_admin": "", "admin": "vacd"},
     # django-axes: superusers read the failed logins and unlock by deleting an attempt; nobody
@@ -253,6 +258,39 @@ def _retry(conversation, message) -> str:
 
 def _attachment(conversation, message) -> str:
     return reverse("conversations:attachment", args=[conversation.pk, message.pk])
+
+
+# The messaging API (docs/api.md) authenticates by bearer token only: a desk session is no
+# credential there, so every persona's request is a 401; the OpenAPI document is public.
+API_OPERATIONS = {
+    "api-v1:channels": ("GET", lambda w: "/api/v1/channels"),
+    "api-v1:templates": ("GET", lambda w: f"/api/v1/channels/{w.cast.channel.pk}/templates"),
+    "api-v1:send_template": ("POST", lambda w: "/api/v1/messages/template"),
+    "api-v1:conversation": ("GET", lambda w: f"/api/v1/conversations/{w.visible.pk}"),
+    "api-v1:messages": ("GET", lambda w: f"/api/v1/conversations/{w.visible.pk}/messages"),
+    "api-v1:list_webhooks": ("GET", lambda w: "/api/v1/webhooks"),
+    "api-v1:create_webhook": ("POST", lambda w: "/api/v1/webhooks"),
+    # DELETE only; the matrix's client speaks GET and POST (tests/api checks DELETE's 401).
+    "api-v1:delete_webhook": ("POST", lambda w: "/api/v1/webhooks/1"),
+}
+
+
+def _api_cases() -> dict[str, list[Case]]:
+    cases: dict[str, list[Case]] = {
+        "api-v1:openapi-json": [
+            get("the OpenAPI document", lambda w: "/api/v1/openapi.json", everyone(OK))
+        ],
+        "api-v1:api-root": [get("the API's root", lambda w: "/api/v1/", everyone(NOT_FOUND))],
+    }
+    for key, (method, url) in API_OPERATIONS.items():
+        unauthorized = everyone(Status(401))
+        if method == "GET":
+            cases[key] = [get(f"{key} with a session", url, unauthorized)]
+        elif key == "api-v1:delete_webhook":
+            cases[key] = [post(f"{key} by POST", url, everyone(NOT_ALLOWED))]
+        else:
+            cases[key] = [post(f"{key} with a session", url, unauthorized)]
+    return cases
 
 
 def _desk_cases() -> dict[str, list[Case]]:
@@ -381,6 +419,7 @@ def _desk_cases() -> dict[str, list[Case]]:
             ),
         ],
         **_saved_reply_cases(),
+        **_api_cases(),
         "webhooks:whatsapp": [
             get(
                 "handshake without parameters",
@@ -618,6 +657,13 @@ def _admin_site_cases() -> dict[str, list[Case]]:
             )
         )
     cases["admin:app_list"] = app_cases
+    cases["admin:audit_auditentry_export"] = [
+        get(
+            "the audit log as CSV",
+            lambda w: reverse("admin:audit_auditentry_export"),
+            _may("audit.auditentry", "v"),
+        ),
+    ]
     # The onboarding checklist's step actions: POST only, admins only; every answer goes back to
     # the change page (with a message saying what happened or why not).
     from onboarding.admin import OnboardingAdmin

@@ -15,6 +15,8 @@ from django.test import Client
 from api import tokens, webhooks
 from api.models import WebhookDelivery
 from audit.models import AuditEntry
+from automations.models import AutomationRule, MarketingOptOut, OptOutWord
+from channels_app.health_models import ChannelHealth, HealthEvent
 from channels_app.models import MessageTemplate
 from routing.models import AgentState, ChannelRouting, ContactLanguage, TeamRouting
 from service_levels.models import CsatSurvey, HolidaySet, ServiceSettings, SlaPolicy
@@ -139,6 +141,19 @@ def _build_world(cast):
             created_at=visible.opened_at,
         ),
         "audit.auditentry": AuditEntry.objects.order_by("id").first(),
+        "automations.automationrule": AutomationRule.objects.create(
+            channel=cast.channel, name="Invoices", text_contains="invoice", resolve=True
+        ),
+        "automations.optoutword": OptOutWord.objects.get_or_create(word="STOP")[0],
+        "automations.marketingoptout": MarketingOptOut.objects.create(
+            contact=visible.contact, changed_at=visible.opened_at, source="keyword"
+        ),
+        "channels_app.channelhealth": ChannelHealth.objects.create(
+            channel=cast.channel, updated_at=visible.opened_at
+        ),
+        "channels_app.healthevent": HealthEvent.objects.create(
+            channel=cast.channel, kind="quality", summary="flagged", created_at=visible.opened_at
+        ),
         "axes.accessattempt": AccessAttemptFactory(),
         "axes.accesslog": AccessLogFactory(),
         "axes.accessfailurelog": AccessFailureLogFactory(),

@@ -201,6 +201,13 @@ MODEL_RULES: dict[str, dict[str, str]] = {
     "axes.accessattempt": {"staff": "", "channel_admin": "", "admin": "vcd"},
     "axes.accesslog": {"staff": "", "channel_admin": "", "admin": "vcd"},
     "axes.accessfailurelog": {"staff": "", "channel_admin": "", "admin": "vcd"},
+    # Issue 19: automation rules and opt-out words are desk settings; the opt-outs and the
+    # channels' health are written by their services only, so admins read them.
+    "automations.automationrule": DESK_ADMINS,
+    "automations.optoutword": DESK_ADMINS,
+    "automations.marketingoptout": {"staff": "", "channel_admin": "v", "admin": "v"},
+    "channels_app.channelhealth": {"staff": "", "channel_admin": "v", "admin": "v"},
+    "channels_app.healthevent": {"staff": "", "channel_admin": "v", "admin": "v"},
 }
 
 
@@ -399,6 +406,33 @@ def _desk_cases() -> dict[str, list[Case]]:
                 "reports of an invisible channel",
                 lambda w: reverse("reports:index") + f"?channel={w.cast.other_channel.pk}",
                 desk("reports", on="other", allowed=OK),
+            ),
+        ],
+        # Issue 19: an agent opts the customer out of marketing or back in (Cap.ANNOTATE; the
+        # empty form is refused by the service with a message, after the access checks).
+        "automations:consent": [
+            get(
+                "consent by GET",
+                lambda w: reverse("automations:consent", args=[w.visible.pk]),
+                everyone(NOT_ALLOWED),
+            ),
+            post(
+                "consent on a visible conversation",
+                lambda w: reverse("automations:consent", args=[w.visible.pk]),
+                desk("annotate"),
+            ),
+            post(
+                "consent on an invisible conversation",
+                lambda w: reverse("automations:consent", args=[w.invisible.pk]),
+                desk("annotate", on="other"),
+            ),
+        ],
+        # The health banner's feed: any staff member may ask; only admins get alerts in it.
+        "admin:channels_app_channelhealth_alerts": [
+            get(
+                "health alerts feed",
+                lambda w: reverse("admin:channels_app_channelhealth_alerts"),
+                admin_page(dict.fromkeys(STAFF, OK)),
             ),
         ],
         # Issue 17: the live monitor (Supervisors of some channel) and the availability switch.

@@ -128,6 +128,9 @@ class HealthEventAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return access.is_admin(request.user) and obj is None  # the list's action only
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the log is kept; "mark as seen" takes an alert off the banner
+
     @admin.action(description=_("Mark as seen (removes them from the banner)"))
     def mark_seen(self, request, queryset):
         count = queryset.filter(acknowledged_at__isnull=True).update(

@@ -18,8 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel, MessageTemplate
-from conversations import signals
 from conversations.models import Conversation, Event, Message
+from conversations.services import announcements
 from conversations.services.events import Status, record_event
 from conversations.services.inbound import _contact_for
 from conversations.services.outbound import send_template
@@ -57,10 +57,9 @@ def _open_conversation(channel: Channel, contact, *, via: str, author, now: date
             conversation, kind=Event.Kind.OPENED, actor=author,
             data={"status": Status.PENDING, "via": via}, now=now,
         )  # fmt: skip
-        signals.announce(
-            signals.conversation_changed, conversation_ids=[conversation.pk],
-            change=Event.Kind.OPENED, actor_id=getattr(author, "pk", None),
-        )  # fmt: skip
+        announcements.conversation_changed(
+            [conversation.pk], change=Event.Kind.OPENED, actor_id=getattr(author, "pk", None)
+        )
         return conversation, True
     raise IntegrityError("no open conversation found or created")  # pragma: no cover
 

@@ -13,8 +13,10 @@ from django.utils import timezone
 
 from api import webhooks
 from api.models import WebhookDelivery, WebhookSubscription
-from conversations import signals
+from channels_app.whatsapp.errors import TransportError
+from conversations import services, signals
 from conversations.models import Event, Message
+from conversations.services import outbound
 from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -258,3 +260,38 @@ def test_finished_deliveries_are_pruned_after_a_week_and_pending_ones_kept(world
     WebhookDelivery.objects.filter(pk=failed.pk).update(state="failed", due_at=None)
     assert webhooks.prune_finished(now=now) == 2
     assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [pending.pk]
+
+
+# --- through the conversations' own writers (their after-commit announcements) ----------------
+def test_the_writers_announcements_become_webhook_events(
+    world, django_capture_on_commit_callbacks
+):
+    """A customer's first message, an agent resolving it, and a send WhatsApp refused: each
+    writer's announcement after commit becomes one outbox row of its event."""
+    subscribe(world, "https://crm.example.com/desk")
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        message, _created = services.receive_inbound(
+            channel=world.channel, wa_id="4915112345678", profile_name="Ada",
+            provider_message_id="wamid.first", sent_at=now, type="text", body="Hello?", now=now,
+        )  # fmt: skip
+    conversation = message.conversation
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = services.send_template(
+            conversation, author=None, template=world.utility, params=["Ada", "A-1"], now=now
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        outbound.mark_failed(sent.pk, error=TransportError("timed out"), now=now)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.move_conversation(conversation, to="resolved", actor=None, now=now)
+
+    events = list(
+        WebhookDelivery.objects.order_by("created_at", "event_type").values_list(
+            "event_type", flat=True
+        )
+    )
+    assert sorted(events) == ["conversation.created", "conversation.resolved", "message.failed"]
+    by_type = {d.event_type: d.payload["data"] for d in WebhookDelivery.objects.all()}
+    assert by_type["conversation.created"]["conversation"]["id"] == conversation.pk
+    assert by_type["conversation.resolved"]["conversation"]["status"] == "resolved"
+    assert by_type["message.failed"]["message"]["id"] == sent.pk

@@ -33,6 +33,7 @@ class HolidaySetAdmin(AdminOnlyPermissions, admin.ModelAdmin):
 
 class IntervalInline(AdminOnlyPermissions, admin.TabularInline):
     model = BusinessInterval
+    form = forms.IntervalForm
     formset = forms.IntervalFormSet
     extra = 1
 

@@ -3,7 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from service_levels.models import ServiceSettings, SlaPolicy
+from service_levels.models import BusinessInterval, ServiceSettings, SlaPolicy
 
 TEMPLATE_FIELDS = ("away_template", "csat_template")
 
@@ -53,6 +53,18 @@ class ServiceSettingsForm(forms.ModelForm):
         if data.get("greeting_enabled") and not (data.get("greeting_text") or "").strip():
             self.add_error("greeting_text", _("Write the greeting."))
         return data
+
+
+class IntervalForm(forms.ModelForm):
+    class Meta:
+        model = BusinessInterval
+        fields = ["weekday", "opens", "closes"]
+        help_texts = {
+            "closes": _(
+                "At or before the opening time: open into the next day (22:00-02:00); the same "
+                "time: the whole 24 hours."
+            ),
+        }
 
 
 class IntervalFormSet(forms.BaseInlineFormSet):

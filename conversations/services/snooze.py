@@ -134,6 +134,14 @@ SELECT id FROM upd
 """  # noqa: S608
 
 
+def _announce_in_chunks(ids: list[int], size: int) -> None:
+    """Announce what a sweep moved once every batch is committed: the receivers (live push,
+    routing, SLA) run after the moves, so a backlog of 100,000 wakes on time and the screens
+    follow, rather than each batch waiting for the previous one's receivers."""
+    for start in range(0, len(ids), size):
+        _announce(ids[start : start + size])
+
+
 def _event_data(frm: str, reason: str) -> dict:
     return {"from": frm, "to": Status.NEW.value, "reason": reason}
 
@@ -141,9 +149,7 @@ def _event_data(frm: str, reason: str) -> dict:
 def _pg_batch(sql: str, params: dict) -> list[int]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, {**params, "data": json.dumps(params["data"])})
-        ids = [row[0] for row in cursor.fetchall()]
-        _announce(ids)
-    return ids
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _orm_batch(qs, *, frm: str, reason: str, now: datetime, limit: int) -> list[int]:
@@ -163,7 +169,6 @@ def _orm_batch(qs, *, frm: str, reason: str, now: datetime, limit: int) -> list[
                 now=now,
             )
             ids.append(conversation.pk)
-        _announce(ids)
     return ids
 
 
@@ -187,6 +192,7 @@ def wake_due(*, now: datetime, batch_size: int, max_batches: int | None = None) 
         woken += ids
         if len(ids) < batch_size:
             break
+    _announce_in_chunks(woken, batch_size)
     return woken
 
 
@@ -220,4 +226,5 @@ def boomerang_pending(
             moved += ids
             if len(ids) < batch_size:
                 break
+    _announce_in_chunks(moved, batch_size)
     return moved

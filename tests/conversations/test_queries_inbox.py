@@ -24,7 +24,7 @@ def test_queue_counts_is_one_query(cast, django_assert_num_queries):
         ConversationFactory(channel=cast.channel, status=status)
     with django_assert_num_queries(1):
         counts = queries.queue_counts(Conversation.objects.all())
-    assert counts == {"new": 2, "pending": 1, "resolved": 1}
+    assert counts == {"new": 2, "pending": 1, "snoozed": 0, "resolved": 1}
 
 
 @pytest.mark.django_db

@@ -118,8 +118,9 @@ def test_page_with_history_on_another_channel_costs_one_query_more(
     client.get(url)  # warm the session
     # The pinned 11 (test_views_detail, a Contributor's page) less the assign picker, which a
     # Viewer does not get, and plus the roles of the contact's conversations.
-    # + the top bar's availability (routing).
-    with django_assert_num_queries(12):
+    # + the top bar's availability (routing), the reactions on the page's messages (composer) and
+    # the customer's marketing opt-out (automations), as pinned in test_views_detail.
+    with django_assert_num_queries(14):
         html = client.get(url).content.decode()
     assert reverse("conversations:detail", args=[same.pk]) in html
     assert reverse("conversations:detail", args=[other.pk]) not in html
@@ -132,6 +133,6 @@ def test_a_superuser_page_has_no_permission_to_check(client, cast, django_assert
     client.get(url)  # warm the session
     # The pinned 11 (test_views_detail) but the admin-permission check and the reports link's
     # query: a superuser is an admin, and admins see every report.
-    # + the top bar's availability (routing).
-    with django_assert_num_queries(10):
+    # + the top bar's availability (routing), the reactions (composer), the opt-out (automations).
+    with django_assert_num_queries(12):
         assert client.get(url).status_code == 200

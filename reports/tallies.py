@@ -150,10 +150,13 @@ def rebuild(
         conversations = conversations.filter(channel_id__in=ids)
     # The first response is the earliest outbound message that has not failed (lowest id on a
     # tie), from when it was last sent again if it was: the rule of the services
-    # (outbound.recount_first_response). A failed reply never reached the customer.
+    # (outbound.recount_first_response). A failed reply never reached the customer, and the
+    # system's own messages (no author, sent by the desk: away message, greeting, survey) answer
+    # nobody.
     first = (
         Message.objects.filter(conversation=OuterRef("pk"), direction=Message.Direction.OUTBOUND)
         .exclude(delivery=Message.Delivery.FAILED)
+        .exclude(author__isnull=True, via=Message.Via.DESK)
         .annotate(at=Coalesce("retried_at", "created_at"))
         .order_by("at", "id")
     )

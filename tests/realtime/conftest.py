@@ -20,11 +20,14 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import uvicorn
 from channels.routing import ProtocolTypeRouter
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+from realtime import bus
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -85,7 +88,7 @@ class AsgiServer:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # its settings changes end with the module
 def asgi_server(django_db_setup, django_db_blocker):
     from channels import layers
     from django.conf import settings
@@ -114,7 +117,7 @@ def asgi_server(django_db_setup, django_db_blocker):
     layers.channel_layers.backends = {}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rt_emulator(asgi_server):
     from devtools.whatsapp_emulator import Emulator, EmulatorConfig
 
@@ -144,6 +147,12 @@ def live_desk(asgi_server, rt_emulator, settings, transactional_db):
     yield asgi_server
     rt_emulator.idle(timeout=10)
     app.conf.task_always_eager = False
+    # The sockets' disconnect handlers (presence writes) finish before the tables are flushed:
+    # a flush meeting one of their transactions deadlocks on PostgreSQL.
+    deadline = time.monotonic() + 10
+    while bus.relay.sockets and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
 
 
 def session_cookie(user) -> str:
@@ -155,8 +164,8 @@ def session_cookie(user) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-@pytest.fixture(scope="session")
-def chromium():
+@pytest.fixture(scope="module")  # Playwright's loop must not outlive the module: other
+def chromium():  # tests of the session run asyncio / async_to_sync in this thread
     sync_api = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed")
@@ -207,6 +216,13 @@ def open_page(chromium, live_desk):
     for context in contexts:
         with contextlib.suppress(Exception):
             context.close()
+
+
+def run_scenario(scenario) -> None:
+    """``asyncio.run(scenario())`` in a thread of its own: this thread may hold another loop
+    (Playwright's)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
 
 
 async def read_until(ws, predicate, *, timeout=5.0):

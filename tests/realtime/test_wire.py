@@ -17,7 +17,7 @@ from channels_app.access import Role
 from channels_app.models import AccessGrant
 from realtime import bus, push
 from tests.factories import ConversationFactory, GrantFactory
-from tests.realtime.conftest import read_until, session_cookie
+from tests.realtime.conftest import read_until, run_scenario, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,7 +82,7 @@ def test_a_push_reaches_who_may_see_the_channel_and_nobody_else(live_desk, cast)
             assert [f["kind"] for f in agent.seen if f["kind"] in ours] == ["hello"]
             assert [f["kind"] for f in outsider.seen if f["kind"] in ours] == ["mine"]
 
-    asyncio.run(scenario())
+    run_scenario(scenario)
 
 
 def test_an_agent_who_loses_access_stops_receiving_at_once_and_gets_it_back(live_desk, cast):
@@ -106,7 +106,7 @@ def test_an_agent_who_loses_access_stops_receiving_at_once_and_gets_it_back(live
             await asyncio.to_thread(push.push_to_channel, cast.channel.pk, "again", {})
             assert await read_until(agent, _kind("again"))
 
-    asyncio.run(scenario())
+    run_scenario(scenario)
 
 
 def test_a_team_member_removed_from_the_team_stops_receiving(live_desk, cast):
@@ -118,7 +118,7 @@ def test_a_team_member_removed_from_the_team_stops_receiving(live_desk, cast):
             await asyncio.to_thread(push.push_to_channel, cast.channel.pk, "after", {})
             assert await read_until(agent, _kind("after"), timeout=1.5) is None
 
-    asyncio.run(scenario())
+    run_scenario(scenario)
 
 
 def test_a_socket_without_a_session_is_closed(live_desk):
@@ -128,7 +128,7 @@ def test_a_socket_without_a_session_is_closed(live_desk):
                 await asyncio.wait_for(anonymous.recv(), 5)
             assert closed.value.rcvd.code == 4401
 
-    asyncio.run(scenario())
+    run_scenario(scenario)
 
 
 def test_a_socket_from_another_origin_is_refused(live_desk, cast):
@@ -143,7 +143,7 @@ def test_a_socket_from_another_origin_is_refused(live_desk, cast):
             async with websockets.connect(url, additional_headers=headers, open_timeout=10):
                 pass
 
-    asyncio.run(scenario())
+    run_scenario(scenario)
 
 
 def test_viewers_see_each_other_and_who_is_typing_but_only_with_access(live_desk, cast):
@@ -179,7 +179,7 @@ def test_viewers_see_each_other_and_who_is_typing_but_only_with_access(live_desk
                 f["data"]["user_id"] for f in carla.seen + sam.seen if f["kind"] == "viewer"
             }
 
-    asyncio.run(scenario())
+    run_scenario(scenario)
 
 
 def test_the_database_bus_carries_a_push_from_another_process_to_the_sockets(
@@ -206,4 +206,4 @@ def test_the_database_bus_carries_a_push_from_another_process_to_the_sockets(
         assert message["kind"] == "row"
         assert message["data"] == {"id": 1}
 
-    asyncio.run(scenario())
+    run_scenario(scenario)

@@ -163,7 +163,38 @@ def _announcements_muted():
     return restore
 
 
+RESET_SQL = [
+    "DELETE FROM routing_waiting",
+    # Whatever earlier runs left open (their own conversations, a snooze run's woken ones).
+    """UPDATE conversations_conversation SET status = 'resolved', resolution = 'agent',
+              resolved_at = %(now)s, assignee_id = NULL, snoozed_until = NULL
+        WHERE status <> 'resolved' AND (
+              contact_id IN (SELECT id FROM conversations_contact WHERE wa_id LIKE 'rbrun%%')
+              OR id IN (SELECT conversation_id FROM conversations_event
+                         WHERE kind = 'status_changed' AND data->>'reason' = 'snooze_ended'))""",
+    # The dataset's assignments: one open conversation in 60, two per agent on average.
+    """UPDATE conversations_conversation c
+          SET assignee_id = CASE WHEN (c.id - m.first) %% 60 = 0
+                                 THEN ag.first + ((c.id - m.first) / 60) %% %(agents)s END
+         FROM (SELECT min(id) AS first FROM conversations_conversation) m,
+              (SELECT min(id) AS first FROM auth_user WHERE username LIKE 'rb-agent-%%') ag
+        WHERE c.status IN ('new', 'pending')""",
+    "DELETE FROM conversations_event WHERE kind = 'status_changed'"
+    " AND data->>'reason' = 'snooze_ended'",
+]
+
+
+def reset() -> None:
+    """Every run starts from the dataset's state: nobody waiting, agents at their base load."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for sql in RESET_SQL:
+            cursor.execute(sql, {"now": NOW, "agents": AGENTS})
+
+
 def bench_routing(runs: int) -> dict:
+    reset()
     alone = _route_runs(runs, muted=True)
     everything = _route_runs(max(20, runs // 4), muted=False)
     return {**alone, "with_receivers": everything}
@@ -189,6 +220,7 @@ def _route_runs(runs: int, *, muted: bool) -> dict:
             last_activity_at=now,
         )  # fmt: skip
         queue.enqueue([conv.pk], now=now)
+        connection.queries_log.clear()  # a full log (9,000) would capture nothing
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
             result = engine.route_waiting(now=now, channel_ids=[channel.pk])
@@ -267,6 +299,7 @@ def bench_snooze(snoozed: int, batch_size: int) -> dict:
             break
     elapsed = time.perf_counter() - started
     restore()
+    reset()
     return {
         "snoozed": snoozed,
         "woken": woken,

@@ -452,6 +452,25 @@ def _desk_cases() -> dict[str, list[Case]]:
                 lambda w: {"availability": "available"},
             ),
         ],
+        "routing:snooze": [
+            get(
+                "snooze by GET",
+                lambda w: reverse("routing:snooze", args=[w.visible.pk]),
+                everyone(NOT_ALLOWED),
+            ),
+            post(
+                "snooze a visible conversation",
+                lambda w: reverse("routing:snooze", args=[w.visible.pk]),
+                desk("triage"),
+                lambda w: {"choice": "1h"},
+            ),
+            post(
+                "snooze on an invisible channel",
+                lambda w: reverse("routing:snooze", args=[w.invisible.pk]),
+                desk("triage", on="other"),
+                lambda w: {"choice": "1h"},
+            ),
+        ],
         **_saved_reply_cases(),
         **_api_cases(),
         "webhooks:whatsapp": [

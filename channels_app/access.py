@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection, models
 from django.db.models import F, IntegerField, Q, Value
@@ -24,26 +25,16 @@ from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.models import Channel
+from channels_app.roles import GRANTABLE_ROLES, Role  # noqa: F401 - callers ask access for both
 from config import db_features
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-    from channels_app.models import Channel
-
     AnyUser = AbstractBaseUser | AnonymousUser
 
 ADMIN_PERMISSION = "channels_app.administer_channels"
-
-
-class Role(models.IntegerChoices):
-    """Channel access roles, ordered: a higher number includes everything below it."""
-
-    VIEWER = 10, _("Viewer")
-    CONTRIBUTOR = 20, _("Contributor")
-    SUPERVISOR = 30, _("Supervisor")
-    # Never granted on a channel; what role_for() answers for admins.
-    ADMIN = 100, _("Admin")
 
 
 class Cap(models.TextChoices):
@@ -73,8 +64,6 @@ MINIMUM_ROLE: dict[Cap, Role] = {
     Cap.SEE_DELETED: Role.SUPERVISOR,
     Cap.CONFIGURE: Role.ADMIN,
 }
-
-GRANTABLE_ROLES = [Role.VIEWER, Role.CONTRIBUTOR, Role.SUPERVISOR]
 
 
 _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -170,8 +159,6 @@ def channels_with_role(user: AnyUser):
     Inactive channels are included (their history stays readable); callers that offer only live
     channels filter on ``is_active`` themselves.
     """
-    from channels_app.models import Channel
-
     if not user.is_authenticated or not user.is_active:
         return Channel.objects.none()
     # effective_role_of names whose role effective_role is, so that role_for() never reuses it
@@ -226,8 +213,6 @@ def users_with_access(channel: Channel, *, minimum: Role = Role.VIEWER):
     as five ORM subqueries the same filter cost ~3 ms of Python to build and compile on every
     conversation page (the assign picker), ten times what PostgreSQL needs to run it.
     """
-    from django.contrib.auth import get_user_model
-
     users = get_user_model().objects.filter(is_active=True)
     if channel.all_users_enabled and channel.all_users_role >= minimum:
         return users

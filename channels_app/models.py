@@ -7,8 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from channels_app.access import GRANTABLE_ROLES, Role
 from channels_app.encryption import EncryptedTextField
+from channels_app.roles import GRANTABLE_ROLES, Role
 
 DEFAULT_AUTO_RESOLVE = timedelta(days=30)
 

@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
+from channels_app import template_services
+
 
 @shared_task(name="channels_app.tasks.sync_templates")
 def sync_templates() -> dict:
     """Pull every channel's message templates and review status from the API (beat, hourly)."""
-    from channels_app import template_services
-
     return template_services.sync_all_templates().as_dict()

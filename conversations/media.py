@@ -13,6 +13,7 @@ import base64
 import logging
 import mimetypes
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.files import File
@@ -26,9 +27,9 @@ from django.utils.translation import gettext_noop
 from channels_app.whatsapp.client import WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError
 from channels_app.whatsapp.media_policy import MAX_BYTES, MediaRefused
+from conversations import jobs
 from conversations.models import Message
 from conversations.services import announcements
-from conversations.tasks import download_media
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ def sweep_media(*, now: datetime | None = None, enqueue=None) -> int:
     Queueing twice is harmless: the download claims its row, so a second task skips it.
     """
     ids = claim_pending_media(now=now or timezone.now())
-    send = enqueue or download_media.delay
+    send = enqueue or partial(jobs.enqueue, jobs.DOWNLOAD_MEDIA)
     for message_id in ids:
         send(message_id)
     if ids:

@@ -79,6 +79,11 @@ def on_inbound(status: str | None) -> Inbound:
     return ON_INBOUND[status]
 
 
+# The open statuses a customer's message moves back (a STATUS_CHANGED event with its reason;
+# announced as reopened_conversation_ids): derived, so a new status needs only its ON_INBOUND.
+REOPENED_BY_INBOUND: tuple[str, ...] = tuple(s for s in OPEN if ON_INBOUND[s].event_reason)
+
+
 def back_to_new_event(from_status: str = Status.PENDING.value) -> dict:
     """The data of the STATUS_CHANGED event written when a Pending (or snoozed) conversation's
     customer answers (both inbound paths)."""

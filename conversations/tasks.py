@@ -1,9 +1,18 @@
-"""Celery tasks: thin wrappers that take ids, call one service, and own retries."""
+"""Celery tasks: thin wrappers that take ids, call one service, and own retries.
+
+The tasks import the services; the services never import the tasks, they enqueue them by name
+(conversations/jobs.py)."""
 
 import logging
 
 from celery import Task, shared_task
+from django.conf import settings
+from django.utils import timezone
 from kombu.exceptions import OperationalError
+
+from conversations import media
+from conversations.services import autoresolve as autoresolve_service
+from conversations.services import inbound_payloads, message_changes, outbound
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +23,6 @@ class EnqueueOrSweep(Task):
     filesystem-broker folder, a bad URL) the work stays recorded in the database and a sweep
     (``sweep_outbound``, ``sweep_media``) enqueues it again once the broker is back. One warning
     line, no traceback: an outage would otherwise write one per request."""
-
     def apply_async(self, *args, **kwargs):
         try:
             return super().apply_async(*args, **kwargs)
@@ -39,8 +47,6 @@ def dispatch_message(self, message_id: int) -> str:
 
     Idempotent: a message that is no longer queued is skipped.
     """
-    from conversations.services import outbound
-
     outcome = outbound.dispatch(message_id)
     if outcome.retry_in is not None:
         try:
@@ -54,10 +60,6 @@ def dispatch_message(self, message_id: int) -> str:
 @shared_task(name="conversations.tasks.sweep_outbound")
 def sweep_outbound() -> int:
     """Re-enqueue replies stuck in queued or sending (beat, every minute); idempotent."""
-    from django.utils import timezone
-
-    from conversations.services import outbound
-
     return outbound.sweep_outbound(now=timezone.now())
 
 
@@ -69,8 +71,6 @@ def download_media(message_id: int) -> str:
     """Fetch an inbound message's media from the provider into MEDIA_ROOT; idempotent. A
     transient failure is not retried by the broker: the download records when it is due again
     and the media sweep queues it then (conversations.media, docs/composer.md)."""
-    from conversations import media
-
     return media.download_inbound_media(message_id)
 
 
@@ -78,10 +78,6 @@ def download_media(message_id: int) -> str:
 def sweep_media() -> int:
     """Queue inbound media downloads that were never queued or were lost (beat, every minute);
     idempotent: each download claims its message, so queueing one twice fetches it once."""
-    from django.utils import timezone
-
-    from conversations import media
-
     return media.sweep_media(now=timezone.now())
 
 
@@ -91,12 +87,7 @@ def autoresolve() -> dict:
 
     Idempotent: a second run at once skips on the advisory lock, a later one finds nothing due.
     """
-    from django.conf import settings
-    from django.utils import timezone
-
-    from conversations.services import autoresolve as service
-
-    return service.autoresolve(
+    return autoresolve_service.autoresolve(
         now=timezone.now(),
         batch_size=settings.AUTORESOLVE_BATCH_SIZE,
         workers=settings.AUTORESOLVE_WORKERS,
@@ -109,8 +100,6 @@ def erase_deleted_messages() -> dict:
 
     Idempotent: an erased message is not selected again; two runs split the rows (SKIP LOCKED).
     """
-    from conversations.services import message_changes
-
     return message_changes.erase_deleted()
 
 
@@ -120,8 +109,6 @@ def apply_inbound_payload(payload_id: int) -> str:
 
     Idempotent: a payload another worker holds, or one already applied, is not claimed.
     """
-    from conversations.services import inbound_payloads
-
     return inbound_payloads.apply_payload(payload_id)
 
 
@@ -129,8 +116,4 @@ def apply_inbound_payload(payload_id: int) -> str:
 def sweep_inbound_payloads() -> int:
     """Queue webhook bodies not applied yet (broker down, worker died), drop old applied ones
     (beat, every minute); idempotent."""
-    from django.utils import timezone
-
-    from conversations.services import inbound_payloads
-
     return inbound_payloads.sweep_payloads(now=timezone.now())

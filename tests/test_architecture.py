@@ -108,3 +108,142 @@ def test_each_forbidden_arrow_is_really_looked_for(tmp_path, monkeypatch):
     (package / "sneaky.py").write_text("def f():\n    from reports import tallies\n")
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     assert "reports" in imports_of("conversations")
+
+
+# --- cycles, imports inside functions, module size (issue 14) ------------------------------
+
+# Every first-party package: the apps (each with an apps.py) and config.
+PACKAGES = sorted({p.parent.name for p in ROOT.glob("*/apps.py")} | {"config"})
+MAX_MODULE_LINES = 600
+
+
+def _modules() -> dict[str, Path]:
+    """{dotted module name: path} of every first-party module but migrations."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _top_level_imports(tree: ast.Module):
+    """The imports that run when the module loads: its body and its (non-TYPE_CHECKING) ifs and
+    trys, not functions or classes' methods."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If) and not _is_type_checking(node):
+            stack += node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            stack += node.body + node.orelse + node.finalbody
+            for handler in node.handlers:
+                stack += handler.body
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module: first-party modules it imports when it loads}. ``from package import name``
+    counts as importing ``package.name`` when that is a module (Python loads the submodule; the
+    package's ``__init__`` re-exporting it is no cycle)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = graph.setdefault(name, set())
+        for node in _top_level_imports(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif node.level == 0 and node.module:
+                subs = [f"{node.module}.{alias.name}" for alias in node.names]
+                targets = [s for s in subs if s in modules] or [node.module]
+            else:
+                continue
+            edges.update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_modules():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def function_level_imports(path: Path) -> list[str]:
+    """Imports inside a function body, but an AppConfig's ``ready`` (where Django wants signal
+    and check registration) and ``if TYPE_CHECKING:`` blocks."""
+    found = []
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if function.name == "ready":
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_no_import_inside_a_function():
+    """An import inside a function hides an arrow (or a cycle) from the reader: the modules
+    import at the top, and a cycle is broken by moving code, not by deferring the import."""
+    found = [hit for path in _modules().values() for hit in function_level_imports(path)]
+    assert found == []
+
+
+def test_no_app_module_is_longer_than_600_lines():
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in _modules().values()
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from datetime import datetime
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -28,11 +27,11 @@ from django.utils import timezone
 
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
+from conversations import jobs
 from conversations.models import Contact, Conversation, Event, Message, ParkedChange
 from conversations.services import announcements, message_changes
 from conversations.services.events import _later, _preview, record_event
 from conversations.services.inbound import _contact_for
-from conversations.tasks import download_media
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def _stored(channel: Channel, wamid: str) -> Message | None:
 
 def _download_after_commit(message: Message) -> None:
     if (message.payload or {}).get("media_id") and not (message.payload or {}).get("file"):
-        transaction.on_commit(partial(download_media.delay, message.pk))
+        jobs.download_media(message.pk)
 
 
 def apply(channel: Channel, event: webhooks.InboundMessage, *, now: datetime | None = None) -> str:

@@ -15,7 +15,6 @@ import logging
 from collections import Counter
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
@@ -25,10 +24,9 @@ from channels_app import health, template_services
 from channels_app.models import Channel
 from channels_app.whatsapp import webhooks
 from config.db_features import is_postgres
-from conversations import signals
+from conversations import jobs, signals
 from conversations.models import Message
 from conversations.services import delivery, inbound, inbound_changes
-from conversations.tasks import download_media
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +178,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
         if created and event.type == "unreadable":
             _log_unreadable(event)
         if created and event.media_id:
-            transaction.on_commit(partial(download_media.delay, message.pk))
+            jobs.download_media(message.pk)
     for channel, past in history.items():
         counts += inbound_changes.import_history(channel, past, now=now)
     return counts
@@ -284,7 +282,7 @@ def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
     if created and event.media_id:
         # Runs at once in autocommit (the statement has committed), after the caller's
         # transaction when there is one.
-        transaction.on_commit(partial(download_media.delay, message.pk))
+        jobs.download_media(message.pk)
     return Counter(messages=1) if created else Counter(duplicates=1)
 
 

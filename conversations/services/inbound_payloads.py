@@ -17,7 +17,6 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -25,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from channels_app.whatsapp import webhooks
-from conversations import tasks
+from conversations import jobs
 from conversations.models import InboundPayload
 from conversations.services import inbound_events
 
@@ -44,7 +43,7 @@ def store_payload(raw: bytes, *, now: datetime) -> InboundPayload:
     A broker that is down only delays it: ``sweep_payloads`` queues it again.
     """
     payload = InboundPayload.objects.create(body=raw, received_at=now, status=Status.PENDING)
-    transaction.on_commit(partial(tasks.apply_inbound_payload.delay, payload.pk))
+    jobs.enqueue_on_commit(jobs.APPLY_PAYLOAD, payload.pk)
     logger.info("webhook payload %d stored (%d bytes) for the worker", payload.pk, len(raw))
     return payload
 
@@ -129,7 +128,7 @@ def _release(payload: InboundPayload, progress: int) -> None:
         pk=payload.pk, attempts=payload.attempts, progress=progress
     ).update(status=Status.PENDING, heartbeat_at=None)
     if released:
-        transaction.on_commit(partial(tasks.apply_inbound_payload.delay, payload.pk))
+        jobs.enqueue_on_commit(jobs.APPLY_PAYLOAD, payload.pk)
 
 
 def sweep_payloads(*, now: datetime) -> int:
@@ -149,7 +148,7 @@ def sweep_payloads(*, now: datetime) -> int:
     )
     for pk in stuck:
         logger.info("webhook payload %d queued again by the sweep", pk)
-        tasks.apply_inbound_payload.delay(pk)
+        jobs.enqueue(jobs.APPLY_PAYLOAD, pk)
     InboundPayload.objects.filter(
         status=Status.DONE, processed_at__lt=now - settings.INBOUND_PAYLOAD_RETENTION
     ).delete()

@@ -89,7 +89,7 @@ open_conv AS (
     SELECT cv.id, cv.status, cv.last_customer_message_at, cv.last_activity_at
     FROM conversations_conversation cv
     WHERE cv.channel_id = (SELECT id FROM ch) AND cv.contact_id = (SELECT id FROM contact)
-      AND cv.status IN (%(new)s, %(pending)s, %(snoozed)s) AND NOT EXISTS (SELECT FROM dup)
+      AND {open} AND NOT EXISTS (SELECT FROM dup)
     FOR NO KEY UPDATE
 ),
 conv_insert AS (
@@ -133,13 +133,13 @@ events AS (
     UNION ALL
     SELECT id, %(status_changed)s,
            jsonb_set(%(back_to_new)s::jsonb, '{from}', to_jsonb(previous_status)), %(now)s
-    FROM conv_update WHERE previous_status IN (%(pending)s, %(snoozed)s)
+    FROM conv_update WHERE {reopened}
 )
 SELECT true, id, conversation_id, (SELECT id FROM ch),
        EXISTS (SELECT FROM conversations_parkedchange p
                WHERE p.channel_id = (SELECT id FROM ch) AND p.target_provider_id = %(wamid)s),
        EXISTS (SELECT FROM conv_insert),
-       EXISTS (SELECT FROM conv_update WHERE previous_status = %(pending)s)
+       EXISTS (SELECT FROM conv_update WHERE {reopened})
 FROM msg
 UNION ALL
 SELECT false, id, conversation_id, (SELECT id FROM ch), false, false, false FROM dup
@@ -149,7 +149,11 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM ch
 
 # The channel by id (services.receive_inbound), or the active WhatsApp channel of a phone number
 # id (the webhook: one round trip less than reading the channel first). Two statements, each
-# prepared on its own.
+# prepared on its own. The statuses are literals from the rules (the open set, and the statuses
+# a customer's message moves back to New), so a new status changes the statement by itself.
+TEMPLATE = TEMPLATE.replace("{open}", rules.in_sql("cv.status", rules.OPEN)).replace(
+    "{reopened}", rules.in_sql("previous_status", rules.REOPENED_BY_INBOUND)
+)
 BY_CHANNEL = TEMPLATE.replace(
     "{channel}", "SELECT id FROM channels_app_channel WHERE id = %(channel)s"
 )
@@ -167,8 +171,6 @@ CONSTANTS = {
     # open one moves to on_inbound(status).status (New for both open statuses, which keep their
     # assignee: the UPDATE below leaves it alone).
     "new": rules.on_inbound(None).status,
-    "pending": rules.Status.PENDING.value,
-    "snoozed": rules.Status.SNOOZED.value,
     "inbound": Message.Direction.INBOUND.value,
     "received": Message.Delivery.RECEIVED.value,
     "opened": Event.Kind.OPENED.value,
@@ -177,10 +179,10 @@ CONSTANTS = {
     "whatsapp": Channel.Kind.WHATSAPP.value,
 }
 # The statement's shape encodes these rules; a change to them must change the statement too.
-assert (CONSTANTS["new"], CONSTANTS["pending"], CONSTANTS["snoozed"]) == rules.OPEN
-assert rules.back_to_new_event(CONSTANTS["snoozed"]) == {
-    **json.loads(BACK_TO_NEW), "from": CONSTANTS["snoozed"]
-}
+assert all(
+    rules.back_to_new_event(s) == {**json.loads(BACK_TO_NEW), "from": s}
+    for s in rules.REOPENED_BY_INBOUND
+)
 assert all(
     rules.on_inbound(s).status == CONSTANTS["new"] and rules.on_inbound(s).keeps_assignee
     for s in rules.OPEN

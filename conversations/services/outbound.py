@@ -20,6 +20,7 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -34,10 +35,9 @@ from channels_app.models import MessageTemplate
 from channels_app.whatsapp.client import SendResult, WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError, WindowClosed
 from channels_app.whatsapp.failures import is_retryable
-from conversations import send_policy
+from conversations import jobs, send_policy
 from conversations.models import Conversation, Event, Message
-from conversations.services import sending
-from conversations.services import announcements
+from conversations.services import announcements, sending
 from conversations.services.delivery import raw_text, recount_first_response
 from conversations.services.events import (
     EMPTY_REPLY,
@@ -57,7 +57,6 @@ from conversations.services.events import (
     record_event,
 )
 from conversations.services.events import WindowClosed as WindowClosedRefusal
-from conversations.tasks import dispatch_message
 
 logger = logging.getLogger(__name__)
 
@@ -378,7 +377,7 @@ def retry(message: Message, *, actor, now: datetime | None = None) -> Message:
         recount_first_response(conversation.pk)
         announcements.message_changed([message.pk], change="delivery")
         message_id = message.pk
-        transaction.on_commit(lambda: dispatch_message.delay(message_id))
+        jobs.dispatch_message(message_id)
     message.refresh_from_db()
     return message
 
@@ -427,7 +426,7 @@ def sweep_outbound(*, now: datetime | None = None, enqueue=None) -> int:
     Enqueueing twice is harmless: dispatch claims the row, so the second task skips it.
     """
     ids = stuck_messages(now=now or timezone.now())
-    send = enqueue or dispatch_message.delay
+    send = enqueue or partial(jobs.enqueue, jobs.DISPATCH_MESSAGE)
     for message_id in ids:
         send(message_id)
     if ids:
@@ -471,7 +470,7 @@ def _store_outbound(
     conversation.last_message_preview = _preview(message.body, message.type)
     conversation.save(update_fields=fields)
 
-    transaction.on_commit(lambda: dispatch_message.delay(message.id))
+    jobs.dispatch_message(message.id)
     author_id = None if author is None else author.pk
     announcements.sent([message.pk], author_id=author_id)
     if "assignee" in fields:

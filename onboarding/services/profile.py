@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from PIL import Image, UnidentifiedImageError
 
 from onboarding.models import (
     Onboarding,
@@ -63,8 +64,6 @@ def check_logo(content: bytes) -> str:
     bytes themselves; ValidationError otherwise."""
     if len(content) > MAX_LOGO_BYTES:
         raise ValidationError(_("The logo is larger than 5 MB."))
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(io.BytesIO(content)) as image:
             image_format = image.format

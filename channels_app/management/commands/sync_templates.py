@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from channels_app import template_services
+from channels_app.models import Channel
 from channels_app.whatsapp.client import WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError
 
@@ -17,8 +18,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from channels_app.models import Channel
-
         if options["channel"] is None and not options["dry_run"]:
             result = template_services.sync_all_templates()
             self._summary(result.as_dict())

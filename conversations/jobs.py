@@ -1,0 +1,38 @@
+"""Enqueueing the conversations' Celery tasks by name, so the services never import the tasks.
+
+The arrow runs one way: ``conversations.tasks`` imports the services (a task is a thin wrapper
+around one service); the services, which must enqueue work after commit (send a reply, fetch a
+customer's media, apply a stored webhook payload), name the task instead of importing it. The
+registered task object is looked up at call time, so its ``EnqueueOrSweep`` base (a broker
+outage never fails the caller) and a test's ``monkeypatch.setattr(task, "delay", ...)`` both
+still apply.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from celery import current_app
+from django.db import transaction
+
+DISPATCH_MESSAGE = "conversations.tasks.dispatch_message"
+DOWNLOAD_MEDIA = "conversations.tasks.download_media"
+APPLY_PAYLOAD = "conversations.tasks.apply_inbound_payload"
+
+
+def enqueue(name: str, *args) -> None:
+    """Publish the task ``name`` now (``delay``)."""
+    current_app.tasks[name].delay(*args)
+
+
+def enqueue_on_commit(name: str, *args) -> None:
+    """Publish the task ``name`` when the current transaction commits (now if there is none)."""
+    transaction.on_commit(partial(enqueue, name, *args))
+
+
+def dispatch_message(message_id: int) -> None:
+    enqueue_on_commit(DISPATCH_MESSAGE, message_id)
+
+
+def download_media(message_id: int) -> None:
+    enqueue_on_commit(DOWNLOAD_MEDIA, message_id)

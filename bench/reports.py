@@ -217,6 +217,8 @@ def ensure_dataset(*, regenerate: bool) -> int:
     from django.core.management import call_command
     from django.db import connection
 
+    from conversations import partitions
+
     call_command("migrate", verbosity=0)
     start = datetime.combine(FIRST, datetime.min.time(), tzinfo=TZ)
     end = datetime.combine(LAST + timedelta(days=1), datetime.min.time(), tzinfo=TZ)
@@ -275,6 +277,11 @@ def ensure_dataset(*, regenerate: bool) -> int:
             " SELECT id, %s FROM auth_user WHERE username = %s",
             [str(TZ), SUPERVISOR],
         )
+        # The monthly partitions of the period (docs/partitions.md), before the load.
+        partitions.create_months(
+            partitions.month_start(start - timedelta(days=31)),
+            partitions.add_months(partitions.month_start(end), 1),
+        )
         rebuild = []
         for table in ("conversations_conversation", "conversations_message", "conversations_event"):
             rebuild += _drop_secondary_indexes(cursor, table)
@@ -307,9 +314,17 @@ def ensure_dataset(*, regenerate: bool) -> int:
         for sql in LABEL_SQL:
             cursor.execute(sql, {"tags": TAGS, "topics": TOPICS})
         cursor.execute("SET session_replication_role = DEFAULT")
+        # The provider ids' key table (its trigger was off with the others for the load).
+        cursor.execute("TRUNCATE conversations_messagekey")
+        cursor.execute(
+            "INSERT INTO conversations_messagekey"
+            " SELECT channel_id, provider_message_id, id, created_at FROM conversations_message"
+            " WHERE provider_message_id IS NOT NULL"
+        )
         cursor.execute("SET maintenance_work_mem = '256MB'")
         for definition in rebuild:
-            cursor.execute(definition)
+            # A partitioned table's index (ON ONLY) is rebuilt with its partitions' indexes.
+            cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
         cursor.execute("VACUUM (ANALYZE)")
         cursor.execute("CHECKPOINT")
         took = time.perf_counter() - started

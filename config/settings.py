@@ -446,6 +446,11 @@ DELETED_MESSAGE_RETENTION = timedelta(days=env.int("DELETED_MESSAGE_RETENTION_DA
 ERASE_DELETED_BATCH_SIZE = env.int("ERASE_DELETED_BATCH_SIZE", default=500)
 # A history webhook can carry thousands of past messages: stored this many per transaction.
 HISTORY_IMPORT_BATCH_SIZE = env.int("HISTORY_IMPORT_BATCH_SIZE", default=500)
+# Messages and events are partitioned by month on PostgreSQL (docs/partitions.md): partitions
+# exist this many months ahead; with a retention of N > 0 months, history older than the current
+# month and the N months before it is dropped (0: keep everything).
+PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
+HISTORY_RETENTION_MONTHS = env.int("HISTORY_RETENTION_MONTHS", default=0)
 # Free-form replies stop this long before the 24-hour window closes, for queue latency and skew.
 WHATSAPP_WINDOW_SAFETY_MARGIN = timedelta(
     seconds=env.int("WHATSAPP_WINDOW_SAFETY_MARGIN_S", default=60)

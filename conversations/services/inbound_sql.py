@@ -12,14 +12,18 @@ data-modifying CTEs, in the order the ORM version applies them (docs/whatsapp.md
 
 0. ``ch``: the channel, by id or by the phone number id of an active WhatsApp channel; without
    one nothing else runs and the statement says so.
-1. ``dup``: the message is already stored (same channel and provider id): nothing else runs.
+1. ``dup``: the message is already stored (same channel and provider id, found through the
+   key table ``conversations_messagekey``, then the message by id and time: one partition of
+   the month-partitioned messages, docs/partitions.md): nothing else runs.
 2. ``found`` / ``new_contact``: the contact by wa_id, else by BSUID, else inserted
    (``ON CONFLICT DO NOTHING``); ``contact_update`` refreshes its profile name and fills a
    missing wa_id or BSUID.
 3. ``open_conv``: the contact's open conversation on the channel, locked
    ``FOR NO KEY UPDATE``; without one, ``conv_insert`` opens a New conversation (with its final
    preview and times) and the ``opened`` event.
-4. ``msg``: the message (``ON CONFLICT DO NOTHING`` on the provider id).
+4. ``msg_key`` / ``msg``: the provider id's key with the message's id from its sequence
+   (``ON CONFLICT DO NOTHING``: the uniqueness a partitioned table cannot hold), then the
+   message with that id (the key table's trigger finds its own key and adds nothing).
 5. ``conv_update``: only when the message was inserted: Pending goes back to New (with its
    event), the preview follows the newest message, the window and the activity only move forward.
 6. The result says whether an edit or deletion of this message arrived before it
@@ -50,8 +54,10 @@ WITH ch AS (
     {channel}
 ),
 dup AS (
-    SELECT id, conversation_id FROM conversations_message
-    WHERE channel_id = (SELECT id FROM ch) AND provider_message_id = %(wamid)s
+    SELECT m.id, m.conversation_id
+    FROM conversations_messagekey k
+    JOIN conversations_message m ON m.id = k.message_id AND m.created_at = k.created_at
+    WHERE k.channel_id = (SELECT id FROM ch) AND k.provider_message_id = %(wamid)s
 ),
 found AS (
     (SELECT id FROM conversations_contact WHERE kind = %(kind)s AND wa_id = %(wa_id)s)
@@ -103,15 +109,25 @@ conv_insert AS (
     ON CONFLICT DO NOTHING
     RETURNING id
 ),
+conv AS (
+    SELECT id FROM open_conv UNION ALL SELECT id FROM conv_insert
+),
+msg_key AS (
+    INSERT INTO conversations_messagekey (channel_id, provider_message_id, message_id, created_at)
+    SELECT (SELECT id FROM ch), %(wamid)s, nextval('conversations_message_id_seq'), %(now)s
+    FROM conv
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+),
 msg AS (
     INSERT INTO conversations_message (
-        conversation_id, channel_id, direction, type, body, payload, provider_message_id,
+        id, conversation_id, channel_id, direction, type, body, payload, provider_message_id,
         reply_to_provider_id, delivery, failure_reason, sent_outside_window, attempts,
         created_at, sent_at)
-    SELECT conv.id, (SELECT id FROM ch), %(inbound)s, %(type)s, %(body)s, %(payload)s::jsonb,
-           %(wamid)s, %(reply_to)s, %(received)s, '', false, 0, %(now)s, %(sent_at)s
-    FROM (SELECT id FROM open_conv UNION ALL SELECT id FROM conv_insert) conv
-    ON CONFLICT DO NOTHING
+    SELECT msg_key.message_id, conv.id, (SELECT id FROM ch), %(inbound)s, %(type)s, %(body)s,
+           %(payload)s::jsonb, %(wamid)s, %(reply_to)s, %(received)s, '', false, 0, %(now)s,
+           %(sent_at)s
+    FROM conv, msg_key
     RETURNING id, conversation_id
 ),
 conv_update AS (

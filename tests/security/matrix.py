@@ -471,6 +471,35 @@ def _desk_cases() -> dict[str, list[Case]]:
                 lambda w: {"choice": "1h"},
             ),
         ],
+        # The live pages' endpoints (realtime/): POST only, then the login, then the access
+        # check of the conversation (read) or of each selected conversation (bulk: the ones the
+        # user may not change are named in the answer, the request itself goes through).
+        "realtime:read": [
+            get(
+                "read by GET",
+                lambda w: reverse("realtime:read", args=[w.visible.pk]),
+                everyone(NOT_ALLOWED),
+            ),
+            post(
+                "read a visible conversation",
+                lambda w: reverse("realtime:read", args=[w.visible.pk]),
+                desk("see", allowed=Status(204)),
+            ),
+            post(
+                "read on an invisible channel",
+                lambda w: reverse("realtime:read", args=[w.invisible.pk]),
+                desk("see", on="other", allowed=Status(204)),
+            ),
+        ],
+        "realtime:bulk": [
+            get("bulk by GET", lambda w: reverse("realtime:bulk"), everyone(NOT_ALLOWED)),
+            post(
+                "bulk resolve",
+                lambda w: reverse("realtime:bulk"),
+                {**everyone(Redirect("/inbox/")), "anonymous": LOGIN},
+                lambda w: {"ids": [w.visible.pk, w.invisible.pk], "action": "resolved"},
+            ),
+        ],
         **_saved_reply_cases(),
         **_api_cases(),
         "webhooks:whatsapp": [

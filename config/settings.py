@@ -373,6 +373,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.erase_deleted_messages",
         "schedule": timedelta(seconds=env.int("ERASE_DELETED_EVERY_S", default=3600)),
     },
+    # Daily (PostgreSQL): create the message and event partitions of the coming months, drop
+    # those past HISTORY_RETENTION_MONTHS (conversations.partitions).
+    "maintain-partitions": {
+        "task": "conversations.tasks.maintain_partitions",
+        "schedule": timedelta(seconds=env.int("PARTITION_MAINTENANCE_EVERY_S", default=86400)),
+    },
 }
 
 # --- Proactive messaging API and audit log (docs/api.md, docs/audit.md) -------------------------

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from channels_app.access import Cap, can
 from channels_app.whatsapp.media_policy import strip_bidi
+from conversations import partitions
 from conversations.access import conversation_for
 from conversations.models import Message
 
@@ -40,7 +41,9 @@ def attachment(request, pk: int, message_id: int):
     """The file of one message of conversation ``pk`` (404 when missing or not downloaded yet)."""
     conversation = conversation_for(request.user, pk)
     message = (
-        Message.objects.filter(pk=message_id, conversation=conversation)
+        Message.objects.filter(
+            partitions.in_thread(conversation), pk=message_id, conversation=conversation
+        )
         .only("pk", "payload", "type", "revoked_at")
         .first()
     )

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from conversations import media
+from conversations import media, partitions
 from conversations.services import autoresolve as autoresolve_service
 from conversations.services import inbound_payloads, message_changes, outbound
 
@@ -117,3 +117,11 @@ def sweep_inbound_payloads() -> int:
     """Queue webhook bodies not applied yet (broker down, worker died), drop old applied ones
     (beat, every minute); idempotent."""
     return inbound_payloads.sweep_payloads(now=timezone.now())
+
+
+@shared_task(name="conversations.tasks.maintain_partitions")
+def maintain_partitions() -> dict:
+    """Create the message and event partitions of the coming months and drop those past the
+    retention (beat, daily; PostgreSQL only). Idempotent: what exists is left alone."""
+    result = partitions.maintain(timezone.now())
+    return {"created": result.created, "moved": result.moved, "dropped": result.dropped}

@@ -27,6 +27,7 @@ from channels_app.access import (
     with_channel_role,
 )
 from channels_app.models import Channel, MessageTemplate
+from conversations import partitions
 from conversations.models import Conversation, Message
 from conversations.services import template_placeholder_count
 
@@ -215,7 +216,8 @@ def _thread_rows(
     shared: _Shared,
 ):
     if kind == "message":
-        qs, columns = conversation.messages.all(), _MESSAGE_COLUMNS
+        qs = conversation.messages.filter(partitions.in_thread(conversation))
+        columns = _MESSAGE_COLUMNS
     else:
         qs, columns = conversation.notes.all(), _NOTE_COLUMNS
     if cond is not None:
@@ -294,7 +296,11 @@ def thread_page(
 
 def message_position(conversation: Conversation, message_id: int) -> ThreadCursor | None:
     """Where a message of this conversation sits in the thread (one query); None if not here."""
-    at = conversation.messages.filter(pk=message_id).values_list("created_at", flat=True).first()
+    at = (
+        conversation.messages.filter(partitions.in_thread(conversation), pk=message_id)
+        .values_list("created_at", flat=True)
+        .first()
+    )
     return None if at is None else ThreadCursor(at, "message", message_id)
 
 
@@ -306,7 +312,8 @@ def events(conversation: Conversation, *, limit: int = EVENT_LIMIT) -> tuple[lis
     """The latest ``limit`` history rows, oldest first, with their actors, and whether older
     ones exist (one query)."""
     latest = list(
-        conversation.events.select_related("actor")
+        conversation.events.filter(partitions.in_thread(conversation))
+        .select_related("actor")
         .only("conversation", "kind", "data", "created_at", *_ACTOR_FIELDS)
         .order_by("-created_at", "-id")[: limit + 1]
     )

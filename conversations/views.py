@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.access import Cap, can
 from channels_app.models import MessageTemplate
-from conversations import forms, media_views, queries, send_policy, services
+from conversations import forms, media_views, partitions, queries, send_policy, services
 from conversations.access import conversation_for
 from conversations.models import Conversation, Message, Tag, Topic
 from conversations.services import outbound
@@ -341,7 +341,7 @@ def retry(request, pk: int, message_id: int):
     """Send a failed reply again (outbound.retry: the same row, at most once)."""
     conversation = conversation_for(request.user, pk, needs=Cap.REPLY)
     message = conversation.messages.filter(
-        pk=message_id, direction=Message.Direction.OUTBOUND
+        partitions.in_thread(conversation), pk=message_id, direction=Message.Direction.OUTBOUND
     ).first()
     if message is None:
         raise Http404(_("No such reply in this conversation."))

@@ -483,7 +483,11 @@ def _merge_into(keep: Contact, drop: Contact) -> None:
             target.last_customer_message_at = _later(
                 target.last_customer_message_at, conversation.last_customer_message_at
             )
-        target.save(update_fields=["last_activity_at", "last_customer_message_at"])
+        # Its messages and events join the target's thread: the target now began when the
+        # earlier of the two did (the page prunes the month partitions from opened_at on,
+        # docs/partitions.md).
+        target.opened_at = min(target.opened_at, conversation.opened_at)
+        target.save(update_fields=["last_activity_at", "last_customer_message_at", "opened_at"])
         conversation.delete()
     keep.bsuid = keep.bsuid or drop.bsuid
     drop.delete()

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from channels_app.access import Role
 from channels_app.whatsapp import webhooks
+from conversations import queries
 from conversations.models import Contact, Conversation, Event, Message, ParkedChange
 from conversations.services import message_changes
 from tests.factories import ChannelFactory, GrantFactory, UserFactory
@@ -419,6 +420,12 @@ def test_a_number_change_to_a_number_that_already_wrote_merges_into_one_contact(
     assert contact.wa_id == "15555550999"
     conversation = Conversation.objects.get()  # the two open ones became one
     assert conversation.messages.count() == 3
+    # It began with the earlier of the two, and its page shows every message (the page prunes
+    # the month partitions from opened_at on: docs/partitions.md).
+    first = conversation.messages.order_by("created_at").first()
+    assert conversation.opened_at <= first.created_at
+    page = queries.thread_page(conversation, size=10)
+    assert [item.kind for item in page.items].count("message") == 3
 
 
 def test_an_identity_change_warns_on_the_conversation(client, channel):

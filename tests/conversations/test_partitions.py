@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.db_features import is_postgres
-from conversations import partitions, services
+from conversations import partitions, queries, services
 from conversations.models import Event, Message
 from conversations.services import inbound_sql
 from reports.build import _message_groups_sql
@@ -199,6 +200,33 @@ def test_retention_drops_the_partitions_older_than_n_months_and_their_keys(setti
     MessageFactory(conversation=conversation, provider_message_id="wamid.old")
     with pytest.raises(IntegrityError), transaction.atomic():
         MessageFactory(conversation=conversation, provider_message_id="wamid.kept")
+
+
+@pg
+def test_the_conversation_page_prunes_to_the_months_since_the_conversation_opened():
+    now = timezone.now()
+    partitions.create_ahead(now - 8 * MONTH, 9)
+    conversation = ConversationFactory(opened_at=now - timedelta(hours=2))
+    MessageFactory(conversation=conversation, created_at=now - timedelta(hours=1))
+    EventFactory(conversation=conversation, created_at=now - timedelta(hours=1))
+    current = partitions.month_start(now - timedelta(hours=2) - partitions.THREAD_SLACK)
+
+    with CaptureQueriesContext(connection) as captured:
+        page = queries.thread_page(conversation, size=50)
+        queries.events(conversation)
+    assert len(page.items) == 1
+    for query in captured.captured_queries:
+        sql = query["sql"]
+        for table in partitions.TABLES:
+            if f'FROM "{table}"' not in sql:
+                continue
+            read = scanned(plan(sql), table)
+            assert read, sql
+            older = {
+                partitions.partition_name(table, partitions.add_months(current, -n))
+                for n in range(1, 9)
+            }
+            assert not read & older, read
 
 
 @pg

@@ -501,6 +501,7 @@ def _desk_cases() -> dict[str, list[Case]]:
             ),
         ],
         **_saved_reply_cases(),
+        **_composer_cases(),
         **_api_cases(),
         "webhooks:whatsapp": [
             get(
@@ -552,6 +553,83 @@ def _desk_cases() -> dict[str, list[Case]]:
             lambda w: {"assignee": str(w.cast.viewer.pk)},
         )
     )
+    return cases
+
+
+@dataclass(frozen=True)
+class OneOf(Expect):
+    """Any of these statuses: the page pings answer 202 when they queued a receipt or the typing
+    indicator and 204 when there was nothing to send (e.g. one was sent seconds ago)."""
+
+    codes: tuple[int, ...]
+
+    def matches(self, response) -> bool:
+        return response.status_code in self.codes
+
+    def __str__(self) -> str:
+        return " or ".join(map(str, self.codes))
+
+
+PINGED = OneOf((202, 204))
+
+# The composer's POST actions (composer/urls.py, docs/composer.md), all Cap.REPLY on the
+# conversation's channel. An empty form gets through the checks and is refused with a message
+# (a redirect back to the page); the page's pings answer 202/204.
+COMPOSER_ACTIONS = {
+    "attach": ALLOWED,
+    "voice": ALLOWED,
+    "buttons": ALLOWED,
+    "list": ALLOWED,
+    "location": ALLOWED,
+    "contact": ALLOWED,
+    "seen": PINGED,
+    "typing": PINGED,
+}
+
+
+def _react(conversation, message) -> str:
+    return reverse("composer:react", args=[conversation.pk, message.pk])
+
+
+def _composer_cases() -> dict[str, list[Case]]:
+    """require_POST before the login (a GET is a 405 for everyone), then the login, then
+    conversation_for(needs=Cap.REPLY): 404 on a channel the user does not see, 403 for a Viewer."""
+    cases: dict[str, list[Case]] = {}
+    for name, allowed in COMPOSER_ACTIONS.items():
+
+        def url(conversation, name=name):
+            return reverse(f"composer:{name}", args=[conversation.pk])
+
+        cases[f"composer:{name}"] = [
+            get(f"{name} by GET", lambda w, url=url: url(w.visible), everyone(NOT_ALLOWED)),
+            post(
+                f"{name} on a visible conversation",
+                lambda w, url=url: url(w.visible),
+                desk("reply", allowed=allowed),
+            ),
+            post(
+                f"{name} on an invisible channel",
+                lambda w, url=url: url(w.invisible),
+                desk("reply", on="other", allowed=allowed),
+            ),
+        ]
+    cases["composer:react"] = [
+        get(
+            "react by GET",
+            lambda w: _react(w.visible, w.visible_file),
+            everyone(NOT_ALLOWED),
+        ),
+        post(
+            "react to a message of a visible conversation",
+            lambda w: _react(w.visible, w.visible_file),
+            desk("reply"),
+        ),
+        post(
+            "react on an invisible channel",
+            lambda w: _react(w.invisible, w.invisible_file),
+            desk("reply", on="other"),
+        ),
+    ]
     return cases
 
 

@@ -191,6 +191,11 @@ class Conversation(models.Model):
     last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
     # Snoozed: when it comes back into New (the wake sweep, conversations.services.snooze).
     snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
+    # The customer's oldest message the desk has not answered yet (its arrival); None when the
+    # desk wrote last (or nobody wrote). Kept by the writers: inbound (ORM and inbound_sql) set it
+    # when empty, an agent's reply clears it; the system's own messages answer nobody. The
+    # inbox's "longest waiting first" sort reads it (queries.inbox_page).
+    waiting_since = models.DateTimeField(_("customer waiting since"), null=True, blank=True)
     # Set by an agent or an automation rule (services.priority). A database default, so the raw
     # inserts (inbound_sql, bench) need not name it.
     priority = models.PositiveSmallIntegerField(
@@ -223,6 +228,12 @@ class Conversation(models.Model):
             models.Index(
                 fields=["assignee", "status", "-last_activity_at", "-id"], name="conv_inbox_mine"
             ),
+            # "Longest waiting first" (queries.inbox_page): a queue by waiting_since, ascending
+            # (PostgreSQL puts the answered ones, NULL, last), then id; per channel and overall.
+            models.Index(
+                fields=["channel", "status", "waiting_since", "id"], name="conv_inbox_waiting"
+            ),
+            models.Index(fields=["status", "waiting_since", "id"], name="conv_inbox_waiting_all"),
             # Auto-resolve scans only open conversations by age (conversations.autoresolve).
             models.Index(
                 fields=["channel", "status", "last_activity_at"],

@@ -204,9 +204,20 @@ def due_sql(*, conv: str, after: str, now: str = "%(now)s") -> str:
     return f"{conv}.last_activity_at < {now} - {after}"
 
 
+_NOW, _RESOLUTION = object(), object()  # stand-ins: where resolved_fields puts its arguments
+
+
 def resolve_set_sql(*, now: str = "%(now)s", resolution: str) -> str:
-    """The SET list of resolving (``resolved_fields`` in SQL), activity bumped to ``now``."""
-    return (
-        f"status = {RESOLVED_SQL}, assignee_id = NULL, resolved_at = {now}, "
-        f"last_activity_at = {now}, resolution = {resolution}"
-    )
+    """The SET list of resolving, generated from ``resolved_fields`` (so the ORM updates and the
+    SQL batches set the same fields), activity bumped to ``now``. ``now`` and ``resolution`` are
+    SQL expressions (a parameter, a CASE)."""
+
+    def sql(value) -> str:
+        if value is _NOW:
+            return now
+        if value is _RESOLUTION:
+            return resolution
+        return "NULL" if value is None else sql_literal(value)
+
+    fields = {**resolved_fields(resolution=_RESOLUTION, now=_NOW), "last_activity_at": _NOW}
+    return ", ".join(f"{name} = {sql(value)}" for name, value in fields.items())

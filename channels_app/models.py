@@ -75,6 +75,8 @@ class Channel(models.Model):
         max_length=8,
         choices=ReadReceipts.choices,
         default=ReadReceipts.ON_OPEN,
+        # A database default too, so the raw inserts of the benchmarks' seeds need not name it.
+        db_default=ReadReceipts.ON_OPEN,
         help_text=_(
             "When the customer sees blue ticks on their messages (and “typing…” while an agent "
             "writes): as soon as an agent opens the conversation, only once an agent replies, "

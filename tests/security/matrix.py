@@ -493,11 +493,13 @@ def _desk_cases() -> dict[str, list[Case]]:
         ],
         "realtime:bulk": [
             get("bulk by GET", lambda w: reverse("realtime:bulk"), everyone(NOT_ALLOWED)),
+            # Move to Pending, not Resolve (the same Cap.TRIAGE): the group's world is shared, and
+            # a resolved conversation cannot be snoozed (routing:snooze comes next: a 400).
             post(
-                "bulk resolve",
+                "bulk move to Pending",
                 lambda w: reverse("realtime:bulk"),
                 {**everyone(Redirect("/inbox/")), "anonymous": LOGIN},
-                lambda w: {"ids": [w.visible.pk, w.invisible.pk], "action": "resolved"},
+                lambda w: {"ids": [w.visible.pk, w.invisible.pk], "action": "pending"},
             ),
         ],
         **_saved_reply_cases(),

@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from conversations.models import Conversation, Tag, Topic
-from conversations.queries import ASSIGNEE_ME, ASSIGNEE_NONE
+from conversations.queries import ASSIGNEE_ME, ASSIGNEE_NONE, SORT_ACTIVITY, SORT_WAITING
 
 MAX_SEARCH = 100
 
@@ -33,6 +33,14 @@ class InboxFilterForm(forms.Form):
         empty_label=_("Any topic"),
     )
     q = forms.CharField(label=_("Search"), required=False, max_length=MAX_SEARCH, strip=True)
+    sort = forms.ChoiceField(
+        label=_("Sort"),
+        required=False,
+        choices=[
+            (SORT_ACTIVITY, _("Newest activity")),
+            (SORT_WAITING, _("Longest waiting first")),
+        ],
+    )
 
     def __init__(self, data, *, channels, tags, topics):
         super().__init__(data)

@@ -137,10 +137,51 @@ class Cursor:
         return cls(at, number)
 
 
+# The inbox's orders: newest activity first (the default), or longest waiting first.
+SORT_ACTIVITY, SORT_WAITING = "", "waiting"
+
+
+@dataclass(frozen=True)
+class WaitingCursor:
+    """Keyset position in "longest waiting first": (waiting_since, id) of the previous page's
+    last row; ``waiting_since`` None once the page reached the answered rows (they come last)."""
+
+    waiting_since: datetime | None
+    id: int
+
+    def encode(self) -> str:
+        stamp = self.waiting_since.isoformat() if self.waiting_since else "answered"
+        return f"{stamp}~{self.id}"
+
+    @classmethod
+    def decode(cls, raw: str | None) -> WaitingCursor | None:
+        if raw and raw.rpartition("~")[0] == "answered":
+            try:
+                return cls(None, int(raw.rpartition("~")[2]))
+            except ValueError:
+                return None
+        found = Cursor.decode(raw)
+        return cls(found.last_activity_at, found.id) if found else None
+
+
+def decode_cursor(raw: str | None, sort: str) -> Cursor | WaitingCursor | None:
+    return WaitingCursor.decode(raw) if sort == SORT_WAITING else Cursor.decode(raw)
+
+
+def _waiting_after(cursor: WaitingCursor) -> Q:
+    if cursor.waiting_since is None:
+        return Q(waiting_since__isnull=True, id__gt=cursor.id)
+    return (
+        Q(waiting_since__gt=cursor.waiting_since)
+        | Q(waiting_since=cursor.waiting_since, id__gt=cursor.id)
+        | Q(waiting_since__isnull=True)
+    )
+
+
 @dataclass
 class InboxPage:
     rows: list[Conversation]
-    next_cursor: Cursor | None
+    next_cursor: Cursor | WaitingCursor | None
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -347,6 +388,7 @@ def inbox_page(
     size: int,
     channels: list[ChannelOption] | None = None,
     sparse_in: list[int] | None = None,
+    sort: str = SORT_ACTIVITY,
 ) -> InboxPage:
     """One page of a queue with keyset pagination (two queries: rows, then their tags).
 
@@ -358,9 +400,16 @@ def inbox_page(
     PostgreSQL, for a handful of channels, the page's ids are then read as the newest rows of
     each channel separately (one index range each, UNION ALL), and the rows by id: one query
     more, but no walk through every channel's rows to find the few that match.
+
+    ``sort=SORT_WAITING``: longest waiting first (``waiting_since`` ascending, the answered rows
+    last, then id), on the ``conv_inbox_waiting`` indexes, with a ``WaitingCursor``.
     """
+    waiting = sort == SORT_WAITING
+    key = "waiting_since" if waiting else "last_activity_at"
     qs = qs.filter(status=status)
-    if cursor is not None:
+    if waiting and cursor is not None:
+        qs = qs.filter(_waiting_after(cursor))
+    elif cursor is not None:
         qs = qs.filter(
             Q(last_activity_at__lt=cursor.last_activity_at)
             | Q(last_activity_at=cursor.last_activity_at, id__lt=cursor.id)
@@ -368,16 +417,16 @@ def inbox_page(
     related = (
         ("contact", "assignee") if channels is not None else ("channel", "contact", "assignee")
     )
-    order = ("-last_activity_at", "-id")
+    # PostgreSQL sorts NULL last in ascending order (as the index stores it); SQLite is told.
+    order = ("waiting_since", "id") if waiting else ("-last_activity_at", "-id")
+    full_order = (F("waiting_since").asc(nulls_last=True), "id") if waiting else order
     if (
         sparse_in is not None
         and 1 < len(sparse_in) <= SPLIT_CHANNELS_MAX
         and is_postgres(connections[qs.db])
     ):
         per_channel = [
-            qs.filter(channel_id=pk)
-            .order_by(*order)
-            .values_list("last_activity_at", "id")[: size + 1]
+            qs.filter(channel_id=pk).order_by(*order).values_list(key, "id")[: size + 1]
             for pk in sparse_in
         ]
         ids = [
@@ -390,7 +439,7 @@ def inbox_page(
     rows = list(
         qs.select_related(*related)
         .prefetch_related(Prefetch("tags", to_attr="tag_list"))
-        .order_by(*order)[: size + 1]
+        .order_by(*full_order)[: size + 1]
     )
     names = {c.pk: c.display_name for c in channels} if channels is not None else None
     for row in rows:
@@ -398,7 +447,12 @@ def inbox_page(
     next_cursor = None
     if len(rows) > size:
         rows = rows[:size]
-        next_cursor = Cursor(rows[-1].last_activity_at, rows[-1].pk)
+        last = rows[-1]
+        next_cursor = (
+            WaitingCursor(last.waiting_since, last.pk)
+            if waiting
+            else Cursor(last.last_activity_at, last.pk)
+        )
     return InboxPage(rows=rows, next_cursor=next_cursor)
 
 

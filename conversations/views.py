@@ -82,7 +82,8 @@ def inbox(request):
     else:
         cap = queries.COUNT_CAP
     counts = queries.queue_counts(base, cap=cap)
-    cursor = queries.Cursor.decode(request.GET.get("cursor"))
+    sort = data.get("sort") or queries.SORT_ACTIVITY
+    cursor = queries.decode_cursor(request.GET.get("cursor"), sort)
     sparse = filters.tag is not None or filters.topic is not None
     page = queries.inbox_page(
         base,
@@ -91,6 +92,7 @@ def inbox(request):
         size=settings.INBOX_PAGE_SIZE,
         channels=channels,
         sparse_in=[c.pk for c in channels] if sparse and filters.channel is None else None,
+        sort=sort,
     )
 
     params = request.GET.copy()
@@ -139,6 +141,7 @@ def inbox(request):
         "first_page_query": live.urlencode() if cursor is None else None,
         "live_query": live.urlencode(),
         "newest_query": newest.urlencode(),
+        "sort": sort,
         "now": timezone.now(),
     }
     if request.GET.get("fragment") == "list" or getattr(request, "htmx", False):

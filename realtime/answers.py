@@ -1,8 +1,9 @@
 """Who needs an answer: per inbox row, whether the customer or the desk wrote last, since when
 the customer waits, and whether the row is unread for this agent (realtime.models.ReadMarker).
 
-One query for a page of rows (three correlated subqueries on the messages' thread index and the
-agent's markers); the inbox row template shows the result (templates/conversations/_inbox_row.html).
+One query for a page of rows (the stored ``Conversation.waiting_since``, two correlated subqueries
+on the messages' thread index for the newest message, and the agent's marker); the inbox row
+template shows the result (templates/conversations/_inbox_row.html).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ CUSTOMER, DESK = "customer", "desk"
 @dataclass(frozen=True)
 class State:
     last_from: str | None  # CUSTOMER, DESK, or None (no message yet)
-    waiting_since: datetime | None  # the first customer message after the desk's last one
+    waiting_since: datetime | None  # the customer's oldest message the desk has not answered
     unread: bool | None  # None: not known for this reader (a pushed row; the page decides)
 
     @property
@@ -30,32 +31,25 @@ class State:
         return self.waiting_since.isoformat() if self.waiting_since else ""
 
 
-def _messages():
-    return Message.objects.filter(conversation_id=OuterRef("pk")).exclude(type=Message.Type.SYSTEM)
-
-
 def states(rows, user=None) -> dict[int, State]:
-    """The answer state of each conversation of ``rows``; also set as ``row.answer``."""
+    """The answer state of each conversation of ``rows``; also set as ``row.answer``.
+
+    Since when the customer waits is stored on the conversation (``waiting_since``, kept by the
+    conversations services: an agent's or the Business app's message answers, the system's own
+    never does); only the newest message's direction and time are read here."""
     ids = [row.pk for row in rows]
     if not ids:
         return {}
-    latest = _messages().order_by("-created_at", "-id")
+    latest = (
+        Message.objects.filter(conversation_id=OuterRef("pk"))
+        .exclude(type=Message.Type.SYSTEM)
+        .order_by("-created_at", "-id")
+    )
     qs = Conversation.objects.filter(pk__in=ids).annotate(
         last_direction=Subquery(latest.values("direction")[:1]),
         last_at=Subquery(latest.values("created_at")[:1]),
-        last_out=Subquery(
-            latest.filter(direction=Message.Direction.OUTBOUND).values("created_at")[:1]
-        ),
     )
-    qs = qs.annotate(
-        first_unanswered=Subquery(
-            _messages()
-            .filter(direction=Message.Direction.INBOUND, created_at__gt=OuterRef("last_out"))
-            .order_by("created_at", "id")
-            .values("created_at")[:1]
-        )
-    )
-    columns = ["pk", "last_direction", "last_at", "last_out", "first_unanswered", "opened_at"]
+    columns = ["pk", "last_direction", "last_at", "waiting_since"]
     known_reader = user is not None and user.is_authenticated
     if known_reader:
         qs = qs.annotate(
@@ -68,16 +62,11 @@ def states(rows, user=None) -> dict[int, State]:
         columns.append("read_at")
     found = {}
     for values in qs.values_list(*columns):
-        pk, direction, last_at, last_out, first_unanswered, opened_at = values[:6]
-        last_from = {Message.Direction.INBOUND: CUSTOMER, Message.Direction.OUTBOUND: DESK}.get(
-            direction
-        )
-        waiting = None
-        if last_from == CUSTOMER:
-            waiting = first_unanswered if last_out is not None else opened_at
+        pk, direction, last_at, waiting = values[:4]
+        last_from = CUSTOMER if waiting is not None else DESK if direction is not None else None
         unread = None
         if known_reader:
-            read_at = values[6]
+            read_at = values[4]
             unread = last_from == CUSTOMER and (read_at is None or read_at < last_at)
         found[pk] = State(last_from, waiting, unread)
     for row in rows:

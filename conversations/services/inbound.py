@@ -95,6 +95,7 @@ def _attach_inbound(
             opened_at=sent_at,
             last_customer_message_at=sent_at,
             last_activity_at=now,
+            waiting_since=now,
         )
         record_event(conversation, kind=Event.Kind.OPENED, actor=None, now=now)
     # A redelivery that raced the first delivery fails the INSERT below on the unique provider
@@ -134,6 +135,9 @@ def _attach_inbound(
         fields.append("last_message_preview")
     conversation.last_customer_message_at = _later(previous, sent_at)
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
+    if conversation.waiting_since is None:  # the oldest unanswered message counts
+        conversation.waiting_since = now
+        fields.append("waiting_since")
     conversation.save(update_fields=fields)
     announcements.received(
         [message.pk],

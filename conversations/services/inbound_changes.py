@@ -174,6 +174,8 @@ def receive_echo(channel: Channel, event: webhooks.InboundMessage, *, now: datet
         # reports' rebuild read created_at), the responder unknown (no desk user wrote it).
         conversation.first_response_at = now
         fields.append("first_response_at")
+    conversation.waiting_since = None  # the desk answered from the app
+    fields.append("waiting_since")
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.last_message_preview = _preview(event.body, kind)
     conversation.save(update_fields=fields)

@@ -101,9 +101,9 @@ open_conv AS (
 conv_insert AS (
     INSERT INTO conversations_conversation (
         channel_id, contact_id, status, opened_at, last_customer_message_at, last_activity_at,
-        resolution, last_message_preview)
+        resolution, last_message_preview, waiting_since)
     SELECT (SELECT id FROM ch), contact.id, %(new)s, %(sent_at)s, %(sent_at)s, %(now)s, '',
-           %(preview)s
+           %(preview)s, %(now)s
     FROM contact
     WHERE NOT EXISTS (SELECT FROM dup) AND NOT EXISTS (SELECT FROM open_conv)
     ON CONFLICT DO NOTHING
@@ -138,7 +138,8 @@ conv_update AS (
             WHEN o.last_customer_message_at IS NULL OR %(sent_at)s >= o.last_customer_message_at
             THEN %(preview)s ELSE cv.last_message_preview END,
         last_customer_message_at = GREATEST(o.last_customer_message_at, %(sent_at)s),
-        last_activity_at = GREATEST(o.last_activity_at, %(now)s)
+        last_activity_at = GREATEST(o.last_activity_at, %(now)s),
+        waiting_since = COALESCE(cv.waiting_since, %(now)s)
     FROM open_conv o
     WHERE cv.id = o.id AND EXISTS (SELECT FROM msg)
     RETURNING cv.id, o.status AS previous_status

@@ -466,6 +466,9 @@ def _store_outbound(
         conversation.first_response_at = now
         conversation.first_responder = author
         fields += ["first_response_at", "first_responder"]
+    if author is not None:  # an agent answered: nobody waits; the system's messages answer nobody
+        conversation.waiting_since = None
+        fields.append("waiting_since")
     conversation.last_activity_at = _later(conversation.last_activity_at, now)
     conversation.last_message_preview = _preview(message.body, message.type)
     conversation.save(update_fields=fields)

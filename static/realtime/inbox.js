@@ -60,7 +60,8 @@
       if (existing) { existing.parentNode.removeChild(existing); }
       return;
     }
-    if (!list || !region.hasAttribute("data-first-page")) {
+    // Longest waiting first: the server knows each row's place (its stored waiting time).
+    if (!list || !region.hasAttribute("data-first-page") || region.getAttribute("data-sort")) {
       document.dispatchEvent(new CustomEvent("desk:refresh-live"));
       return;
     }

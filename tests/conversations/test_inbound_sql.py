@@ -119,6 +119,7 @@ def snapshot():
                 c.resolution,
                 c.resolved_at,
                 c.first_response_at,
+                c.waiting_since,
             )
             for c in Conversation.objects.all()
         ),

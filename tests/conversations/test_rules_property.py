@@ -133,7 +133,7 @@ def _conversation_row(c, prefix):
     return (
         c.contact.wa_id.removeprefix(prefix), c.status, c.assignee_id, c.opened_at,
         c.last_customer_message_at, c.last_activity_at, c.resolved_at, c.resolution,
-        c.resolved_by_id, c.last_message_preview, c.first_response_at,
+        c.resolved_by_id, c.last_message_preview, c.first_response_at, c.waiting_since,
     )  # fmt: skip
 
 

@@ -180,6 +180,7 @@ def _grow(cast, n):
     [
         ({}, 12),
         ({"assignee": "me", "channel": "0"}, 12),
+        ({"sort": "waiting"}, 12),  # longest waiting first: the same queries
         # A search reads its matching ids first; with none there are no counts, rows or tags.
         ({"q": "zz-nothing", "assignee": "me"}, 8),
         ({"q": "grow-marker"}, 13),

@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations.models import Conversation, Event, Message
+from conversations import services
+from conversations.models import Conversation, Event
 from realtime import answers
-from tests.factories import ConversationFactory, MessageFactory, TagFactory
+from tests.factories import ConversationFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -85,28 +86,25 @@ def test_bulk_tag_and_bad_input(client, cast):
     assert client.get(BULK).status_code == 405
 
 
+def _inbound(channel, wa_id, wamid, at):
+    message, _created = services.receive_inbound(
+        channel=channel, wa_id=wa_id, provider_message_id=wamid, sent_at=at, type="text",
+        body=wamid, now=at,
+    )  # fmt: skip
+    return Conversation.objects.get(pk=message.conversation_id), message
+
+
 def test_who_wrote_last_since_when_and_unread_per_agent(client, cast):
+    # Through the services, which keep the conversation's waiting_since (answers reads it).
     now = timezone.now()
-    waiting = ConversationFactory(channel=cast.channel)
-    MessageFactory(conversation=waiting, body="hi", created_at=now - timedelta(hours=2))
-    MessageFactory(
-        conversation=waiting,
-        direction=Message.Direction.OUTBOUND,
-        body="hello",
-        created_at=now - timedelta(hours=1),
+    waiting, _ = _inbound(cast.channel, "4915100000001", "hi", now - timedelta(hours=2))
+    services.reply(waiting, author=cast.contributor, body="hello", now=now - timedelta(hours=1))
+    _, first_unanswered = _inbound(
+        cast.channel, "4915100000001", "still there?", now - timedelta(minutes=30)
     )
-    first_unanswered = MessageFactory(
-        conversation=waiting, body="still there?", created_at=now - timedelta(minutes=30)
-    )
-    MessageFactory(conversation=waiting, body="??", created_at=now - timedelta(minutes=5))
-    answered = ConversationFactory(channel=cast.channel)
-    MessageFactory(conversation=answered, body="hi", created_at=now - timedelta(minutes=9))
-    MessageFactory(
-        conversation=answered,
-        direction=Message.Direction.OUTBOUND,
-        body="done",
-        created_at=now - timedelta(minutes=8),
-    )
+    waiting, _ = _inbound(cast.channel, "4915100000001", "??", now - timedelta(minutes=5))
+    answered, _ = _inbound(cast.channel, "4915100000002", "hi 2", now - timedelta(minutes=9))
+    services.reply(answered, author=cast.contributor, body="done", now=now - timedelta(minutes=8))
 
     states = answers.states([waiting, answered], cast.contributor)
     assert states[waiting.pk].last_from == answers.CUSTOMER

@@ -142,8 +142,10 @@ def current_read_alias() -> str:
 
 @contextlib.contextmanager
 def reading_reports(alias: str | None = None) -> Iterator[str]:
-    """Route reads to ``alias`` (by default ``reports_db()``) inside the block; yields it."""
-    token = _reading.set(alias or reports_db())
+    """Route reads to ``alias`` inside the block; yields it. Without ``alias``, a block nested
+    in another keeps the enclosing block's choice (one report, one database: the page's
+    sections agree), and an outermost block asks ``reports_db()``."""
+    token = _reading.set(alias or _reading.get() or reports_db())
     try:
         yield _reading.get()
     finally:

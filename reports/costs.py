@@ -22,6 +22,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from channels_app.models import Channel, MessageTemplate
+from config.db_routing import reading_reports
 from conversations.models import Message
 
 CATEGORIES = ("marketing", "utility", "authentication", "service")
@@ -59,6 +60,12 @@ def rates() -> dict[str, Decimal]:
 
 
 def messaging_costs(*, channel_ids: list[int], start: datetime, end: datetime) -> Costs:
+    """The period's costs; reads from the replica like every report (config/db_routing.py)."""
+    with reading_reports():
+        return _messaging_costs(channel_ids, start, end)
+
+
+def _messaging_costs(channel_ids: list[int], start: datetime, end: datetime) -> Costs:
     rows = (
         Message.objects.filter(
             channel_id__in=channel_ids,

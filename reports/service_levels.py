@@ -28,6 +28,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 
 from channels_app.models import Channel
+from config.db_routing import reading_reports
 from conversations.models import Conversation, Tag
 from reports.figures import Duration, Period, Spread
 from reports.sql import person_name
@@ -250,8 +251,13 @@ CSAT_AGGREGATES = {
 
 
 def build(*, channel_ids, period: Period) -> ServiceLevels:
-    """Every service-level figure for these channels and days (the caller checked access)."""
-    ids = list(channel_ids)
+    """Every service-level figure for these channels and days (the caller checked access);
+    reads from the replica like every report (config/db_routing.py)."""
+    with reading_reports():
+        return _build(list(channel_ids), period)
+
+
+def _build(ids: list[int], period: Period) -> ServiceLevels:
     tz = period.tz
     targets = SlaTarget.objects.filter(
         channel_id__in=ids,

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from channels_app.access import Cap, channel_for, channels_where, remember_sees_reports
+from config.db_routing import reading_reports
 from reports import build, charts, costs, figures
 from reports import service_levels as service_levels_figures
 from reports.forms import ReportFilterForm
@@ -83,13 +84,20 @@ def _index(request):
 
     chosen = form.cleaned_data["channel"]
     channel_ids = [chosen.pk] if chosen else [c.pk for c in channels]
-    report = build.build_report(
-        channel_ids=channel_ids,
-        period=form.cleaned_data["period"],
-        now=now,
-    )
-    if wants_csv:
-        return _csv_response(report, table)
+    with reading_reports():  # one database (replica or primary) for every section of the page
+        report = build.build_report(
+            channel_ids=channel_ids,
+            period=form.cleaned_data["period"],
+            now=now,
+        )
+        if wants_csv:
+            return _csv_response(report, table)
+        messaging_costs = costs.messaging_costs(
+            channel_ids=channel_ids, start=report.period.start, end=report.period.end
+        )
+        service_levels = service_levels_figures.build(
+            channel_ids=channel_ids, period=report.period
+        )
 
     params = {k: v for k, v in request.GET.items() if k not in ("format", "table") and v}
     return render(
@@ -100,12 +108,8 @@ def _index(request):
             "report": report,
             "scope": chosen.display_name if chosen else _("All my channels"),
             "charts": charts.daily_charts(report.daily),
-            "costs": costs.messaging_costs(
-                channel_ids=channel_ids, start=report.period.start, end=report.period.end
-            ),
-            "service_levels": service_levels_figures.build(
-                channel_ids=channel_ids, period=report.period
-            ),
+            "costs": messaging_costs,
+            "service_levels": service_levels,
             "csv": {
                 t: "?" + urlencode({**params, "format": "csv", "table": t}) for t in CSV_TABLES
             },

@@ -242,6 +242,7 @@ class Agent:
         self.seen: dict[str, float] = {}  # text -> arrival
         self.message_ids: list[tuple[int, int]] = []  # (conversation, message id) in order
         self.frames = 0
+        self.burst_frames = 0
         self.ws = None
 
     async def run(self, port: int, ready: asyncio.Event) -> None:
@@ -268,6 +269,7 @@ class Agent:
                 continue
             now = time.monotonic()
             self.frames += 1
+            self.burst_frames += 1
             data = frame["data"]
             self.seen.setdefault(data.get("preview", ""), now)
             self.message_ids.extend((data["id"], m) for m in data["message_ids"])
@@ -385,6 +387,7 @@ async def measure(args, keys: dict, web_port: int, ws_port: int, uv_pid: int, ur
     # Burst: 100 in one second, open loop.
     for agent in everyone:
         agent.message_ids.clear()
+        agent.burst_frames = 0
     bodies = [
         signed_request(_message(i, f"burst {i // CUSTOMERS} to {i % CUSTOMERS}"), port=web_port)
         for i in range(100)
@@ -420,7 +423,14 @@ async def measure(args, keys: dict, web_port: int, ws_port: int, uv_pid: int, ur
         "agents_in_order": in_order,
         "agents": len(agents),
         "outsider_frames": sum(a.frames for a in outsiders),
-    }
+        "frames_per_agent_min_max": [min(a.burst_frames for a in agents),
+                                     max(a.burst_frames for a in agents)],
+        # A socket that ended during the run (keepalive timeout, server close) gets no more.
+        "sockets_closed": sorted(
+            {repr(t.exception())[:120] for t in tasks if t.done() and not t.cancelled()}
+        ),
+        "sockets_closed_count": sum(1 for t in tasks if t.done()),
+    }  # fmt: skip
     _log(f"burst: {burst}")
     for task in tasks:
         task.cancel()

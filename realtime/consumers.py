@@ -8,6 +8,7 @@ heartbeat), ``view`` (which conversation the page shows: viewers) and ``typing``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -30,6 +31,64 @@ ENCODED_KEEP = 512
 _encoded: OrderedDict[tuple[str, str], str] = OrderedDict()
 # Close codes: 4401 not logged in (the page falls back to polling and its links go to login).
 NOT_LOGGED_IN = 4401
+# Pushes are sent after this pause, several ``message`` pushes of one conversation that arrived
+# meanwhile as one frame (their message ids in order, the newest row): a burst of messages costs
+# each socket one frame per conversation instead of one per message (see ``Outbox``).
+COALESCE_S = 0.02
+
+
+class Outbox:
+    """One socket's pushes waiting to be sent, in arrival order.
+
+    A ``message`` push of a conversation merges into the pending one of the same conversation,
+    direction and author when nothing else about that conversation came between them: the
+    frame moves to the end (its row is the newest activity), its ``message_ids`` grow in order,
+    ``created``/``reopened`` stay set once set, ``previous_status`` is the first one's. Every
+    other push is a frame of its own. Each message id reaches the page exactly once, and each
+    conversation's pushes keep their order.
+    """
+
+    def __init__(self) -> None:
+        self.frames: OrderedDict[object, dict] = OrderedDict()
+        self.last: dict[tuple, object] = {}  # (group, conversation) -> key of its latest frame
+
+    def __bool__(self) -> bool:
+        return bool(self.frames)
+
+    def add(self, event: dict) -> None:
+        data = event.get("data") or {}
+        conversation = data.get("conversation_id") or data.get("id")
+        where = (event.get("group"), conversation)
+        key: object = event.get("id") or object()
+        if event.get("kind") == "message" and conversation is not None:
+            key = ("message", *where, data.get("direction"), data.get("author_id"))
+            if self.last.get(where) == key and key in self.frames:
+                self.frames[key] = _merged(self.frames[key], event)
+                self.frames.move_to_end(key)
+                return
+            if key in self.frames:  # another push of the conversation came between: its own frame
+                key = event.get("id") or object()
+        self.frames[key] = event
+        self.last[where] = key
+
+    def take(self) -> list[dict]:
+        frames = list(self.frames.values())
+        self.frames.clear()
+        self.last.clear()
+        return frames
+
+
+def _merged(first: dict, later: dict) -> dict:
+    old, new = first.get("data") or {}, later.get("data") or {}
+    data = {
+        **new,
+        "message_ids": [*old.get("message_ids", []), *new.get("message_ids", [])],
+        "created": bool(old.get("created") or new.get("created")),
+        "reopened": bool(old.get("reopened") or new.get("reopened")),
+    }
+    if "previous_status" in old:
+        data["previous_status"] = old["previous_status"]
+    return {**later, "id": f"{first.get('id')}+{later.get('id')}", "data": data}
 
 
 def _fresh_user(pk: int):
@@ -56,6 +115,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         self.joined: set[str] = set()
         self.channel_ids: set[int] = set()
         self.viewing: int | None = None
+        self.outbox = Outbox()
+        self.flushing: asyncio.Task | None = None
         await self.accept()
         relay.opened()
         self.counted = True
@@ -93,6 +154,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             return
         self.counted = False
         relay.closed()
+        if self.flushing is not None:
+            self.flushing.cancel()
         await self._leave_conversation()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -104,9 +167,28 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     # --- from the layer ----------------------------------------------------------------------
 
     async def desk_push(self, event):
-        # A push already on its way when the user lost the group is dropped here.
+        # A push already on its way when the user lost the group is dropped here (and when the
+        # frame is sent: the group may be left while it waits).
         if event.get("group") not in self.joined:
             return
+        self.outbox.add(event)
+        if self.flushing is None:
+            self.flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(COALESCE_S)
+            while self.outbox:  # what arrives while a batch is sent follows in the next one
+                for event in self.outbox.take():
+                    if event.get("group") in self.joined:
+                        await self.send(text_data=self._encoded(event))
+        except Exception:  # the socket went away mid-send: its disconnect cleans up
+            log.debug("live push: a socket closed while sending", exc_info=True)
+        finally:
+            self.flushing = None
+
+    def _encoded(self, event: dict) -> str:
+        """The frame's text; the sockets of the process share it per push (and language)."""
         key = (event.get("id"), self.language)
         text = _encoded.get(key) if key[0] else None
         if text is None:
@@ -119,7 +201,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 _encoded[key] = text
                 while len(_encoded) > ENCODED_KEEP:
                     _encoded.popitem(last=False)
-        await self.send(text_data=text)
+        return text
 
     async def desk_access(self, event):
         ids = event.get("user_ids")

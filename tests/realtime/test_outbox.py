@@ -1,7 +1,10 @@
 """The socket's outbox (realtime.consumers.Outbox): a burst of one conversation's messages
 becomes one frame, every message id once and in order, other pushes untouched and in order."""
 
-from realtime.consumers import Outbox
+import asyncio
+import json
+
+from realtime.consumers import DeskConsumer, Outbox
 
 
 def _push(n, conversation, *, kind="message", direction="in", author=None, group="channel-1"):
@@ -52,3 +55,35 @@ def test_groups_are_kept_apart():
     box.add(_push(2, 7, group="supervisors-1"))
     box.add(_push(3, 7, group="channel-1"))
     assert _frames(box) == [("message", 7, [2]), ("message", 7, [1, 3])]
+
+
+def test_a_slow_client_gets_a_conversations_waiting_pushes_as_one_frame():
+    """DeskConsumer's flush: while a send waits (the client's buffer is full), the pushes that
+    arrive merge; the first goes out alone, nothing twice, nothing lost."""
+    sent: list[dict] = []
+    gate = asyncio.Event()
+
+    class Slow(DeskConsumer):
+        async def send(self, text_data=None, **kwargs):
+            sent.append(json.loads(text_data))
+            if len(sent) == 1:
+                await gate.wait()  # the first frame blocks, like a full socket buffer
+
+    async def scenario():
+        socket = Slow()
+        socket.joined, socket.language = {"channel-1"}, "en"
+        socket.outbox, socket.flushing = Outbox(), None
+        await socket.desk_push(_push(1, 7))
+        await asyncio.sleep(0.01)  # the first frame is being sent (and waits)
+        for n, conversation in [(2, 7), (3, 8), (4, 7)]:
+            await socket.desk_push(_push(n, conversation))
+        gate.set()
+        while socket.flushing is not None:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert [(f["data"]["id"], f["data"]["message_ids"]) for f in sent] == [
+        (7, [1]),
+        (8, [3]),
+        (7, [2, 4]),
+    ]

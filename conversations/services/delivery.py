@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from channels_app.models import Channel
 from channels_app.whatsapp.errors import WhatsAppError, error_for
+from conversations import partitions
 from conversations.models import Conversation, Event, Message
 from conversations.services import announcements
 from conversations.services.events import record_event
@@ -93,7 +94,7 @@ def apply_status(
     outbound = Message.objects.select_for_update().filter(
         channel=channel, direction=Message.Direction.OUTBOUND
     )
-    message = outbound.filter(provider_message_id=provider_message_id).first()
+    message = outbound.filter(partitions.by_provider_id(channel.pk, provider_message_id)).first()
     fields: list[str] = []
     if message is None and callback_data.isdigit():
         message = outbound.filter(pk=int(callback_data), provider_message_id__isnull=True).first()

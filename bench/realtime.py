@@ -393,6 +393,8 @@ async def measure(args, keys: dict, web_port: int, ws_port: int, uv_pid: int, ur
         for i in range(100)
     ]
     loop = asyncio.get_running_loop()
+    # Where the burst's time goes: the ASGI process's CPU and this client process's own.
+    asgi_cpu0, client_cpu0 = _cpu_seconds([uv_pid]), time.process_time()
     start = loop.time()
     sends = []
     for i, body in enumerate(bodies):
@@ -406,6 +408,7 @@ async def measure(args, keys: dict, web_port: int, ws_port: int, uv_pid: int, ur
     while time.monotonic() < deadline and any(len(a.message_ids) < 100 for a in agents):
         await asyncio.sleep(0.2)
     arrived_in = loop.time() - start
+    asgi_cpu, client_cpu = _cpu_seconds([uv_pid]) - asgi_cpu0, time.process_time() - client_cpu0
     by_deadline = [len(a.message_ids) for a in agents]
     # Late or lost? Past the 60 s the measure allows, wait up to 120 s more and say which.
     late_deadline = time.monotonic() + 120
@@ -432,6 +435,7 @@ async def measure(args, keys: dict, web_port: int, ws_port: int, uv_pid: int, ur
         "agents_in_order": in_order,
         "agents": len(agents),
         "outsider_frames": sum(a.frames for a in outsiders),
+        "cpu_s_asgi_client": [round(asgi_cpu, 1), round(client_cpu, 1)],
         "frames_per_agent_min_max": [min(a.burst_frames for a in agents),
                                      max(a.burst_frames for a in agents)],
         # A socket that ended during the run (keepalive timeout, server close) gets no more.

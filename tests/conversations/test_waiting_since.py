@@ -5,22 +5,25 @@ The inbound path is the one statement on PostgreSQL and the ORM on SQLite (the s
 both; tests/conversations/test_rules_property.py compares the two paths' rows, this column too).
 """
 
+import importlib
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from conversations import services
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from conversations.services.system_messages import send_system_message
 from realtime import answers
-from tests.factories import ConversationFactory
+from tests.factories import ConversationFactory, MessageFactory, UserFactory
 
 S = Conversation.Status
 INBOX = reverse("conversations:inbox")
 T0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def _inbound(channel, wamid, at, wa_id="4915100000001"):
@@ -110,3 +113,26 @@ def test_a_bad_sort_or_cursor_falls_back_without_error(client, cast, bad):
     client.force_login(cast.contributor)
     assert client.get(INBOX, {"sort": bad}).status_code == 200
     assert client.get(INBOX, {"sort": "waiting", "cursor": bad}).status_code == 200
+
+
+def test_the_backfill_follows_the_same_rule(db):
+    """Migration 0018's statement: the oldest customer message after the desk's last answer (an
+    agent's message; the system's own messages answer nobody), None when answered or silent."""
+    backfill = importlib.import_module("conversations.migrations.0018_conversation_waiting_since")
+    agent, out = UserFactory(), Message.Direction.OUTBOUND
+    waiting, answered, auto_replied, silent = (ConversationFactory() for _ in range(4))
+    MessageFactory(conversation=waiting, created_at=T0)
+    MessageFactory(conversation=waiting, direction=out, author=agent, created_at=T0 + MINUTE)
+    first = MessageFactory(conversation=waiting, created_at=T0 + 2 * MINUTE)
+    MessageFactory(conversation=waiting, created_at=T0 + 3 * MINUTE)
+    MessageFactory(conversation=answered, created_at=T0)
+    MessageFactory(conversation=answered, direction=out, author=agent, created_at=T0 + MINUTE)
+    asked = MessageFactory(conversation=auto_replied, created_at=T0)
+    MessageFactory(conversation=auto_replied, direction=out, author=None, created_at=T0 + MINUTE)
+    with connection.cursor() as cursor:
+        cursor.execute(backfill.BACKFILL)
+    found = dict(Conversation.objects.values_list("pk", "waiting_since"))
+    assert found[waiting.pk] == first.created_at
+    assert found[answered.pk] is None
+    assert found[auto_replied.pk] == asked.created_at
+    assert found[silent.pk] is None

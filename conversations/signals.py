@@ -29,7 +29,10 @@ batch) announces a whole batch once; a single change sends lists of one.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -43,8 +46,29 @@ conversation_changed = Signal()
 marketing_preference = Signal()
 
 
+# The announcements of the enclosing ``coalesced()`` block, if any: (signal, kwargs, marker).
+_collecting: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "conversations_signals_collecting", default=None
+)
+
+
+class _Marker:
+    """An on_commit callback that does nothing: while it is still in the connection's list of
+    commit callbacks, the savepoint its announcement was made in has not been rolled back."""
+
+    def __call__(self) -> None:
+        pass
+
+
 def announce(signal: Signal, **kwargs) -> None:
-    """Send ``signal`` with ``kwargs`` when the current transaction commits (now if none)."""
+    """Send ``signal`` with ``kwargs`` when the current transaction commits (now if none).
+    Inside ``coalesced()`` the block's announcements are merged when it ends."""
+    collected = _collecting.get()
+    if collected is not None and transaction.get_connection().in_atomic_block:
+        marker = _Marker()
+        transaction.on_commit(marker)
+        collected.append((signal, kwargs, marker))
+        return
 
     def send() -> None:
         for receiver, result in signal.send_robust(sender=None, **kwargs):
@@ -56,3 +80,52 @@ def announce(signal: Signal, **kwargs) -> None:
                 )
 
     transaction.on_commit(send)
+
+
+@contextlib.contextmanager
+def coalesced() -> Iterator[None]:
+    """Announcements made inside the block (within a transaction) become one announcement per
+    signal and non-list arguments when it ends, their id lists merged in order: a batch writer
+    that calls a one-message writer per message (a webhook chunk) announces the chunk once, so
+    each receiver runs once per chunk instead of once per message.
+
+    Enter it inside the transaction (``with transaction.atomic(), signals.coalesced():``;
+    outside any, it changes nothing). An
+    announcement made in a savepoint rolled back within the block is dropped, as its on_commit
+    would be (Django removes the savepoint's commit callbacks, the markers among them); when the
+    block raises, nothing is announced. Signals without a list argument are never merged.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        yield  # each transaction inside commits on its own: nothing to merge
+        return
+    collected: list = []
+    token = _collecting.set(collected)
+    try:
+        yield
+    finally:
+        _collecting.reset(token)
+    if not collected:
+        return
+    connection = transaction.get_connection()
+    markers = {id(marker) for _signal, _kwargs, marker in collected}
+    kept = {id(func) for _sids, func, _robust in connection.run_on_commit}
+    connection.run_on_commit = [
+        hook for hook in connection.run_on_commit if id(hook[1]) not in markers
+    ]
+    merged: dict[tuple, tuple[Signal, dict]] = {}
+    for signal, kwargs, marker in collected:
+        if id(marker) not in kept:
+            continue  # its savepoint was rolled back
+        lists = {k for k, v in kwargs.items() if isinstance(v, list | tuple)}
+        if not lists:
+            announce(signal, **kwargs)
+            continue
+        key = (id(signal), *sorted((k, repr(v)) for k, v in kwargs.items() if k not in lists))
+        if key not in merged:
+            merged[key] = (signal, {k: (list(v) if k in lists else v) for k, v in kwargs.items()})
+            continue
+        into = merged[key][1]
+        for name in lists:
+            into[name] = list(dict.fromkeys([*into.get(name, ()), *kwargs[name]]))
+    for signal, kwargs in merged.values():
+        announce(signal, **kwargs)

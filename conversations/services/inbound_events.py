@@ -72,19 +72,22 @@ def apply_chunk(events: list[webhooks.Event], *, now: datetime) -> Counter:
         if isinstance(e, NUMBERED)
     }
     channels = Channel.objects.active_whatsapp(numbers) if numbers else {}
+    # The chunk's messages are announced together (one message_received for the chunk, not
+    # one per message): each receiver runs once per chunk.
     try:
-        with transaction.atomic():
+        with transaction.atomic(), signals.coalesced():
             return _apply(events, channels, now)
     except STORE_ERRORS:
         if len(events) > 1:
             logger.info("a webhook chunk of %d events is applied one by one", len(events))
     counts: Counter = Counter()
-    for event in events:
-        try:
-            with transaction.atomic():
-                counts += _apply([event], channels, now)
-        except STORE_ERRORS as exc:
-            counts += _refused(event, exc, channels, now)
+    with signals.coalesced():  # merges only inside the caller's transaction, if any
+        for event in events:
+            try:
+                with transaction.atomic():
+                    counts += _apply([event], channels, now)
+            except STORE_ERRORS as exc:
+                counts += _refused(event, exc, channels, now)
     return counts
 
 

@@ -2,8 +2,8 @@
 inbox row and the conversation page.
 
 The first call of a render loads the state of every row of the page at once (``page.rows`` in
-the context: one query for the whole list); a row rendered on its own (a live push) costs one
-query. Nothing is shown for a conversation without a running clock.
+the context: one query for the whole list); rows rendered on their own (live pushes) are loaded
+together beforehand by ``preload``. Nothing is shown for a conversation without a running clock.
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ def _states(context, conversation) -> dict:
         for row in rows:
             setattr(row, _ATTR, found.get(row.pk) or {})
     return getattr(conversation, _ATTR)
+
+
+def preload(rows) -> None:
+    """Load the state of every open conversation in ``rows`` at once (one query), for rows
+    rendered outside a page's list, e.g. the live pushes' rows (realtime/rows.py): without it
+    each row's ``{% sla_state %}`` would cost a query of its own."""
+    found = sla.next_due({r.pk for r in rows if getattr(r, "is_open", False)})
+    for row in rows:
+        setattr(row, _ATTR, found.get(row.pk) or {})
 
 
 @register.simple_tag(takes_context=True)

@@ -13,9 +13,11 @@
     var every = (parseInt(region.getAttribute("data-live-every"), 10) || 10) * 1000;
     var last = null;
     var busy = false;
+    var again = false;  // a push asked for the list while a fetch was under way
 
     function refresh(force) {
       var live = window.deskLive && window.deskLive.connected;
+      if (busy && force === true) { again = true; return; }
       if (busy || document.hidden || (live && force !== true) ||
           (force !== true && region.contains(document.activeElement))) {
         return;
@@ -39,7 +41,11 @@
           last = html;
         })
         .catch(function () { /* offline or logged out: try again next tick */ })
-        .then(function () { busy = false; });
+        .then(function () {
+          busy = false;
+          // The fetch may have started before that push's change: fetch once more.
+          if (again) { again = false; refresh(true); }
+        });
     }
 
     if (!window.deskLive) { refresh(); }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +34,9 @@ class ApiTokenForm(forms.ModelForm):
 class WebhookInline(AdminOnlyPermissions, admin.TabularInline):
     model = WebhookSubscription
     fields = ("url", "events", "is_active", "created_at")
-    readonly_fields = ("url", "events", "created_at")
+    # The URL can be corrected here (checked like the API's: https, public host; api.egress).
+    readonly_fields = ("events", "created_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     extra = 0
     can_delete = True
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from api import egress
 from channels_app.encryption import EncryptedTextField
 from channels_app.models import Channel
 
@@ -113,6 +115,17 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    def clean(self):
+        # A new or changed URL must be one the desk delivers to (api.egress; admin and API).
+        changed = self._state.adding or (
+            WebhookSubscription.objects.filter(pk=self.pk).exclude(url=self.url).exists()
+        )
+        if changed and self.url:
+            try:
+                egress.check_url(self.url)
+            except egress.RefusedDestination as refusal:
+                raise ValidationError({"url": str(refusal)}) from refusal
 
 
 class WebhookDelivery(models.Model):

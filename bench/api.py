@@ -85,6 +85,7 @@ def run(sends: int) -> dict:
     celery_app.conf.broker_url = "memory://"
     settings.API_SENDS_PER_MINUTE = sends * 10
     settings.API_WEBHOOK_REQUIRE_HTTPS = False
+    settings.API_WEBHOOK_ALLOW_PRIVATE = True
     settings.ALLOWED_HOSTS = ["testserver"]
     settings.SECURE_SSL_REDIRECT = False
     with connection.cursor() as cursor:

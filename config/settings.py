@@ -392,6 +392,9 @@ API_WEBHOOK_TIMEOUT_S = env.float("API_WEBHOOK_TIMEOUT_S", default=5.0)
 API_WEBHOOK_BATCH_SIZE = env.int("API_WEBHOOK_BATCH_SIZE", default=100)
 # Integrators' webhook URLs must be https (outside DEBUG): deliveries carry conversation data.
 API_WEBHOOK_REQUIRE_HTTPS = env.bool("API_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
+# Allow webhook URLs on loopback/private/link-local addresses (a local test receiver). Off in
+# production: an API token holder could otherwise make the desk POST to internal services.
+API_WEBHOOK_ALLOW_PRIVATE = env.bool("API_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
 # Audit rows are kept at least this long (a year and a month by default), then pruned daily.
 AUDIT_RETENTION_DAYS = max(365, env.int("AUDIT_RETENTION_DAYS", default=400))
 AUDIT_PRUNE_BATCH_SIZE = env.int("AUDIT_PRUNE_BATCH_SIZE", default=5000)

@@ -37,6 +37,7 @@ class ApiClient:
 @pytest.fixture
 def world(db, settings):
     settings.API_WEBHOOK_REQUIRE_HTTPS = False  # the tests' receivers are plain local HTTP
+    settings.API_WEBHOOK_ALLOW_PRIVATE = True  # … on 127.0.0.1 (tests/api/test_egress.py: off)
     channel = ChannelFactory(display_name="Acme Support")
     other = ChannelFactory(display_name="Other Brand")
     utility = TemplateFactory(

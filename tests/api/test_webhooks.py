@@ -30,6 +30,7 @@ class Receiver:
 
     def __init__(self):
         self.answers: list[int] = []
+        self.location: str | None = None  # sent as Location when set (a redirect)
         self.requests: list[dict] = []
         receiver = self
 
@@ -39,6 +40,8 @@ class Receiver:
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -106,6 +106,8 @@ class Conversation(models.Model):
         AGENT = "agent", _("By an agent")
         AUTO_NEW = "auto_new", _("Auto-resolved from New")
         AUTO_PENDING = "auto_pending", _("Auto-resolved from Pending")
+        # A CSAT answer (or its comment) that opened a conversation: resolved by the system at once.
+        SURVEY_ANSWER = "survey_answer", _("Survey answer")
 
     class Priority(models.IntegerChoices):
         LOW = 0, _("Low")

@@ -100,6 +100,12 @@ AUTO_RESOLUTION: dict[str, str] = {
 }
 assert tuple(AUTO_RESOLUTION) == QUEUES  # every queue can be auto-resolved (not snoozed)
 
+# A customer's answer to a CSAT survey (its score, or the awaited comment) arrives after the
+# conversation was resolved, so ON_INBOUND opens a new one; the system resolves that one at once
+# with this resolution (services.resolve_survey_answers), so no answer waits in New.
+SURVEY_ANSWER_RESOLUTION: str = Resolution.SURVEY_ANSWER.value
+SURVEY_ANSWER_REASON = "survey_answer"
+
 
 def resolved_fields(*, resolution: str, now: datetime) -> dict:
     """The fields resolving sets (the ORM updates and the SQL SET lists use these): status

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Sum
@@ -105,11 +105,48 @@ class ServiceLevels:
     def has_targets(self) -> bool:
         return bool(self.total.settled)
 
+    def summary_rows(self) -> list[list]:
+        """The headline figures as (identifier, value) rows, for the summary CSV: % of targets
+        met overall and per target, the business-hours times, the CSAT score and response
+        rate. Durations in seconds; an empty value when there is nothing to measure."""
+        rows = [
+            ["sla_settled", self.total.settled],
+            ["sla_met", self.total.met],
+            ["sla_met_percent", self.total.percent],
+        ]
+        for r in self.targets[:-1]:
+            rows += [
+                [f"sla_{r.key}_settled", r.settled],
+                [f"sla_{r.key}_met", r.met],
+                [f"sla_{r.key}_met_percent", r.percent],
+            ]
+        for name, s in (
+            ("first_response_business", self.first_response_business),
+            ("resolution_business", self.resolution_business),
+        ):
+            rows += [
+                [f"{name}_count", s.count],
+                [f"{name}_median_s", s.median.seconds],
+                [f"{name}_p90_s", s.p90.seconds],
+            ]
+        c = self.csat
+        return [
+            *rows,
+            ["csat_sent", c.sent],
+            ["csat_answered", c.answered],
+            ["csat_response_rate_percent", c.response_rate],
+            ["csat_average_score", c.average],
+            ["csat_satisfied_percent", c.percent_satisfied],
+        ]
+
     def as_dict(self) -> dict:
+        """Plain JSON-ready data (durations in seconds, days as ISO dates), for
+        ``manage.py report --json``."""
+
         def met(rows):
             return [
                 {
-                    "key": r.key,
+                    "key": r.key.isoformat() if isinstance(r.key, date) else r.key,
                     "name": r.name,
                     "settled": r.settled,
                     "met": r.met,
@@ -121,7 +158,7 @@ class ServiceLevels:
         def csat(rows):
             return [
                 {
-                    "key": r.key,
+                    "key": r.key.isoformat() if isinstance(r.key, date) else r.key,
                     "name": r.name,
                     "sent": r.sent,
                     "answered": r.answered,

@@ -91,13 +91,14 @@ def _index(request):
             now=now,
         )
         if wants_csv:
-            return _csv_response(report, table)
+            levels = None
+            if table == "summary":
+                levels = service_levels_figures.build(channel_ids=channel_ids, period=report.period)
+            return _csv_response(report, table, levels)
         messaging_costs = costs.messaging_costs(
             channel_ids=channel_ids, start=report.period.start, end=report.period.end
         )
-        service_levels = service_levels_figures.build(
-            channel_ids=channel_ids, period=report.period
-        )
+        service_levels = service_levels_figures.build(channel_ids=channel_ids, period=report.period)
 
     params = {k: v for k, v in request.GET.items() if k not in ("format", "table") and v}
     return render(
@@ -131,9 +132,14 @@ def _cell(value) -> str:
     return "'" + text if text.lstrip(LEADING_SPACE).startswith(FORMULA_PREFIXES) else text
 
 
-def csv_rows(report: figures.Report, table: str) -> list[list]:
+def csv_rows(
+    report: figures.Report,
+    table: str,
+    levels: service_levels_figures.ServiceLevels | None = None,
+) -> list[list]:
     """The rows (header first) of one exported table. Headers are identifiers, not prose, so
-    a spreadsheet built on them survives a change of the interface language."""
+    a spreadsheet built on them survives a change of the interface language. The summary ends
+    with the service-level figures (``levels``, from the same builder as the page)."""
     if table == "summary":
         s = report.summary
         rows = [
@@ -160,6 +166,8 @@ def csv_rows(report: figures.Report, table: str) -> list[list]:
                 [f"queue_{q.status}", q.size],
                 [f"queue_{q.status}_oldest_age_s", q.oldest_age],
             ]
+        if levels is not None:
+            rows += levels.summary_rows()
         return [["figure", "value"], *rows]
     if table == "daily":
         return [
@@ -205,12 +213,12 @@ def csv_rows(report: figures.Report, table: str) -> list[list]:
     ]
 
 
-def _csv_response(report: figures.Report, table: str) -> HttpResponse:
+def _csv_response(report: figures.Report, table: str, levels=None) -> HttpResponse:
     name = f"report-{table}-{report.period.first:%Y%m%d}-{report.period.last:%Y%m%d}.csv"
     response = HttpResponse(
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
     writer = csv.writer(response)
-    writer.writerows([_cell(v) for v in row] for row in csv_rows(report, table))
+    writer.writerows([_cell(v) for v in row] for row in csv_rows(report, table, levels))
     return response

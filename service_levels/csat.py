@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import Q
 
 from channels_app.whatsapp import outgoing
 from conversations import services
@@ -168,11 +167,25 @@ def score_of(message: Message) -> tuple[int | None, int | None]:
 
 
 @transaction.atomic
-def on_customer_messages(messages: list[Message], *, now: datetime) -> list[CsatSurvey]:
-    """Store answers and comments found among customers' messages (one query for the comments
-    awaited, whatever the batch's size)."""
-    changed = []
+def on_customer_messages(messages: list[Message], *, now: datetime) -> set[int]:
+    """Store answers and comments found among customers' messages; a constant number of queries
+    whatever the batch's size (the surveys answered, their channels' settings, the comments
+    awaited), plus one comment question sent per answer when the channel asks one.
+
+    Returns the ids of the conversations whose messages here were all survey answers or comments
+    (the caller resolves those that the answers opened)."""
+    answers = {m.pk: score_of(m) for m in messages}
+    answers = {pk: a for pk, a in answers.items() if a[1] is not None}
     texts = [m for m in messages if m.type == Message.Type.TEXT and m.body.strip()]
+    sent = _sent_surveys([m for m in messages if m.pk in answers])
+    confs = (
+        {
+            c.channel_id: c
+            for c in ServiceSettings.objects.filter(channel_id__in={s.channel_id for s in sent})
+        }
+        if sent
+        else {}
+    )
     awaiting = {}
     if texts:
         for survey in CsatSurvey.objects.select_for_update().filter(
@@ -182,25 +195,27 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> list[Csat
             comment_until__gte=min(m.created_at for m in texts),
         ):
             awaiting[(survey.contact_id, survey.channel_id)] = survey
+    consumed: set[int] = set()  # the messages that were answers or comments
     for message in messages:
         conv = message.conversation
-        survey_id, score = score_of(message)
-        if score is not None:
-            survey = _survey_for_answer(conv, survey_id, message.created_at)
+        key = (conv.contact_id, conv.channel_id)
+        if message.pk in answers:
+            survey_id, score = answers[message.pk]
+            survey = _pick(sent, key, survey_id, message.created_at)
             if survey is None:
                 continue
+            sent.remove(survey)
             survey.score, survey.answered_at = score, message.created_at
             survey.state = State.ANSWERED
-            conf = ServiceSettings.objects.filter(channel_id=survey.channel_id).first()
+            conf = confs.get(survey.channel_id)
             if conf and conf.csat_comment_question.strip():
                 survey.comment_until = message.created_at + COMMENT_WINDOW
-                send_text_or_template(
-                    conv, text=conf.csat_comment_question, template=None, now=now
-                )
+                send_text_or_template(conv, text=conf.csat_comment_question, template=None, now=now)
+                awaiting[key] = survey  # the comment may follow in the same batch
             survey.save()
-            changed.append(survey)
+            consumed.add(message.pk)
             continue
-        survey = awaiting.get((conv.contact_id, conv.channel_id))
+        survey = awaiting.get(key)
         if (
             survey is not None
             and message in texts
@@ -208,15 +223,36 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> list[Csat
         ):
             survey.comment, survey.comment_until = message.body.strip()[:4000], None
             survey.save(update_fields=["comment", "comment_until"])
-            awaiting.pop((conv.contact_id, conv.channel_id))
-            changed.append(survey)
-    return changed
+            awaiting.pop(key)
+            consumed.add(message.pk)
+    others = {m.conversation_id for m in messages if m.pk not in consumed}
+    return {m.conversation_id for m in messages if m.pk in consumed} - others
 
 
-def _survey_for_answer(conv, survey_id, at) -> CsatSurvey | None:
-    surveys = CsatSurvey.objects.select_for_update().filter(
-        contact_id=conv.contact_id, channel_id=conv.channel_id, state=State.SENT
+def _sent_surveys(answers: list[Message]) -> list[CsatSurvey]:
+    """The sent surveys the answers may answer: one locking query for the whole batch."""
+    if not answers:
+        return []
+    return list(
+        CsatSurvey.objects.select_for_update()
+        .filter(
+            contact_id__in={m.conversation.contact_id for m in answers},
+            channel_id__in={m.channel_id for m in answers},
+            state=State.SENT,
+        )
+        .order_by("-sent_at", "-pk")
     )
-    if survey_id is not None:
-        return surveys.filter(pk=survey_id).first()
-    return surveys.filter(Q(sent_at__gt=at - CAP)).order_by("-sent_at").first()
+
+
+def _pick(sent: list[CsatSurvey], key, survey_id, at) -> CsatSurvey | None:
+    """The survey an answer answers: the one its id names, else the contact's latest sent within
+    the cap (``sent`` is newest first)."""
+    for survey in sent:
+        if (survey.contact_id, survey.channel_id) != key:
+            continue
+        if survey_id is not None:
+            if survey.pk == survey_id:
+                return survey
+        elif survey.sent_at and survey.sent_at > at - CAP:
+            return survey
+    return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Max
 from django.dispatch import receiver
 
-from conversations import signals
+from conversations import services, signals
 from conversations.models import Conversation, Event, Message
 from service_levels import csat, responders, sla
 
@@ -32,10 +32,21 @@ def on_message_received(
     now = max(at.values())
     if reopened_conversation_ids:
         csat.on_reopened(reopened_conversation_ids)
-    sla.on_customer_messages(at, opened=created_conversation_ids, now=now)
-    csat.on_customer_messages(messages, now=now)
+    # A survey answer (or its comment) arrives after the resolve, so it opened a conversation of
+    # its own: the system resolves that one at once; it starts no clock and gets no auto-reply.
+    answered = csat.on_customer_messages(messages, now=now) & set(created_conversation_ids)
+    if answered:
+        services.resolve_survey_answers(answered, now=now)
+        at = {conv_id: t for conv_id, t in at.items() if conv_id not in answered}
+        if not at:
+            return
+    opened = [i for i in created_conversation_ids if i not in answered]
+    sla.on_customer_messages(at, opened=opened, now=now)
     responders.respond(
-        at, opened=created_conversation_ids, now=now, channel_ids={m.channel_id for m in messages}
+        at,
+        opened=opened,
+        now=now,
+        channel_ids={m.channel_id for m in messages if m.conversation_id in at},
     )
 
 

@@ -62,6 +62,7 @@ from conversations.services.lifecycle import (
     move_conversation,
     remove_tag,
     remove_topic,
+    resolve_survey_answers,
     unassign,
 )
 from conversations.services.outbound import (

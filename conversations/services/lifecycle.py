@@ -42,6 +42,38 @@ from conversations.services.events import (
 # --- status and assignment ---------------------------------------------------------------------
 
 
+@transaction.atomic
+def resolve_survey_answers(conversation_ids, *, now: datetime) -> list[int]:
+    """The system resolves the conversations that only carry a customer's CSAT answer (opened by
+    it, since the surveyed conversation was Resolved), so no answer waits in New.
+
+    Batch-shaped: one locking read, one update, one insert of STATUS_CHANGED events (reason
+    ``survey_answer``), one announcement. Only conversations still New are touched (an agent
+    who already moved one keeps it). Returns the ids resolved.
+    """
+    ids = list(
+        Conversation.objects.select_for_update(no_key=True)
+        .filter(pk__in=list(conversation_ids), status=Status.NEW)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    fields = rules.resolved_fields(resolution=rules.SURVEY_ANSWER_RESOLUTION, now=now)
+    Conversation.objects.filter(pk__in=ids).update(**fields, resolved_by=None)
+    Conversation.objects.filter(pk__in=ids, last_activity_at__lt=now).update(last_activity_at=now)
+    data = {
+        "from": Status.NEW.value,
+        "to": Status.RESOLVED.value,
+        "reason": rules.SURVEY_ANSWER_REASON,
+    }
+    Event.objects.bulk_create(
+        Event(conversation_id=pk, kind=Event.Kind.STATUS_CHANGED, data=data, created_at=now)
+        for pk in ids
+    )
+    announcements.conversation_changed(ids, change=Event.Kind.STATUS_CHANGED)
+    return ids
+
+
 def _announce(conversation: Conversation, kind: str, actor: AbstractBaseUser | None) -> None:
     """conversation_changed after commit, named by the Event kind written."""
     actor_id = None if actor is None else actor.pk

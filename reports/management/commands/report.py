@@ -10,8 +10,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.db_routing import reading_reports
 from config.management import DeskCommand
-from reports import build, figures
+from reports import build, figures, service_levels
 from reports.forms import EARLIEST, LATEST
 
 
@@ -49,13 +50,16 @@ class Command(DeskCommand):
                 % {"tz": options["tz"]}
             ) from None
         channel = self.get_channel(options)
-        report = build.build_report(
-            channel_ids=[channel.pk],
-            period=figures.Period(first=first, last=last, tz=tz),
-            now=timezone.now(),
-        )
+        period = figures.Period(first=first, last=last, tz=tz)
+        with reading_reports():  # one database (replica or primary) for the whole report
+            report = build.build_report(channel_ids=[channel.pk], period=period, now=timezone.now())
+            levels = service_levels.build(channel_ids=[channel.pk], period=report.period)
         if options["json"]:
-            data = {"channel": {"id": channel.pk, "name": channel.display_name}, **report.as_dict()}
+            data = {
+                "channel": {"id": channel.pk, "name": channel.display_name},
+                **report.as_dict(),
+                "service_levels": levels.as_dict(),
+            }
             self.stdout.write(json.dumps(data, indent=2))
             return
         self._write_text(channel, report)

@@ -129,7 +129,8 @@ def resolve(url: str) -> Destination:
         raise _refused(host)
     pinned = addresses[0]
     ip_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
-    netloc = f"{ip_host}:{port}"
+    userinfo, at, _hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}{at}{ip_host}:{port}"  # user:pass@ kept (httpx's basic auth)
     default_port = 443 if parts.scheme.lower() == "https" else 80
     host_header = host if port == default_port else f"{host}:{port}"
     if ":" in host:  # an IPv6 literal keeps its brackets in Host

@@ -149,3 +149,6 @@ def test_pinning_keeps_sni_and_host_for_a_name(settings):
     assert destination.url in ("https://127.0.0.1:8443/x?y=1", "https://[::1]:8443/x?y=1")
     assert destination.host_header == "localhost:8443"
     assert destination.sni_hostname == "localhost"
+    with_auth = egress.resolve("https://user:pw@127.0.0.1/x")
+    assert with_auth.url == "https://user:pw@127.0.0.1:443/x"
+    assert with_auth.host_header == "127.0.0.1"

@@ -37,6 +37,7 @@ BATCH = 200
 SCORES = range(1, 6)
 ANSWER_ID = re.compile(r"^csat:(?:(\d+):)?([1-5])$")
 State = CsatSurvey.State
+SAVED_FIELDS = ["state", "score", "answered_at", "comment_until", "comment"]
 
 
 def sampled(conversation_id: int, percent: int) -> bool:
@@ -196,6 +197,7 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> set[int]:
         ):
             awaiting[(survey.contact_id, survey.channel_id)] = survey
     consumed: set[int] = set()  # the messages that were answers or comments
+    changed: dict[int, CsatSurvey] = {}
     for message in messages:
         conv = message.conversation
         key = (conv.contact_id, conv.channel_id)
@@ -212,7 +214,7 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> set[int]:
                 survey.comment_until = message.created_at + COMMENT_WINDOW
                 send_text_or_template(conv, text=conf.csat_comment_question, template=None, now=now)
                 awaiting[key] = survey  # the comment may follow in the same batch
-            survey.save()
+            changed[survey.pk] = survey
             consumed.add(message.pk)
             continue
         survey = awaiting.get(key)
@@ -222,9 +224,11 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> set[int]:
             and survey.answered_at <= message.created_at <= survey.comment_until
         ):
             survey.comment, survey.comment_until = message.body.strip()[:4000], None
-            survey.save(update_fields=["comment", "comment_until"])
+            changed[survey.pk] = survey
             awaiting.pop(key)
             consumed.add(message.pk)
+    if changed:  # one statement for every survey answered or commented
+        CsatSurvey.objects.bulk_update(changed.values(), SAVED_FIELDS)
     others = {m.conversation_id for m in messages if m.pk not in consumed}
     return {m.conversation_id for m in messages if m.pk in consumed} - others
 

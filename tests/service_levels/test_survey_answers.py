@@ -10,9 +10,12 @@ import copy
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Conversation, Event, Message
+from service_levels import receivers
 from service_levels.models import CsatSurvey
 from tests.factories import ChannelFactory, ContactFactory, ConversationFactory, UserFactory
 from tests.service_levels.conftest import ServiceSettingsFactory
@@ -182,3 +185,78 @@ def test_an_answer_to_no_sent_survey_stays_in_new(
     assert _new_count(channel) == before + 1
     survey.refresh_from_db()
     assert (survey.state, survey.score) == ("sent", None)
+
+
+def _surveys(channel, count, start):
+    now = timezone.now()
+    made = []
+    for n in range(start, start + count):
+        contact = ContactFactory(wa_id=f"4917000{n:05d}")
+        conv = ConversationFactory(
+            channel=channel,
+            contact=contact,
+            status=Conversation.Status.RESOLVED,
+            resolution=Conversation.Resolution.AGENT,
+            resolved_at=now - 30 * MIN,
+            last_activity_at=now - 30 * MIN,
+        )
+        made.append(
+            CsatSurvey.objects.create(
+                conversation=conv,
+                channel=channel,
+                contact=contact,
+                state=CsatSurvey.State.SENT,
+                resolved_at=now - 30 * MIN,
+                due_at=now - 20 * MIN,
+                sent_at=now - 20 * MIN,
+            )
+        )
+    return made
+
+
+def _receiver_queries(client, capture, surveys) -> int:
+    """The answers of ``surveys`` in one webhook batch; the queries of service_levels' receiver
+    for its announcement."""
+    payload = copy.deepcopy(fixture_json("interactive_list_reply"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["messages"][0]
+    stamp = str(int(timezone.now().timestamp()))
+    value["contacts"] = [{"profile": {"name": "C"}, "wa_id": s.contact.wa_id} for s in surveys]
+    value["messages"] = [
+        {
+            **template,
+            "from": s.contact.wa_id,
+            "id": f"wamid.BATCH{s.pk}",
+            "timestamp": stamp,
+            "interactive": _list_reply(s.pk, 5),
+        }
+        for s in surveys
+    ]
+    with capture(execute=False) as callbacks:
+        assert post_signed(client, payload).status_code == 200
+    wamids = [f"wamid.BATCH{s.pk}" for s in surveys]
+    ids = list(Message.objects.filter(provider_message_id__in=wamids).values_list("pk", flat=True))
+    created = list(
+        Conversation.objects.filter(messages__pk__in=ids).values_list("pk", flat=True).distinct()
+    )
+    del callbacks[:]
+    with CaptureQueriesContext(connection) as queries:
+        receivers.on_message_received(
+            sender=None, message_ids=ids, created_conversation_ids=created
+        )
+    return len(queries)
+
+
+def test_the_receiver_costs_the_same_queries_for_2_and_8_answers(
+    client, world, django_capture_on_commit_callbacks
+):
+    channel, *_ = world
+    capture = django_capture_on_commit_callbacks
+    small = _receiver_queries(client, capture, _surveys(channel, 2, 0))
+    large = _receiver_queries(client, capture, _surveys(channel, 8, 100))
+    assert small == large
+    assert CsatSurvey.objects.filter(score=5).count() == 10
+    assert not Conversation.objects.filter(
+        channel=channel, status="new", contact__wa_id__startswith="4917000"
+    ).exists()
+    assert Conversation.objects.filter(channel=channel, resolution="survey_answer").count() == 10

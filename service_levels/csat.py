@@ -173,8 +173,9 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> set[int]:
     whatever the batch's size (the surveys answered, their channels' settings, the comments
     awaited), plus one comment question sent per answer when the channel asks one.
 
-    Returns the ids of the conversations whose messages here were all survey answers or comments
-    (the caller resolves those that the answers opened)."""
+    Returns the ids of the conversations whose messages here were all survey scores (the caller
+    resolves those that the answers opened). A comment is stored on its survey but never resolves
+    its conversation: free text may be a new request, so an agent sees it in New."""
     answers = {m.pk: score_of(m) for m in messages}
     answers = {pk: a for pk, a in answers.items() if a[1] is not None}
     texts = [m for m in messages if m.type == Message.Type.TEXT and m.body.strip()]
@@ -196,7 +197,7 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> set[int]:
             comment_until__gte=min(m.created_at for m in texts),
         ):
             awaiting[(survey.contact_id, survey.channel_id)] = survey
-    consumed: set[int] = set()  # the messages that were answers or comments
+    consumed: set[int] = set()  # the messages that were scores (comments stay for an agent)
     changed: dict[int, CsatSurvey] = {}
     for message in messages:
         conv = message.conversation
@@ -226,7 +227,6 @@ def on_customer_messages(messages: list[Message], *, now: datetime) -> set[int]:
             survey.comment, survey.comment_until = message.body.strip()[:4000], None
             changed[survey.pk] = survey
             awaiting.pop(key)
-            consumed.add(message.pk)
     if changed:  # one statement for every survey answered or commented
         CsatSurvey.objects.bulk_update(changed.values(), SAVED_FIELDS)
     others = {m.conversation_id for m in messages if m.pk not in consumed}

@@ -82,10 +82,11 @@ def run(message_ids: list[int], *, opened: set[int], now: datetime | None = None
     ).order_by("position", "id"):
         by_channel[rule.channel_id].append(rule)
     fired = 0
+    hours: dict[int, bool] = {}  # per channel, asked once per announcement (not per message)
     for row in rows:
         rules = by_channel.get(row["channel_id"])
         if rules:
-            fired += _run_rules(rules, row, opened, now=now)
+            fired += _run_rules(rules, row, opened, hours, now=now)
     if fired:
         logger.info(
             "automations: %d rule(s) matched %d message(s) in %.1f ms",
@@ -112,14 +113,16 @@ def _opt_out_words(row: dict, *, now) -> None:
         logger.exception("opt-out word of message %s not recorded", row["id"])
 
 
-def _run_rules(rules: list[AutomationRule], row: dict, opened: set[int], *, now) -> int:
+def _run_rules(
+    rules: list[AutomationRule], row: dict, opened: set[int], hours: dict[int, bool], *, now
+) -> int:
     message = _as_inbound(row, opened)
-    hours: dict[str, bool] = {}
+    channel_id = row["channel_id"]
 
     def hours_open() -> bool:
-        if "open" not in hours:
-            hours["open"] = actions.business_hours_open(row["channel_id"], now or timezone.now())
-        return hours["open"]
+        if channel_id not in hours:
+            hours[channel_id] = actions.business_hours_open(channel_id, now or timezone.now())
+        return hours[channel_id]
 
     matched = []
     for rule in rules:

@@ -4,10 +4,21 @@ import os
 from types import SimpleNamespace
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.db import connection
 
 from channels_app.access import Role
 from tests.factories import AdminUserFactory, ChannelFactory, GrantFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _celery_join_flag_reset():
+    """A worker started in a test process (tests/whatsapp/test_broker_outage.py) sets Celery's
+    process-wide "joining would block" flag, which makes a later test's ``result.get()`` raise
+    "Never call result.get() within a task!"; put it back after every test, as
+    celery.contrib.testing.worker does."""
+    yield
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture(autouse=True)

@@ -22,13 +22,25 @@ APPS = (
 # channels_app < onboarding, conversations < replies, reports < devtools; config wires them.
 FORBIDDEN = {
     "channels_app": {
-        "onboarding", "conversations", "replies", "composer", "reports", "automations", "routing",
+        "onboarding",
+        "conversations",
+        "replies",
+        "composer",
+        "reports",
+        "automations",
+        "routing",
         "devtools",
-    },  # fmt: skip
+    },
     "onboarding": {"conversations", "replies", "reports", "devtools"},
     "conversations": {
-        "onboarding", "replies", "composer", "reports", "automations", "routing", "devtools",
-    },  # fmt: skip
+        "onboarding",
+        "replies",
+        "composer",
+        "reports",
+        "automations",
+        "routing",
+        "devtools",
+    },
     # Routing sits on the conversations' services and announcements and on the live push
     # (docs/routing.md); the conversations never call it (they announce, routing listens).
     "routing": {"onboarding", "replies", "composer", "reports", "automations", "devtools"},

@@ -111,6 +111,7 @@ __all__ = [
     "remove_topic",
     "render_template",
     "reply",
+    "resolve_survey_answers",
     "send_attachments",
     "send_structured",
     "send_system_message",

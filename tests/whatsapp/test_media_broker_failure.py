@@ -50,7 +50,9 @@ def restore_broker():
 def enqueue_warnings(caplog, task="conversations.tasks.download_media"):
     # Other rooms' receivers of conversations.signals (routing) enqueue their own tasks too.
     return [
-        r for r in caplog.records if "left for the sweep" in r.getMessage() and task in r.getMessage()
+        r
+        for r in caplog.records
+        if "left for the sweep" in r.getMessage() and task in r.getMessage()
     ]
 
 

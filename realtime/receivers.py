@@ -22,7 +22,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from channels_app.models import AccessGrant, Channel, Team
 from conversations import signals
 from conversations.models import Message
-from realtime import push, rows
+from realtime import bus, push, rows
 
 
 def _by_conversation(message_ids) -> dict[int, list[tuple]]:
@@ -37,14 +37,16 @@ def _by_conversation(message_ids) -> dict[int, list[tuple]]:
 
 
 def _push_rows(conversation_ids, kind: str, extra) -> None:
-    """One push per conversation: ``extra(conversation)`` merged into its row's values."""
-    for conversation in rows.load(conversation_ids):
-        push.push_to_channel(
-            conversation.channel_id,
-            kind,
-            {**rows.data(conversation), **extra(conversation)},
-            by_language=rows.html_by_language(conversation),
-        )
+    """One push per conversation: ``extra(conversation)`` merged into its row's values; all of
+    them published at once at the end (``bus.batched``)."""
+    with bus.batched():
+        for conversation in rows.load(conversation_ids):
+            push.push_to_channel(
+                conversation.channel_id,
+                kind,
+                {**rows.data(conversation), **extra(conversation)},
+                by_language=rows.html_by_language(conversation),
+            )
 
 
 def on_message_received(

@@ -8,6 +8,7 @@ from celery._state import _set_task_join_will_block
 from django.db import connection
 
 from channels_app.access import Role
+from service_levels.hours import forget_onboarding_holidays
 from tests.factories import AdminUserFactory, ChannelFactory, GrantFactory, TeamFactory, UserFactory
 
 
@@ -19,6 +20,13 @@ def _celery_join_flag_reset():
     celery.contrib.testing.worker does."""
     yield
     _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
+def _onboarding_holidays_read_afresh():
+    """The onboarding checklist's holiday rule is kept per process for minutes
+    (service_levels.hours): each test reads the holidays of its own database."""
+    forget_onboarding_holidays()
 
 
 @pytest.fixture(autouse=True)

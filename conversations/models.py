@@ -559,6 +559,10 @@ class InboundPayload(models.Model):
         DONE = "done", _("Applied")
 
     body = models.BinaryField(_("raw body"))
+    # The medium whose transport parses the body (channels_app.transports; Channel.Kind).
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=Channel.Kind.choices, default=Channel.Kind.WHATSAPP
+    )
     received_at = models.DateTimeField(_("received"))
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING

@@ -20,7 +20,9 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from bench.seed import insert_channels, per_suffix
 
 # The dataset is generated relative to this instant, and every run resolves "as of" it, so the
 # set of due rows is the same on every run and every machine.
@@ -54,21 +56,12 @@ def _vmhwm_kb() -> int:
 
 # --- dataset -------------------------------------------------------------------------------
 
-# Mixed settings, by channel number: some queues off, limits from 1 to 60 days.
-CHANNEL_SQL = """
-INSERT INTO channels_app_channel (
-    kind, display_name, is_active, auto_assign, auto_resolve_new_after,
-    auto_resolve_pending_after, all_users_enabled, all_users_role, all_teams_enabled,
-    all_teams_role, phone_number_id, waba_id, display_phone_number, verified_name, access_token,
-    created_at, updated_at)
-SELECT 'whatsapp', 'bench channel ' || g, true, true,
-       (ARRAY[NULL, NULL, '7 days', '1 day', '14 days', '30 days', '30 days', '45 days',
-              '3 days', '10 days'])[g %% 10 + 1]::interval,
-       (ARRAY[NULL, '30 days', NULL, '2 days', '14 days', '30 days', '60 days', '5 days',
-              '21 days', '7 days'])[g %% 10 + 1]::interval,
-       false, 10, false, 10, 'bench-' || g, '1', '+1 555 ' || g, 'Bench', '', %(now)s, %(now)s
-FROM generate_series(1, %(channels)s) g
-"""
+# Mixed settings, by channel number g: some queues off, limits from 1 to 60 days.
+DAY = timedelta(days=1)
+CHANNEL_SETTINGS = {
+    "auto_resolve_new_after": per_suffix([None, None, 7, 1, 14, 30, 30, 45, 3, 10], DAY),
+    "auto_resolve_pending_after": per_suffix([None, 30, None, 2, 14, 30, 60, 5, 21, 7], DAY),
+}
 
 CONTACT_SQL = """
 INSERT INTO conversations_contact (kind, wa_id, profile_name, phone, created_at)
@@ -187,7 +180,11 @@ def ensure_dataset(*, regenerate: bool) -> None:
             " RESTART IDENTITY CASCADE"
         )
         cursor.execute("DELETE FROM auth_user WHERE username LIKE %s", ["bench-agent-%"])
-        for sql in (CHANNEL_SQL, CONTACT_SQL, AGENT_SQL):
+        insert_channels(
+            cursor, CHANNELS, name_prefix="bench channel ", phone_prefix="bench-", now=NOW,
+            **CHANNEL_SETTINGS,
+        )  # fmt: skip
+        for sql in (CONTACT_SQL, AGENT_SQL):
             cursor.execute(sql, params)
         # Loading into a table without its secondary indexes and then building them by sorting
         # is several times faster than maintaining twelve indexes row by row; the foreign-key

@@ -37,7 +37,9 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from bench.seed import insert_channels
 
 VERSION = 1
 DEFAULT_CONVERSATIONS = 1_000_000
@@ -447,25 +449,16 @@ def build(n: int, *, now: datetime) -> dict:
         else:
             _log("not a superuser: loading with foreign-key triggers on (slower)")
 
-        cursor.execute(
-            "INSERT INTO channels_app_channel (kind, display_name, is_active, auto_assign,"
-            " auto_resolve_new_after, auto_resolve_pending_after, all_users_enabled,"
-            " all_users_role, all_teams_enabled, all_teams_role, phone_number_id, waba_id,"
-            " display_phone_number, verified_name, access_token, created_at, updated_at,"
-            " read_receipts)"
-            " SELECT 'whatsapp', CASE WHEN g <= %(channels)s"
-            "   THEN 'Shop ' || lpad(g::text, 3, '0') ELSE %(thread)s END, true, true,"
-            " interval '30 days', interval '30 days', false, 10, false, 10, 'pbench-' || g,"
-            " 'waba-' || g, '+49 30 ' || (5550000 + g), 'Bench Shop ' || g, '', %(now)s, %(now)s,"
-            " %(receipts)s"
-            " FROM generate_series(1, %(channels)s + 1) g",
-            {
-                "channels": CHANNELS,
-                "thread": THREAD_CHANNEL,
-                "now": now,
-                "receipts": Channel.ReadReceipts.ON_OPEN.value,
-            },
-        )
+        # The CHANNELS shops, then the long thread's channel.
+        month = timedelta(days=30)
+        insert_channels(
+            cursor, CHANNELS + 1, name_prefix="", phone_prefix="pbench-", now=now,
+            display_name=lambda g: f"Shop {g:03d}" if g <= CHANNELS else THREAD_CHANNEL,
+            auto_resolve_new_after=month, auto_resolve_pending_after=month,
+            waba_id=lambda g: f"waba-{g}", display_phone_number=lambda g: f"+49 30 {5550000 + g}",
+            verified_name=lambda g: f"Bench Shop {g}",
+            read_receipts=Channel.ReadReceipts.ON_OPEN.value,
+        )  # fmt: skip
         groups = CHANNELS // GROUP
         cursor.execute(
             "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"

@@ -178,6 +178,28 @@ def running() -> bool:
     )
 
 
+def init_cluster(data: Path, settings: dict[str, str], *, comment: str) -> None:
+    """initdb a new cluster into ``data`` (which the server's user owns) and append ``settings``
+    to its postgresql.conf under ``# comment``."""
+    data.chmod(0o700)
+    _run(
+        [
+            str(_pg_bin() / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            OS_USER,
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--auth-local=trust",  # the socket lives in a directory only we write to
+            "--auth-host=scram-sha-256",
+        ]
+    )
+    lines = [f"{key} = {value}" for key, value in settings.items()]
+    with (data / "postgresql.conf").open("a") as handle:
+        handle.write(f"\n# {comment}\n" + "\n".join(lines) + "\n")
+
+
 def _initdb() -> None:
     data_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
     owner = data_dir().stat().st_uid
@@ -187,35 +209,19 @@ def _initdb() -> None:
     for path in (pgdata(), socket_dir()):
         path.mkdir(exist_ok=True)
         _chown(path)
-    pgdata().chmod(0o700)
-    _run(
-        [
-            str(_pg_bin() / "initdb"),
-            "-D",
-            str(pgdata()),
-            "-U",
-            OS_USER,
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--auth-local=trust",  # the socket lives in a directory only we write to
-            "--auth-host=scram-sha-256",
-        ]
-    )
-    conf = pgdata() / "postgresql.conf"
     settings = {**SETTINGS, "unix_socket_directories": f"'{socket_dir()}'"}
-    lines = [f"{key} = {value}" for key, value in settings.items()]
-    with conf.open("a") as handle:
-        handle.write("\n# bench/pg.py\n" + "\n".join(lines) + "\n")
+    init_cluster(pgdata(), settings, comment="bench/pg.py")
 
 
-def _psql(sql: str, db: str = "postgres") -> str:
+def psql(sql: str, *, sockets: Path, port: int, db: str = "postgres") -> str:
+    """Run one statement as the server's superuser over the cluster's socket; its output."""
     proc = _run(
         [
             str(_pg_bin() / "psql"),
             "-h",
-            str(socket_dir()),
+            str(sockets),
             "-p",
-            str(PORT),
+            str(port),
             "-U",
             OS_USER,
             "-d",
@@ -230,6 +236,19 @@ def _psql(sql: str, db: str = "postgres") -> str:
     return proc.stdout.strip()
 
 
+def _psql(sql: str, db: str = "postgres") -> str:
+    return psql(sql, sockets=socket_dir(), port=PORT, db=db)
+
+
+def pg_ctl_start(
+    data: Path, log: Path, *, timeout: int, options: str | None = None
+) -> subprocess.CompletedProcess:
+    """``pg_ctl start`` and wait (``options``: the server's extra command-line options)."""
+    argv = [str(_pg_bin() / "pg_ctl"), "start", "-w", "-t", str(timeout), "-D", str(data)]
+    argv += ["-l", str(log), *(["-o", options] if options else [])]
+    return _run(argv, check=False)
+
+
 def _ensure_running() -> None:
     if running():
         return
@@ -238,20 +257,7 @@ def _ensure_running() -> None:
         _chown(logfile())
     socket_dir().mkdir(parents=True, exist_ok=True)
     _chown(socket_dir())
-    proc = _run(
-        [
-            str(_pg_bin() / "pg_ctl"),
-            "start",
-            "-w",
-            "-t",
-            "120",
-            "-D",
-            str(pgdata()),
-            "-l",
-            str(logfile()),
-        ],
-        check=False,
-    )
+    proc = pg_ctl_start(pgdata(), logfile(), timeout=120)
     if proc.returncode != 0:
         tail = logfile().read_text().splitlines()[-15:] if logfile().exists() else []
         raise SystemExit(
@@ -298,6 +304,78 @@ def stop() -> None:
     """Stop the cluster (fast shutdown); its data stays for the next run."""
     if running():
         _run([str(_pg_bin() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pgdata())])
+
+
+class TempCluster:
+    """A cluster of its own in a fresh temporary directory owned by the server's user (never the
+    checkout, which that user may not enter), on its own loopback ``port`` and socket directory;
+    ``remove`` deletes it. The fault suite's cluster and the reports' streaming replica are ones.
+
+    A subclass is a dataclass with the fields ``port`` and ``server_dir`` (None until created),
+    and says how the data directory comes to be (``initdb`` or a copy) in its ``start``.
+    """
+
+    port: int
+    server_dir: Path | None
+    prefix = "desk-pg-"  # of the temporary directory's name
+
+    @property
+    def data(self) -> Path:
+        return self._dir() / "pg"
+
+    @property
+    def sockets(self) -> Path:
+        return self._dir() / "socket"
+
+    @property
+    def log(self) -> Path:
+        return self._dir() / "pg.log"
+
+    def _dir(self) -> Path:
+        if self.server_dir is None:
+            raise RuntimeError(f"{type(self).__name__}: the cluster is not created yet")
+        return self.server_dir
+
+    def url_of(self, db: str) -> str:
+        return f"postgres://{ROLE}:{PASSWORD}@{HOST}:{self.port}/{db}"
+
+    def create_dir(self) -> None:
+        """The temporary directory with its socket directory and log file (once)."""
+        if self.server_dir is not None:
+            return
+        self.server_dir = server_owned_tempdir(self.prefix)
+        self.sockets.mkdir()
+        _chown(self.sockets)
+        self.log.touch()
+        _chown(self.log)
+
+    def _pg(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a server binary (by name) as the server's user."""
+        return _run([str(_pg_bin() / argv[0]), *argv[1:]], check=check)
+
+    def _psql(self, sql: str) -> str:
+        return psql(sql, sockets=self.sockets, port=self.port)
+
+    def start_server(self, *, timeout: int = 60, options: str = "") -> subprocess.CompletedProcess:
+        """``pg_ctl start`` on our port and socket directory (``options`` added)."""
+        options = f"-p {self.port} -k {self.sockets} {options}".strip()
+        return pg_ctl_start(self.data, self.log, timeout=timeout, options=options)
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.server_dir is not None:
+            self._pg("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self.data), check=False)
+
+    def remove(self) -> None:
+        """Stop the server at once and delete its directory (``keep_log`` first)."""
+        if self.server_dir is None:
+            return
+        self.stop("immediate")
+        self.keep_log()
+        shutil.rmtree(self.server_dir, ignore_errors=True)
+        self.server_dir = None
+
+    def keep_log(self) -> None:
+        """What to save of the log before the directory goes (nothing, unless overridden)."""
 
 
 def main(argv: list[str] | None = None) -> int:

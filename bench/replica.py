@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -32,51 +31,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
-class Replica:
+class Replica(bench_pg.TempCluster):
     """A hot standby of the cluster listening on ``primary_socket``/``primary_port``."""
 
     primary_socket: Path
     primary_port: int
     port: int
     server_dir: Path | None = None
-
-    @property
-    def data(self) -> Path:
-        return self._dir() / "pg"
-
-    @property
-    def sockets(self) -> Path:
-        return self._dir() / "socket"
-
-    @property
-    def log(self) -> Path:
-        return self._dir() / "pg.log"
-
-    def _dir(self) -> Path:
-        if self.server_dir is None:
-            raise RuntimeError("replica: not created yet")
-        return self.server_dir
+    prefix = "desk-replica-pg-"
 
     def url(self, db: str) -> str:
-        return f"postgres://{bench_pg.ROLE}:{bench_pg.PASSWORD}@127.0.0.1:{self.port}/{db}"
-
-    def _pg(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        binary = str(bench_pg._pg_bin() / argv[0])
-        return subprocess.run(
-            bench_pg._as_pg([binary, *argv[1:]]),
-            check=check,
-            capture_output=True,
-            text=True,
-            cwd=self._dir(),
-        )
+        return self.url_of(db)
 
     def start(self) -> None:
         """Copy the primary (checkpoint first, WAL streamed alongside) and start the standby."""
-        self.server_dir = bench_pg.server_owned_tempdir("desk-replica-pg-")
-        self.sockets.mkdir()
-        bench_pg._chown(self.sockets)
-        self.log.touch()
-        bench_pg._chown(self.log)
+        self.create_dir()
         copy = self._pg(
             "pg_basebackup", "-h", str(self.primary_socket), "-p", str(self.primary_port),
             "-U", bench_pg.OS_USER, "-D", str(self.data), "-R", "-X", "stream",
@@ -85,24 +54,9 @@ class Replica:
         if copy.returncode:
             raise RuntimeError(f"replica: pg_basebackup failed: {copy.stderr.strip()}")
         # The copied postgresql.conf names the primary's port and socket: ours override them.
-        options = f"-p {self.port} -k {self.sockets} -c hot_standby=on"
-        proc = self._pg(
-            "pg_ctl", "start", "-w", "-t", "120", "-D", str(self.data), "-l", str(self.log),
-            "-o", options, check=False,
-        )  # fmt: skip
+        proc = self.start_server(timeout=120, options="-c hot_standby=on")
         if proc.returncode:
             raise RuntimeError(f"replica: did not start: {proc.stderr}{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.server_dir is not None:
-            self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data), check=False)
-
-    def remove(self) -> None:
-        if self.server_dir is None:
-            return
-        self._pg("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data), check=False)
-        shutil.rmtree(self.server_dir, ignore_errors=True)
-        self.server_dir = None
 
 
 def wait_caught_up(primary_url: str, replica_url: str, *, timeout: float = 120) -> float:

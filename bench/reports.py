@@ -29,6 +29,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bench.seed import insert_channels
+
 TZ = ZoneInfo("Europe/Berlin")
 FIRST, LAST = date(2025, 12, 2), date(2025, 12, 31)  # 30 days
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -49,17 +51,6 @@ def _setup_django() -> None:
 
 
 # --- dataset -------------------------------------------------------------------------------
-
-CHANNEL_SQL = """
-INSERT INTO channels_app_channel (
-    kind, display_name, is_active, auto_assign, auto_resolve_new_after,
-    auto_resolve_pending_after, all_users_enabled, all_users_role, all_teams_enabled,
-    all_teams_role, phone_number_id, waba_id, display_phone_number, verified_name, access_token,
-    created_at, updated_at)
-SELECT 'whatsapp', name, true, true, interval '30 days', interval '30 days', false, 10, false, 10,
-       'rbench-' || name, '1', '+1 555 0100', 'Bench', '', %(now)s, %(now)s
-FROM unnest(ARRAY['Reports bench', 'Reports noise']) AS name
-"""
 
 USERS_SQL = """
 INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff,
@@ -257,7 +248,13 @@ def ensure_dataset(*, regenerate: bool) -> int:
         )
         cursor.execute("DELETE FROM auth_user WHERE username LIKE %s", ["rbench-%"])
         params = {"now": NOW, "agents": AGENTS, "supervisor": SUPERVISOR}
-        cursor.execute(CHANNEL_SQL, params)
+        # The channel the report reads, "Reports bench", and a smaller one it must leave out.
+        month = timedelta(days=30)
+        insert_channels(
+            cursor, ["bench", "noise"], name_prefix="Reports ", phone_prefix="rbench-Reports ",
+            now=NOW, auto_resolve_new_after=month, auto_resolve_pending_after=month,
+            display_phone_number="+1 555 0100",
+        )  # fmt: skip
         cursor.execute(USERS_SQL, params)
         channel_id = _bench_channel_id(cursor)
         noise_id = channel_id + 1

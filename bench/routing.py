@@ -31,6 +31,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from bench.seed import insert_channels
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 CHANNELS = 20
 AGENTS = 500
@@ -97,8 +99,7 @@ CROSS JOIN LATERAL (SELECT %(now)s::timestamptz
 def build(conversations: int) -> None:
     from django.core.management import call_command
     from django.db import connection
-
-    from channels_app.models import Channel
+    from django.utils import timezone
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -127,13 +128,12 @@ def build(conversations: int) -> None:
             " channels_app_accessgrant, channels_app_channel CASCADE"
         )
         cursor.execute("DELETE FROM auth_user WHERE username LIKE 'rb-agent-%%'")
-    # Channels through the ORM (every column's default, whatever other apps added to them).
-    Channel.objects.bulk_create(
-        Channel(display_name=f"routing bench {g}", auto_resolve_new_after=None,
-                auto_resolve_pending_after=None, phone_number_id=f"rbench-{g}")
-        for g in range(1, CHANNELS + 1)
-    )  # fmt: skip
     with connection.cursor() as cursor:
+        # No WhatsApp identity beyond the phone number id (as the ORM's defaults left them).
+        insert_channels(
+            cursor, CHANNELS, name_prefix="routing bench ", phone_prefix="rbench-",
+            now=timezone.now(), waba_id="", display_phone_number="", verified_name="",
+        )  # fmt: skip
         for sql in (CONTACT_SQL, AGENT_SQL, GRANT_SQL, STATE_SQL, CONVERSATION_SQL):
             cursor.execute(sql, params)
         cursor.execute(

@@ -28,6 +28,8 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+from bench.seed import insert_channels
+
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 CHANNELS = 20
 TICK = timedelta(seconds=15)
@@ -41,17 +43,6 @@ def _setup_django() -> None:
 
     django.setup()
 
-
-CHANNEL_SQL = """
-INSERT INTO channels_app_channel (
-    kind, display_name, is_active, auto_assign, auto_resolve_new_after,
-    auto_resolve_pending_after, all_users_enabled, all_users_role, all_teams_enabled,
-    all_teams_role, phone_number_id, waba_id, display_phone_number, verified_name, access_token,
-    read_receipts, created_at, updated_at)
-SELECT 'whatsapp', 'sla bench ' || g, true, true, NULL, NULL, false, 10, false, 10,
-       'sla-bench-' || g, '1', '+1 555 ' || g, 'Bench', '', 'on_open', %(now)s, %(now)s
-FROM generate_series(1, %(channels)s) g
-"""
 
 CONTACT_SQL = """
 INSERT INTO conversations_contact (kind, wa_id, profile_name, phone, created_at)
@@ -111,7 +102,10 @@ def ensure_dataset(n: int) -> None:
             " RESTART IDENTITY CASCADE"
         )
         params = {"now": NOW, "channels": CHANNELS, "n": n}
-        for sql in (CHANNEL_SQL, CONTACT_SQL, CONVERSATION_SQL, TARGET_SQL):
+        insert_channels(
+            cursor, CHANNELS, name_prefix="sla bench ", phone_prefix="sla-bench-", now=NOW
+        )
+        for sql in (CONTACT_SQL, CONVERSATION_SQL, TARGET_SQL):
             cursor.execute(sql, params)
         print(f"dataset: {3 * n:,} clocks in {time.perf_counter() - started:.1f} s",
               file=sys.stderr)

@@ -65,6 +65,7 @@ from urllib.parse import urlsplit
 
 from bench.pgbouncer import PgBouncer
 from bench.pgbouncer import version as pgbouncer_version
+from bench.seed import insert_channels
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "desk_webhook_bench"
@@ -112,6 +113,16 @@ def migrate(database_url: str) -> None:
     )
 
 
+def seed_channels(conn) -> list[int]:
+    """The CHANNELS channels whose phone_number_ids (benchwh1..) the webhook payloads name."""
+    with conn.cursor() as cursor:
+        return insert_channels(
+            cursor, CHANNELS, name_prefix="Webhook bench ", phone_prefix="benchwh",
+            now=datetime.now(UTC), waba_id=lambda g: f"1044556677{g}",
+            display_phone_number=lambda g: f"+1 555 010 {g}",
+        )  # fmt: skip
+
+
 SEED_SQL = [
     # Every table of the conversations app (whatever migrations added), children included.
     """DO $$ BEGIN
@@ -121,14 +132,7 @@ SEED_SQL = [
                   WHERE schemaname = 'public' AND tablename LIKE 'conversations\\_%%');
        END $$""",
     "DELETE FROM channels_app_channel WHERE phone_number_id LIKE 'benchwh%%'",
-    """INSERT INTO channels_app_channel (
-           kind, display_name, is_active, auto_assign, auto_resolve_new_after,
-           auto_resolve_pending_after, all_users_enabled, all_users_role, all_teams_enabled,
-           all_teams_role, phone_number_id, waba_id, display_phone_number, verified_name,
-           access_token, created_at, updated_at)
-       SELECT 'whatsapp', 'Webhook bench ' || g, true, true, NULL, NULL, false, 10, false, 10,
-              'benchwh' || g, '1044556677' || g, '+1 555 010 ' || g, 'Bench', '', now(), now()
-       FROM generate_series(1, %(channels)s) g""",
+    seed_channels,  # a step of Python: the channels the generated webhooks are addressed to
     """INSERT INTO conversations_contact (kind, wa_id, profile_name, phone, created_at)
        SELECT 'whatsapp', (%(open_base)s + g)::text, 'Customer ' || g,
               '+' || (%(open_base)s + g)::text, now()
@@ -169,7 +173,10 @@ def seed(database_url: str) -> None:
     }
     with psycopg.connect(_dsn(database_url), autocommit=True) as conn:
         for sql in SEED_SQL:
-            conn.execute(sql, params if "%(" in sql or "%%" in sql else None)
+            if callable(sql):
+                sql(conn)
+            else:
+                conn.execute(sql, params if "%(" in sql or "%%" in sql else None)
 
 
 def _sender_channels(database_url: str) -> dict[str, str]:

@@ -65,7 +65,7 @@ def missing_binaries() -> list[str]:
 
 
 @dataclass
-class Postgres:
+class Postgres(bench_pg.TempCluster):
     """A small throwaway cluster the suite may stop and restart at will.
 
     ``start`` creates it in a new temporary directory owned by the server's user; ``remove``
@@ -76,65 +76,25 @@ class Postgres:
     home: Path = VAR
     db: str = "desk_faults"
     server_dir: Path | None = None
-
-    @property
-    def data(self) -> Path:
-        return self._dir() / "pg"
-
-    @property
-    def sockets(self) -> Path:
-        return self._dir() / "socket"
-
-    @property
-    def log(self) -> Path:
-        return self._dir() / "pg.log"
-
-    def _dir(self) -> Path:
-        if self.server_dir is None:
-            raise RuntimeError("faults: the PostgreSQL cluster is not created yet")
-        return self.server_dir
+    prefix = "desk-faults-pg-"
 
     @property
     def url(self) -> str:
-        return f"postgres://{bench_pg.ROLE}:{bench_pg.PASSWORD}@127.0.0.1:{self.port}/{self.db}"
-
-    def _pg(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        binary = str(bench_pg._pg_bin() / argv[0])
-        return subprocess.run(
-            bench_pg._as_pg([binary, *argv[1:]]),
-            check=check,
-            capture_output=True,
-            text=True,
-            cwd=self._dir(),  # the server's user may not enter our working directory
-        )
-
-    def _psql(self, sql: str) -> str:
-        return self._pg(
-            "psql", "-h", str(self.sockets), "-p", str(self.port), "-U", bench_pg.OS_USER,
-            "-d", "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql,
-        ).stdout.strip()  # fmt: skip
+        return self.url_of(self.db)
 
     def start(self) -> None:
-        if self.server_dir is None:
-            self.server_dir = bench_pg.server_owned_tempdir("desk-faults-pg-")
-        for path in (self.data, self.sockets):
-            path.mkdir(exist_ok=True)
-            bench_pg._chown(path)
+        self.create_dir()
         if not (self.data / "PG_VERSION").exists():
-            self.data.chmod(0o700)
-            self._pg(
-                "initdb", "-D", str(self.data), "-U", bench_pg.OS_USER, "--encoding=UTF8",
-                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
-            )  # fmt: skip
-            with (self.data / "postgresql.conf").open("a") as conf:
-                conf.write(
-                    "\n# bench/faults\nlisten_addresses = '127.0.0.1'\n"
-                    f"unix_socket_directories = '{self.sockets}'\nmax_connections = 60\n"
-                    "shared_buffers = 64MB\nfsync = on\nsynchronous_commit = on\n"
-                )
-        if not self.log.exists():
-            self.log.touch()
-            bench_pg._chown(self.log)
+            self.data.mkdir(exist_ok=True)
+            bench_pg._chown(self.data)
+            settings = {
+                "listen_addresses": "'127.0.0.1'",
+                "max_connections": "60",
+                "shared_buffers": "64MB",
+                "fsync": "on",
+                "synchronous_commit": "on",
+            }
+            bench_pg.init_cluster(self.data, settings, comment="bench/faults")
         self._start_server()
         if not self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{bench_pg.ROLE}'"):
             self._psql(
@@ -150,27 +110,15 @@ class Postgres:
         return set(self._psql("SELECT datname FROM pg_database").split())
 
     def _start_server(self) -> None:
-        proc = self._pg(
-            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),
-            "-o", f"-p {self.port}", check=False,
-        )  # fmt: skip
+        proc = self.start_server(timeout=60)
         if proc.returncode != 0 and "another server might be running" not in proc.stderr:
             raise RuntimeError(f"faults: PostgreSQL did not start: {proc.stdout}{proc.stderr}")
 
-    def stop(self, mode: str = "fast") -> None:
-        self._pg("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self.data), check=False)
-
-    def remove(self) -> None:
-        """Stop the server and delete its directory; the log is kept beside the others."""
-        if self.server_dir is None:
-            return
-        self.stop("immediate")
+    def keep_log(self) -> None:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             shutil.copyfile(self.log, logs / "postgresql.log")
-        shutil.rmtree(self.server_dir, ignore_errors=True)
-        self.server_dir = None
 
     def restart(self, *, down_for: float = 0.0) -> None:
         """Stop (fast: open connections are cut), stay down ``down_for`` seconds, start."""

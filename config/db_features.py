@@ -1,23 +1,314 @@
-"""The one place that asks which database engine runs (issue 14).
+"""The one home of the database dialects (issue 14): what differs between PostgreSQL and SQLite.
 
-Production and CI run PostgreSQL; SQLite is the embedded development default. Code that takes a
-faster PostgreSQL-only route (one-statement inbound, SKIP LOCKED batches, array parameters,
-trigram search) asks ``is_postgres()`` once per concern; dialect differences in hand-written SQL
-are spelled here (``greatest``) instead of being branched on where the SQL is written. Where
-Django already exposes a feature flag (``connection.features.has_select_for_update``) that is
-used instead of the engine's name.
+Production and CI run PostgreSQL; SQLite is the embedded development default. As Django does
+with ``connection.ops`` and ``connection.features``, every difference the app code meets is a
+method or an attribute of a per-engine object, chosen once by a dict lookup on the connection's
+vendor (``dialect()``): SQL fragments (``greatest``, the skip-locked claim, id lists, JSON
+parameters, percentiles), expressions (the id array, full-text search), locks (advisory locks,
+which SQLite does not need: it serialises writers) and planner tuning. The app code calls them
+without asking which engine runs.
+
+A few features exist only on PostgreSQL and change a whole algorithm, not a fragment; those keep
+one guard each at their entry, on a named attribute here (``partitioned``,
+``one_statement_batches``, ``grouping_sets``). ``tests/test_architecture.py`` counts every place
+in the app code that branches on the database and fails above four.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+
 from django.db import connection as default_connection
+from django.db.models import BooleanField, CharField, F, Func, Lookup, Q, QuerySet, Value
+
+
+class AnyOf(Lookup):
+    """``column = ANY(%s::type[])``: the ids travel as one array parameter.
+
+    A Supervisor's inbox filters on ~200 channel ids, three times in the count query alone; as
+    ``IN (%s, %s, ...)`` that made every statement a few kilobytes that psycopg re-parsed on each
+    request (its statement cache skips long queries) and Django compiled 600 parameters. The
+    plan is the same: PostgreSQL turns ``IN (list)`` into ``= ANY(array)`` itself.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        db_type = self.lhs.output_field.cast_db_type(connection)
+        return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, list(self.rhs))
+
+
+class BodyMatches(Func):
+    """PostgreSQL full-text match of message text, shaped to use the ``msg_body_fts`` GIN index.
+
+    Renders ``to_tsvector('simple', body) @@ plainto_tsquery('simple', %s)``: the 'simple'
+    configuration (no stemming) suits a mix of languages and matches whole words.
+    """
+
+    template = "to_tsvector('simple'::regconfig, %(expressions)s)"
+    arg_joiner = ") @@ plainto_tsquery('simple'::regconfig, "
+    output_field = BooleanField()
+
+
+class BodyMayMatch(Func):
+    """A cheap necessary condition for ``BodyMatches``: the lowercased body contains every
+    lexeme of the query as a substring.
+
+    The 'simple' configuration makes each lexeme the lowercased token, and a token is a piece
+    of the body, so a body that fails this cannot match; the lexemes come from PostgreSQL's own
+    parser (one InitPlan per statement). Checked first, it spares ``to_tsvector`` on most of the
+    rows the capped scan reads, which was most of the search's cost.
+    """
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        body, query = self.get_source_expressions()
+        body_sql, body_params = compiler.compile(body)
+        query_sql, query_params = compiler.compile(query)
+        # Lexemes are matched literally: LIKE's own wildcards and escape are escaped in them.
+        pattern = (
+            r"'%%' || replace(replace(replace(w.lexeme, '\', '\\'), '%%', '\%%'), '_', '\_')"
+            " || '%%'"
+        )
+        # COALESCE hides the clause from LIKE's selectivity estimate (a guess of a row or two
+        # for a parameter pattern, which turned the capped scan into a bitmap scan of every
+        # match): as an opaque boolean it is taken as 0.5 and the plan stays as before.
+        # Compiled expressions only; the query text stays a bound parameter.
+        lexemes = f"tsvector_to_array(to_tsvector('simple'::regconfig, {query_sql}))"
+        patterns = f"ARRAY(SELECT {pattern} FROM unnest({lexemes}) AS w(lexeme))"  # noqa: S608
+        sql = f"COALESCE(lower({body_sql}) LIKE ALL ({patterns}), false)"
+        return sql, (*body_params, *query_params)
+
+
+class Dialect:
+    """SQLite, the embedded development default, and the base of every dialect."""
+
+    name = "sqlite"
+    # The SQL function that returns the largest of its arguments (SQLite's is multi-arg MAX).
+    greatest = "MAX"
+    # Messages and events are monthly partitions (migration 0017 on PostgreSQL only).
+    partitioned = False
+    # A sweep claims, changes and records a batch in one statement (data-modifying CTEs, row
+    # locks with SKIP LOCKED, interval arithmetic); otherwise in a few, under the write lock.
+    one_statement_batches = False
+    # GROUPING SETS and ordered-set aggregates (percentile_cont): several groupings, one scan.
+    grouping_sets = False
+    # Appended to a sweep's claiming SELECT. SQLite needs no row locks: its transactions start
+    # IMMEDIATE (settings), so a sweep holds the write lock from its first statement.
+    claim_lock = ""
+
+    # --- parameters and fragments ---
+
+    def id_rows(self, param: str) -> str:
+        """A FROM item with one row per id of a list parameter, as column ``id``."""
+        return f"(SELECT value AS id FROM json_each({param}))"  # noqa: S608 (a placeholder)
+
+    def id_list(self, ids: Iterable[int]):
+        """The value to bind for ``id_rows``' parameter."""
+        return json.dumps(list(ids))
+
+    def json_param(self, param: str) -> str:
+        """A JSON document bound as text, as the column stores it."""
+        return param
+
+    # --- expressions ---
+
+    def in_ids(self, field: str, ids: list[int]) -> Q | Lookup:
+        """``field IN ids``."""
+        return Q(**{f"{field}__in": ids})
+
+    def text_search(self, field: str, text: str) -> list:
+        """The filters that find messages whose ``field`` contains ``text``: a plain scan here,
+        capped by the caller like the full-text one."""
+        return [Q(**{f"{field}__icontains": text})]
+
+    def newest_per_group(
+        self, qs: QuerySet, *, field: str, values: Sequence, key: str, order: Sequence, limit: int
+    ) -> QuerySet:
+        """``qs`` restricted to its first ``limit`` rows in ``order``. SQLite walks the merged
+        range well, so nothing is read ahead here."""
+        return qs
+
+    # --- locks and transaction settings ---
+
+    @contextmanager
+    def try_advisory_lock(self, connection, key: int):
+        """Yield whether this session got the lock ``key`` (held until the block ends)."""
+        yield True
+
+    def advisory_xact_lock(self, connection, key: int) -> None:
+        """Wait for the lock ``key``, held to the end of the transaction."""
+
+    def tune_transaction(self, connection, statements: str) -> None:
+        """Run PostgreSQL's ``SET LOCAL`` tuning for this transaction; SQLite has none."""
+
+    # --- percentiles ---
+
+    def percentile_sql(
+        self,
+        inner_sql: str,
+        *,
+        percentiles: Sequence[int],
+        groups: Sequence[str],
+        extras: Mapping[str, str],
+        columns: Sequence[str] = (),
+        with_total: bool = False,
+    ) -> str:
+        """Wrap a query yielding ``groups`` and a duration ``d`` into one row per group with
+        ``p<N>`` per percentile (linear interpolation, as percentile_cont) plus the ``extras``
+        aggregates; ``with_total`` adds a row over all groups with NULL group columns.
+
+        SQLite has no ordered-set aggregates: window functions (ROW_NUMBER, COUNT, LEAD) over
+        the durations compute the same interpolation, and without GROUPING SETS the total is
+        the rows once more under a NULL group (which needs the inner ``columns``)."""
+        extra_sql = "".join(f", {expr} AS {name}" for name, expr in extras.items())
+        select_groups = "".join(f"{g}, " for g in groups)
+        if groups and with_total:
+            others = [c for c in columns if c not in groups]
+            totals = ", ".join([*(f"NULL AS {g}" for g in groups), *others])
+            inner_sql = (
+                f"SELECT {', '.join([*groups, *others])} FROM ({inner_sql}) a "  # noqa: S608
+                f"UNION ALL SELECT {totals} FROM ({inner_sql}) b"
+            )
+        group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
+        partition = f"PARTITION BY {', '.join(groups)}" if groups else ""
+        # percentile_cont(p) over n values: position k = p*(n-1) (0-based), value at floor(k)
+        # plus (k - floor(k)) times the gap to the next value. k is computed in integers (p in
+        # percent), so no floating-point floor can land on the wrong row. NULL durations sort
+        # last and are not counted, as percentile_cont ignores NULLs. "%%" is the modulo
+        # operator once the backend has substituted the parameters (the statement always has
+        # some).
+        pcts = ", ".join(
+            f"SUM(CASE WHEN rn = 1 + ({p} * (n - 1)) / 100 THEN "
+            f"d + (COALESCE(nx, d) - d) * (({p} * (n - 1)) %% 100) / 100.0 END) AS p{p}"
+            for p in percentiles
+        )
+        return (
+            f"SELECT {select_groups}{pcts}{extra_sql} FROM ("  # noqa: S608
+            f"SELECT r.*, ROW_NUMBER() OVER w AS rn, COUNT(d) OVER ({partition}) AS n, "
+            f"LEAD(d) OVER w AS nx FROM ({inner_sql}) r "
+            f"WINDOW w AS ({partition} ORDER BY d IS NULL, d)"
+            f") ranked{group_by}"
+        )
+
+    def percentile_params(self, params: Sequence, *, groups: Sequence[str], with_total: bool):
+        """The parameters of ``percentile_sql`` for an inner query with ``params``: its total
+        reads the inner query twice."""
+        return (*params, *params) if groups and with_total else tuple(params)
+
+
+class PostgreSQL(Dialect):
+    """PostgreSQL: production and CI."""
+
+    name = "postgresql"
+    greatest = "GREATEST"
+    partitioned = True
+    one_statement_batches = True
+    grouping_sets = True
+    # NO KEY UPDATE is the lock an UPDATE of non-key columns takes anyway; unlike FOR UPDATE it
+    # does not block the KEY SHARE lock that inserting a message or event for the conversation
+    # takes for its foreign key. Rows an agent holds are skipped and left for the next batch.
+    claim_lock = "FOR NO KEY UPDATE SKIP LOCKED"
+
+    def id_rows(self, param: str) -> str:
+        return f"unnest({param}::bigint[]) AS ids (id)"
+
+    def id_list(self, ids: Iterable[int]):
+        return list(ids)
+
+    def json_param(self, param: str) -> str:
+        return f"{param}::jsonb"
+
+    def in_ids(self, field: str, ids: list[int]) -> Q | Lookup:
+        """``field = ANY(array)``: one array parameter (see ``AnyOf``)."""
+        return AnyOf(F(field), ids) if ids else Q(**{f"{field}__in": ids})
+
+    def text_search(self, field: str, text: str) -> list:
+        """Full text on the ``msg_body_fts`` index, the cheap substring test first."""
+        value = Value(text, output_field=CharField())
+        return [BodyMayMatch(F(field), value), BodyMatches(F(field), value)]
+
+    def newest_per_group(
+        self, qs: QuerySet, *, field: str, values: Sequence, key: str, order: Sequence, limit: int
+    ) -> QuerySet:
+        """For a handful of ``values`` of ``field``, the first ``limit`` ids of each value read
+        separately (one index range each, UNION ALL), then the rows by id: one query more, but
+        no walk through every group's rows to find the few that match."""
+        per_group = [
+            qs.filter(**{field: value}).order_by(*order).values_list(key, "id")[:limit]
+            for value in values
+        ]
+        union = per_group[0].union(*per_group[1:], all=True).order_by(*order)[:limit]
+        ids = [pk for _, pk in union]
+        return qs.model._default_manager.filter(pk__in=ids)
+
+    @contextmanager
+    def try_advisory_lock(self, connection, key: int):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            acquired = cursor.fetchone()[0]
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+    def advisory_xact_lock(self, connection, key: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+    def tune_transaction(self, connection, statements: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(statements)
+
+    def percentile_sql(
+        self,
+        inner_sql: str,
+        *,
+        percentiles: Sequence[int],
+        groups: Sequence[str],
+        extras: Mapping[str, str],
+        columns: Sequence[str] = (),
+        with_total: bool = False,
+    ) -> str:
+        """``percentile_cont`` with an array argument (one sort serves every percentile, read
+        back as ``pcts``), and GROUPING SETS give the total in the same pass."""
+        extra_sql = "".join(f", {expr} AS {name}" for name, expr in extras.items())
+        select_groups = "".join(f"{g}, " for g in groups)
+        array = ", ".join(str(p / 100) for p in percentiles)
+        pcts = f"percentile_cont(ARRAY[{array}]) WITHIN GROUP (ORDER BY d) AS pcts"
+        if groups and with_total:
+            group_by = f" GROUP BY GROUPING SETS (({', '.join(groups)}), ())"
+        else:
+            group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
+        return f"SELECT {select_groups}{pcts}{extra_sql} FROM ({inner_sql}) r{group_by}"  # noqa: S608
+
+    def percentile_params(self, params: Sequence, *, groups: Sequence[str], with_total: bool):
+        return tuple(params)
+
+
+# The one lookup on the engine's name.
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (Dialect(), PostgreSQL())}
+
+
+def dialect(connection=None, *, vendor: str | None = None) -> Dialect:
+    """The dialect of ``connection`` (default: the default alias's), or of the engine named
+    ``vendor`` (a test renders one dialect's SQL on the other's database)."""
+    return DIALECTS[vendor or (connection or default_connection).vendor]
 
 
 def is_postgres(connection=None) -> bool:
-    """True when ``connection`` (default: the default alias's) is PostgreSQL."""
-    return (connection or default_connection).vendor == "postgresql"
+    """True when ``connection`` (default: the default alias's) is PostgreSQL. Prefer a
+    dialect's method or named feature: each call of this is a branch on the engine."""
+    return dialect(connection).name == "postgresql"
 
 
 def greatest(connection=None) -> str:
-    """The SQL function that returns the largest of its arguments (SQLite's is multi-arg MAX)."""
-    return "GREATEST" if is_postgres(connection) else "MAX"
+    """The SQL function that returns the largest of its arguments."""
+    return dialect(connection).greatest

@@ -13,12 +13,9 @@ from datetime import datetime
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import (
-    BooleanField,
     CharField,
     Count,
     F,
-    Func,
-    Lookup,
     Prefetch,
     Q,
     QuerySet,
@@ -31,7 +28,7 @@ from channels_app.access import (
     remember_sees_reports,
 )
 from channels_app.models import Channel
-from config.db_features import is_postgres
+from config import db_features
 from conversations.models import Contact, Conversation, Message, Tag, Topic
 from conversations.thread import (
     ASSIGNABLE_LIMIT as ASSIGNABLE_LIMIT,
@@ -210,84 +207,22 @@ def inbox_channels(user) -> list[ChannelOption]:
     return [ChannelOption(pk, name) for pk, name, active, _role in rows if active]
 
 
-class _AnyOf(Lookup):
-    """``column = ANY(%s::type[])``: the ids travel as one array parameter.
-
-    A Supervisor's inbox filters on ~200 channel ids, three times in the count query alone; as
-    ``IN (%s, %s, ...)`` that made every statement a few kilobytes that psycopg re-parsed on each
-    request (its statement cache skips long queries) and Django compiled 600 parameters. The
-    plan is the same: PostgreSQL turns ``IN (list)`` into ``= ANY(array)`` itself.
-    """
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        db_type = self.lhs.output_field.cast_db_type(connection)
-        return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, list(self.rhs))
+def _in_ids(field: str, ids: list[int]):
+    """``field IN ids``, as one array parameter on PostgreSQL (``db_features.AnyOf``)."""
+    return db_features.dialect().in_ids(field, ids)
 
 
-def _in_ids(field: str, ids: list[int]) -> Q | _AnyOf:
-    """``field IN ids``, as one array parameter on PostgreSQL."""
-    if ids and is_postgres():
-        return _AnyOf(F(field), ids)
-    return Q(**{f"{field}__in": ids})
-
-
-class _BodyMatches(Func):
-    """PostgreSQL full-text match of message text, shaped to use the ``msg_body_fts`` GIN index.
-
-    Renders ``to_tsvector('simple', body) @@ plainto_tsquery('simple', %s)``: the 'simple'
-    configuration (no stemming) suits a mix of languages and matches whole words.
-    """
-
-    template = "to_tsvector('simple'::regconfig, %(expressions)s)"
-    arg_joiner = ") @@ plainto_tsquery('simple'::regconfig, "
-    output_field = BooleanField()
-
-
-class _BodyMayMatch(Func):
-    """A cheap necessary condition for ``_BodyMatches``: the lowercased body contains every
-    lexeme of the query as a substring.
-
-    The 'simple' configuration makes each lexeme the lowercased token, and a token is a piece
-    of the body, so a body that fails this cannot match; the lexemes come from PostgreSQL's own
-    parser (one InitPlan per statement). Checked first, it spares ``to_tsvector`` on most of the
-    rows the capped scan reads, which was most of the search's cost.
-    """
-
-    output_field = BooleanField()
-
-    def as_sql(self, compiler, connection, **extra_context):
-        body, query = self.get_source_expressions()
-        body_sql, body_params = compiler.compile(body)
-        query_sql, query_params = compiler.compile(query)
-        # Lexemes are matched literally: LIKE's own wildcards and escape are escaped in them.
-        pattern = (
-            r"'%%' || replace(replace(replace(w.lexeme, '\', '\\'), '%%', '\%%'), '_', '\_')"
-            " || '%%'"
-        )
-        # COALESCE hides the clause from LIKE's selectivity estimate (a guess of a row or two
-        # for a parameter pattern, which turned the capped scan into a bitmap scan of every
-        # match): as an opaque boolean it is taken as 0.5 and the plan stays as before.
-        # Compiled expressions only; the query text stays a bound parameter.
-        lexemes = f"tsvector_to_array(to_tsvector('simple'::regconfig, {query_sql}))"
-        patterns = f"ARRAY(SELECT {pattern} FROM unnest({lexemes}) AS w(lexeme))"  # noqa: S608
-        sql = f"COALESCE(lower({body_sql}) LIKE ALL ({patterns}), false)"
-        return sql, (*body_params, *query_params)
+# The full-text expressions live with the dialects; the names stay for their callers.
+_BodyMatches = db_features.BodyMatches
+_BodyMayMatch = db_features.BodyMayMatch
 
 
 def _matching_conversation_ids(q: str, channel_ids: list[int]) -> QuerySet:
     # A message its sender deleted is not searched: its text is hidden from most readers, and a
     # hit would point at it (issue 21).
     messages = Message.objects.filter(_in_ids("channel_id", channel_ids), revoked_at__isnull=True)
-    if is_postgres():
-        text = Value(q, output_field=CharField())
-        messages = messages.filter(_BodyMayMatch(F("body"), text), _BodyMatches(F("body"), text))
-    else:
-        # The embedded SQLite default: a plain scan, capped like the PostgreSQL path.
-        messages = messages.filter(body__icontains=q)
+    # Full text on PostgreSQL (the msg_body_fts index); a plain scan on SQLite, capped alike.
+    messages = messages.filter(*db_features.dialect().text_search("body", q))
     return messages.order_by().values("conversation_id")[:SEARCH_MESSAGE_CAP]
 
 
@@ -420,22 +355,10 @@ def inbox_page(
     # PostgreSQL sorts NULL last in ascending order (as the index stores it); SQLite is told.
     order = ("waiting_since", "id") if waiting else ("-last_activity_at", "-id")
     full_order = (F("waiting_since").asc(nulls_last=True), "id") if waiting else order
-    if (
-        sparse_in is not None
-        and 1 < len(sparse_in) <= SPLIT_CHANNELS_MAX
-        and is_postgres(connections[qs.db])
-    ):
-        per_channel = [
-            qs.filter(channel_id=pk).order_by(*order).values_list(key, "id")[: size + 1]
-            for pk in sparse_in
-        ]
-        ids = [
-            pk
-            for _, pk in per_channel[0]
-            .union(*per_channel[1:], all=True)
-            .order_by(*order)[: size + 1]
-        ]
-        qs = Conversation.objects.filter(pk__in=ids)
+    if sparse_in is not None and 1 < len(sparse_in) <= SPLIT_CHANNELS_MAX:
+        qs = db_features.dialect(connections[qs.db]).newest_per_group(
+            qs, field="channel_id", values=sparse_in, key=key, order=order, limit=size + 1
+        )
     rows = list(
         qs.select_related(*related)
         .prefetch_related(Prefetch("tags", to_attr="tag_list"))
@@ -462,7 +385,6 @@ def all_tags() -> list[Tag]:
 
 def all_topics() -> list[Topic]:
     return list(Topic.objects.order_by("name"))
-
 
 
 def labels_for(conversation: Conversation) -> tuple[list[Tag], list[Topic]]:

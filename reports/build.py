@@ -32,9 +32,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 
 # The connection of the database the report reads (replica or primary), inside build_report.
-from config.db_features import is_postgres
+from config import db_features
 from config.db_routing import read_connection as connection
 from config.db_routing import reading_reports
+from conversations import rules
 from conversations.models import Conversation, Event, Message, Tag, Topic
 from reports.figures import (
     PERCENTILES,
@@ -189,7 +190,7 @@ def _label_rows(channel_ids: Sequence[int], period: Period) -> tuple[list, list]
         groups=["k", "g"],
         extras={
             "opened": "COUNT(*)",
-            "resolved": f"SUM(CASE WHEN status = '{RESOLVED}' THEN 1 ELSE 0 END)",
+            "resolved": f"SUM(CASE WHEN status = {rules.RESOLVED_SQL} THEN 1 ELSE 0 END)",
         },
     )
     # Names after aggregating: a few rows instead of every link.
@@ -272,15 +273,13 @@ def build_report(*, channel_ids: Iterable[int], period: Period, now: datetime) -
     and fresh enough, else from the primary (config/db_routing.py): the page, its CSV exports
     and the ``report`` command all come through here."""
     with reading_reports() as alias, transaction.atomic(using=alias):
-        if is_postgres(connection):
-            with connection.cursor() as cursor:
-                # For this transaction only. The percentile sorts of ~200,000 rows fit in
-                # memory instead of spilling to disk; JIT compilation (which the row estimates
-                # trigger) cost more than it saved in every measured run; and a near-zero
-                # transfer cost lets the per-day groupings scan in parallel: the planner
-                # cannot know that a date of a timestamp has ~30 values, not ~1,000,000, so by
-                # default it refuses to ship that many rows from the workers.
-                cursor.execute(SESSION_SETTINGS)
+        # For this transaction only (PostgreSQL; SQLite has no such settings). The percentile
+        # sorts of ~200,000 rows fit in memory instead of spilling to disk; JIT compilation
+        # (which the row estimates trigger) cost more than it saved in every measured run; and
+        # a near-zero transfer cost lets the per-day groupings scan in parallel: the planner
+        # cannot know that a date of a timestamp has ~30 values, not ~1,000,000, so by default
+        # it refuses to ship that many rows from the workers.
+        db_features.dialect(connection).tune_transaction(connection, SESSION_SETTINGS)
         return _build(list(channel_ids), period, now)
 
 
@@ -290,7 +289,10 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
 
     # Conversations opened in the period: counts and first response, per day, per first
     # responder and overall.
-    figures = _opened_figures_pg if is_postgres(connection) else _opened_figures
+    # GROUPING SETS read every grouping in one scan; without them, two statements.
+    figures = (
+        _opened_figures_pg if db_features.dialect(connection).grouping_sets else _opened_figures
+    )
     opened_days, opened_total, responders = figures(ids, period)
 
     # Conversations resolved in the period (their current resolution): counts per day,

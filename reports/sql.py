@@ -3,7 +3,7 @@ and the few helpers that turn aggregated rows into figures.
 
 Percentiles are ``percentile_cont`` on PostgreSQL. SQLite has no ordered-set aggregates, so there
 the same linear interpolation is computed with window functions (ROW_NUMBER, COUNT, LEAD) over
-the durations, in SQL.
+the durations, in SQL. Both statements are the dialects' (``config.db_features``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import FloatField, Func, QuerySet
 
 # The connection of the database the report reads (replica or primary), inside build_report.
-from config.db_features import is_postgres
+from config import db_features
 from config.db_routing import read_connection as connection
 from reports.figures import PERCENTILES, Duration, Spread
 
@@ -60,47 +60,16 @@ def percentile_sql(
     aggregates, which may refer to any column of the inner query.
 
     ``with_total`` adds one more row, over all groups, whose group columns are NULL (the inner
-    query's group values must never be NULL); on SQLite it needs the inner ``columns``.
+    query's group values must never be NULL); on SQLite it needs the inner ``columns``. The
+    statement is the dialect's (``config.db_features``); ``vendor`` names another engine's.
     """
-    vendor = vendor or connection.vendor
-    extra_sql = "".join(f", {expr} AS {name}" for name, expr in extras.items())
-    select_groups = "".join(f"{g}, " for g in groups)
-    if vendor == "postgresql":
-        # One sort serves both percentiles (an array argument), and GROUPING SETS give the
-        # total in the same pass.
-        array = ", ".join(str(p / 100) for p in PERCENTILES)
-        pcts = f"percentile_cont(ARRAY[{array}]) WITHIN GROUP (ORDER BY d) AS pcts"
-        if groups and with_total:
-            group_by = f" GROUP BY GROUPING SETS (({', '.join(groups)}), ())"
-        else:
-            group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
-        return f"SELECT {select_groups}{pcts}{extra_sql} FROM ({inner_sql}) r{group_by}"  # noqa: S608
-    if groups and with_total:
-        # SQLite has no GROUPING SETS: the rows once more under a NULL group.
-        others = [c for c in columns if c not in groups]
-        totals = ", ".join([*(f"NULL AS {g}" for g in groups), *others])
-        inner_sql = (
-            f"SELECT {', '.join([*groups, *others])} FROM ({inner_sql}) a "  # noqa: S608
-            f"UNION ALL SELECT {totals} FROM ({inner_sql}) b"
-        )
-    group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
-    partition = f"PARTITION BY {', '.join(groups)}" if groups else ""
-    # percentile_cont(p) over n values: position k = p*(n-1) (0-based), value at floor(k) plus
-    # (k - floor(k)) times the gap to the next value. k is computed in integers (p in percent),
-    # so no floating-point floor can land on the wrong row. NULL durations sort last and are
-    # not counted, as percentile_cont ignores NULLs. "%%" is the modulo operator once the
-    # backend has substituted the parameters (the statement always has some).
-    pcts = ", ".join(
-        f"SUM(CASE WHEN rn = 1 + ({p} * (n - 1)) / 100 THEN "
-        f"d + (COALESCE(nx, d) - d) * (({p} * (n - 1)) %% 100) / 100.0 END) AS p{p}"
-        for p in PERCENTILES
-    )
-    return (
-        f"SELECT {select_groups}{pcts}{extra_sql} FROM ("  # noqa: S608
-        f"SELECT r.*, ROW_NUMBER() OVER w AS rn, COUNT(d) OVER ({partition}) AS n, "
-        f"LEAD(d) OVER w AS nx FROM ({inner_sql}) r "
-        f"WINDOW w AS ({partition} ORDER BY d IS NULL, d)"
-        f") ranked{group_by}"
+    return db_features.dialect(connection, vendor=vendor).percentile_sql(
+        inner_sql,
+        percentiles=PERCENTILES,
+        groups=groups,
+        extras=extras,
+        columns=columns,
+        with_total=with_total,
     )
 
 
@@ -129,8 +98,9 @@ def percentile_rows(
     query = qs.order_by().query
     columns = [*query.values_select, *query.annotation_select]
     inner_sql, params = query.sql_with_params()
-    if with_total and not is_postgres(connection):
-        params = (*params, *params)  # the inner query appears twice (see percentile_sql)
+    params = db_features.dialect(connection).percentile_params(
+        params, groups=groups, with_total=with_total
+    )
     sql = percentile_sql(
         inner_sql, groups=groups, extras=extras or {}, columns=columns, with_total=with_total
     )

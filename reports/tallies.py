@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from channels_app.models import Channel
-from config.db_features import is_postgres
+from config import db_features
 from conversations.models import Conversation, Message
 from reports.models import MessageTally, TallyWatermark
 
@@ -53,9 +53,7 @@ def watermark() -> datetime | None:
 def _lock() -> None:
     # Roll-ups and rebuilds delete and insert the same keys: one at a time. SQLite
     # serialises writing transactions by itself.
-    if is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+    db_features.dialect().advisory_xact_lock(connection, LOCK_KEY)
 
 
 def _set_watermark(upto: datetime, now: datetime) -> None:

@@ -8,10 +8,12 @@ What lives here (docs/conversation-lifecycle.md tells the story):
   conversation (none, or only Resolved ones) a new conversation opens in New;
 - what resolving does (``resolved_fields``): status Resolved, a resolution reason, no assignee,
   ``resolved_at``;
-- the auto-resolve due condition (``auto_resolve_after``, ``is_due``): per queue, by the
-  channel's setting for that queue, on the age of the last activity, strictly older;
-- the window policy (``window_open``): 24 hours from the customer's last message, where only an
-  inbound message counts as the customer's (``counts_for_window``).
+- the auto-resolve due condition (``auto_resolve_after``, ``is_due``, ``due_q``, ``due_sql``):
+  per queue, by the channel's setting for that queue, on the age of the last activity, strictly
+  older;
+- the window policy (``window_open``): the medium's (its transport's, by the channel's kind;
+  WhatsApp: 24 hours from the customer's last message), where only an inbound message counts as
+  the customer's (``counts_for_window``).
 
 SQL builders (``sql_literal``, ``open_statuses_sql``, ``resolution_case_sql``, ...) return SQL
 fragments built from the enum values, so no status or resolution value is ever written as a
@@ -27,7 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from channels_app.whatsapp import window
+from django.db.models import Q
+
+from channels_app import transports
 from conversations.models import Conversation, Message
 
 Status = Conversation.Status
@@ -134,15 +138,56 @@ def auto_resolve_after(channel, status: str) -> timedelta | None:
     return None if field is None else getattr(channel, field)
 
 
+def auto_resolve_ages(channel) -> list[tuple[str, timedelta]]:
+    """(queue, age) for each queue of the channel with auto-resolve on, in QUEUES order."""
+    return [(q, after) for q in QUEUES if (after := auto_resolve_after(channel, q)) is not None]
+
+
+# The due condition, declared once. A conversation is due when it sits in an auto-resolvable
+# queue (AUTO_RESOLUTION) whose age the channel sets, and its DUE_COLUMN is strictly older than
+# the cutoff, now minus that age: exactly at the limit it is not due yet. is_due (Python),
+# due_q (the ORM) and due_sql (every statement: the batches on both databases, the counts)
+# render this one condition; "strictly older" is `<` in each.
+DUE_COLUMN = "last_activity_at"
+
+
+def due_cutoff(now: datetime, after: timedelta) -> datetime:
+    """The instant a conversation's last activity must be older than to be due."""
+    return now - after
+
+
 def is_due(*, status: str, last_activity_at: datetime, after: timedelta | None, now: datetime):
-    """A conversation is due when it is in an auto-resolvable queue with an age set and its last
-    activity is strictly older than ``now - after``: exactly at the limit it is not due yet."""
-    return status in AUTO_RESOLUTION and after is not None and last_activity_at < now - after
+    """The due condition on one conversation's values (the reference the statements follow)."""
+    return (
+        status in AUTO_RESOLUTION
+        and after is not None
+        and last_activity_at < due_cutoff(now, after)
+    )
 
 
-# --- the 24-hour window -------------------------------------------------------------------------
+def due_q(*, status: str, cutoff: datetime) -> Q:
+    """The due condition as an ORM filter, for the queue ``status`` with its ``cutoff``."""
+    return (
+        Q(status__in=tuple(AUTO_RESOLUTION)) & Q(status=status) & Q(**{f"{DUE_COLUMN}__lt": cutoff})
+    )
 
-WINDOW = window.CUSTOMER_SERVICE_WINDOW
+
+def cutoff_sql(*, now: str, after: str) -> str:
+    """``due_cutoff`` in SQL, from SQL expressions: a timestamp and an interval (PostgreSQL)."""
+    return f"{now} - {after}"
+
+
+def due_sql(*, conv: str, status: str, cutoff: str) -> str:
+    """The due condition as SQL on the conversation alias (or table) ``conv``; ``status`` and
+    ``cutoff`` are SQL expressions (parameters, columns, ``cutoff_sql``). The queues are
+    literals, so the planner proves the predicate of the partial index conv_open_by_activity."""
+    return (
+        f"{in_sql(f'{conv}.status', AUTO_RESOLUTION)} AND {conv}.status = {status}"
+        f" AND {conv}.{DUE_COLUMN} < {cutoff}"
+    )
+
+
+# --- the window (the medium's: WhatsApp's 24 hours) ----------------------------------------------
 
 
 def counts_for_window(direction: str) -> bool:
@@ -150,9 +195,14 @@ def counts_for_window(direction: str) -> bool:
     return direction == Message.Direction.INBOUND
 
 
-def window_open(last_customer_message_at: datetime | None, at: datetime, *, margin=None) -> bool:
-    """Free-form replies are allowed until 24 hours after the customer's last message."""
-    return window.is_open(last_customer_message_at, at, margin=margin or timedelta(0))
+def window_open(
+    kind: str, last_customer_message_at: datetime | None, at: datetime, *, margin=None
+) -> bool:
+    """Whether a free-form reply may go out at ``at`` on a channel of ``kind``: its transport's
+    window policy (WhatsApp: until 24 hours after the customer's last message)."""
+    return transports.get(kind).window_open(
+        last_customer_message_at, at, margin=margin or timedelta(0)
+    )
 
 
 # --- SQL builders -------------------------------------------------------------------------------
@@ -202,12 +252,6 @@ def auto_resolve_values_sql(channel_alias: str) -> str:
         f"({sql_literal(q)}, {channel_alias}.{field})" for q, field in AUTO_RESOLVE_SETTING.items()
     )
     return f"VALUES {rows}"
-
-
-def due_sql(*, conv: str, after: str, now: str = "%(now)s") -> str:
-    """The due condition on a conversation alias ``conv`` with an age expression ``after``
-    (PostgreSQL interval arithmetic)."""
-    return f"{conv}.last_activity_at < {now} - {after}"
 
 
 _NOW, _RESOLUTION = object(), object()  # stand-ins: where resolved_fields puts its arguments

@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel
-from config.db_features import is_postgres
+from config import db_features
 from conversations import rules
 from conversations.models import Conversation, Event
 from conversations.services import announcements
@@ -106,25 +106,32 @@ class Summary:
         }
 
 
-# --- PostgreSQL ----------------------------------------------------------------------------
+# --- PostgreSQL: one statement per batch ---------------------------------------------------
 # `pairs` lists every (channel, queue) with auto-resolve on, in a fixed order, from the batch
 # cursor on; the limits come from the channel table in the same statement, so a setting changed
 # mid-run applies from the next batch. For each pair the LATERAL subquery is a range scan of the
 # partial index conv_open_by_activity (channel_id, status, last_activity_at), oldest first; the
-# literal `status IN (...)` lets the planner prove the index's predicate. A plain join instead
-# lets the planner, which cannot estimate a cutoff that varies per channel, pick a full scan.
-# The cursor matters at scale: without it, batch k would revisit the index entries of every row
-# that batches 1..k-1 already resolved.
+# literal `status IN (...)` of rules.due_sql lets the planner prove the index's predicate. A
+# plain join instead lets the planner, which cannot estimate a cutoff that varies per channel,
+# pick a full scan. The cursor matters at scale: without it, batch k would revisit the index
+# entries of every row that batches 1..k-1 already resolved.
 _PG_PAIRS = f"""
     SELECT ch.id AS channel_id, q.status, q.after
       FROM {CHAN} ch
      CROSS JOIN LATERAL (
-           {rules.auto_resolve_values_sql('ch')}
+           {rules.auto_resolve_values_sql("ch")}
            ) AS q (status, after)
      WHERE q.after IS NOT NULL
        AND (ch.id, q.status) >= (%(from_channel)s, %(from_queue)s) {{channel_filter}}
      ORDER BY ch.id, q.status
 """  # noqa: S608
+
+
+def _pg_due(conv: str, pair: str) -> str:
+    """rules' due condition for the pair alias ``pair`` (its queue and its age)."""
+    cutoff = rules.cutoff_sql(now="%(now)s", after=f"{pair}.after")
+    return rules.due_sql(conv=conv, status=f"{pair}.status", cutoff=cutoff)
+
 
 # One statement per batch: claim (row locks taken here, rows held by agents skipped), resolve
 # with the conditions re-stated against the row's current version, and write one Event per
@@ -140,10 +147,8 @@ WITH due AS (
            SELECT c.id, c.status, c.assignee_id
              FROM {CONV} c
             WHERE c.channel_id = p.channel_id
-              AND c.status = p.status
-              AND {rules.open_statuses_sql('c.status')}
-              AND {rules.due_sql(conv='c', after='p.after')}
-            ORDER BY c.last_activity_at
+              AND {_pg_due("c", "p")}
+            ORDER BY c.{rules.DUE_COLUMN}
             LIMIT %(limit)s
               FOR NO KEY UPDATE OF c SKIP LOCKED
            ) c
@@ -151,11 +156,10 @@ WITH due AS (
 ),
 upd AS (
     UPDATE {CONV} c
-       SET {rules.resolve_set_sql(resolution=rules.resolution_case_sql('d.status'))}
+       SET {rules.resolve_set_sql(resolution=rules.resolution_case_sql("d.status"))}
       FROM due d
      WHERE c.id = d.id
-       AND c.status = d.status
-       AND {rules.due_sql(conv='c', after='d.after')}
+       AND {_pg_due("c", "d")}
     RETURNING c.id, d.status AS from_status, d.assignee_id, d.after
 ),
 ins AS (
@@ -182,9 +186,7 @@ SELECT p.channel_id, p.status, count(*)
   FROM ({_PG_PAIRS}) p
   JOIN {CONV} c
     ON c.channel_id = p.channel_id
-   AND c.status = p.status
-   AND {rules.open_statuses_sql('c.status')}
-   AND {rules.due_sql(conv='c', after='p.after')}
+   AND {_pg_due("c", "p")}
  GROUP BY p.channel_id, p.status
 """  # noqa: S608
 
@@ -196,119 +198,178 @@ def _pg_channel_filter(channel_id: int | None, partition: tuple[int, int] | None
     return sql
 
 
-def _pg_batch(
-    *,
-    now: datetime,
-    batch_size: int,
-    channel_id: int | None,
-    start: tuple[int, str],
-    partition: tuple[int, int] | None = None,
-) -> Batch:
-    sql = _PG_BATCH.format(channel_filter=_pg_channel_filter(channel_id, partition))
-    params = {
-        "now": now,
-        "limit": batch_size,
-        "channel_id": channel_id,
-        "from_channel": start[0],
-        "from_queue": start[1],
-        "partition": partition[0] if partition else None,
-        "partitions": partition[1] if partition else None,
-    }
-    with connection.cursor() as cursor:
-        # The job is idempotent, so a batch lost to a crash in the few milliseconds before its
-        # WAL reaches disk is simply redone by the next run; not waiting for that flush on each
-        # commit is a large part of the job's speed on slow disks. It affects this transaction
-        # only, never an agent's.
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return Batch(
-        claimed=sum(row[2] for row in rows),
-        resolved=Counter({(ch, q): n for ch, q, _, n, _ids in rows if n}),
-        last_pair=max(((ch, q) for ch, q, *_ in rows), default=None),
-        conversation_ids=[pk for *_, ids in rows for pk in ids],
-    )
+class _OneStatement:
+    """PostgreSQL: each batch is one statement (data-modifying CTEs, SKIP LOCKED row locks), the
+    due limits read from the channel table inside it; several batch loops can run side by side
+    on disjoint channels."""
+
+    parallel = True
+
+    def plan(self, channel_id: int | None, start: tuple[int, str]) -> None:
+        return None  # the statement reads the channels' settings itself
+
+    def batch(
+        self,
+        *,
+        now: datetime,
+        batch_size: int,
+        channel_id: int | None,
+        start: tuple[int, str],
+        partition: tuple[int, int] | None,
+        plan: None,
+    ) -> Batch:
+        sql = _PG_BATCH.format(channel_filter=_pg_channel_filter(channel_id, partition))
+        params = {
+            "now": now,
+            "limit": batch_size,
+            "channel_id": channel_id,
+            "from_channel": start[0],
+            "from_queue": start[1],
+            "partition": partition[0] if partition else None,
+            "partitions": partition[1] if partition else None,
+        }
+        with connection.cursor() as cursor:
+            # The job is idempotent, so a batch lost to a crash in the few milliseconds before
+            # its WAL reaches disk is simply redone by the next run; not waiting for that flush
+            # on each commit is a large part of the job's speed on slow disks. It affects this
+            # transaction only, never an agent's.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return Batch(
+            claimed=sum(row[2] for row in rows),
+            resolved=Counter({(ch, q): n for ch, q, _, n, _ids in rows if n}),
+            last_pair=max(((ch, q) for ch, q, *_ in rows), default=None),
+            conversation_ids=[pk for *_, ids in rows for pk in ids],
+        )
+
+    def counts(self, *, now: datetime, channel_id: int | None) -> Counter:
+        sql = _PG_COUNTS.format(channel_filter=_pg_channel_filter(channel_id))
+        params = {"now": now, "channel_id": channel_id, "from_channel": 0, "from_queue": ""}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return Counter({(ch, q): n for ch, q, n in cursor.fetchall()})
 
 
-# --- SQLite (and any backend without SKIP LOCKED) ------------------------------------------
+# --- SQLite: a few statements per batch, under the write lock --------------------------------
 # SQLite stores durations as integer microseconds and datetimes as text, so the cutoffs are
 # computed in Python per channel and passed in; the channel table is tiny. SQLite serialises
-# writers, so the claim needs no row locks: the first statement of the batch is the INSERT,
-# which takes the write lock before it reads, and nobody can change a row until we commit.
-_GENERIC_CLAIM = f"""
+# writers (transactions start IMMEDIATE), so the claim needs no row locks: nobody can change a
+# row between the claim and the resolve, until we commit.
+_SERIAL_CUTOFF = rules.due_sql(conv="c", status="%(queue)s", cutoff="%(cutoff)s")
+
+_SERIAL_CLAIM = f"""
 INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
 SELECT c.id, {AUTO_RESOLVED}, NULL,
        json_object('rule', %(queue)s, 'from', %(queue)s, 'to', {rules.RESOLVED_SQL},
                    'after_seconds', %(after_seconds)s, 'assignee_id', c.assignee_id),
        %(now)s
   FROM {CONV} c
- WHERE c.channel_id = %(channel_id)s AND c.status = %(queue)s AND c.last_activity_at < %(cutoff)s
- ORDER BY c.last_activity_at, c.id
+ WHERE c.channel_id = %(channel_id)s AND {_SERIAL_CUTOFF}
+ ORDER BY c.{rules.DUE_COLUMN}, c.id
  LIMIT %(limit)s
 RETURNING conversation_id
 """  # noqa: S608
 
-_GENERIC_RESOLVE = f"""
+_SERIAL_RESOLVE = f"""
 UPDATE {CONV}
    SET {rules.resolve_set_sql(resolution="%(resolution)s")}
  WHERE id IN (SELECT value FROM json_each(%(ids)s))
-   AND channel_id = %(channel_id)s AND status = %(queue)s AND last_activity_at < %(cutoff)s
+   AND channel_id = %(channel_id)s
+   AND {rules.due_sql(conv=CONV, status="%(queue)s", cutoff="%(cutoff)s")}
 """  # noqa: S608
 
 
 def _channel_limits(
     channel_id: int | None, start: tuple[int, str] = (0, "")
-) -> list[tuple[int, str, int]]:
-    """(channel id, queue, limit in seconds) for every queue with auto-resolve on, in cursor
-    order, from ``start`` on."""
+) -> list[tuple[int, str, timedelta]]:
+    """(channel id, queue, age) for every queue with auto-resolve on, in cursor order, from
+    ``start`` on."""
     channels = Channel.objects.filter(pk__gte=start[0])
     if channel_id is not None:
         channels = channels.filter(pk=channel_id)
-    limits = []
-    for ch_id, new_after, pending_after in channels.order_by("pk").values_list(
-        "pk", "auto_resolve_new_after", "auto_resolve_pending_after"
-    ):
-        for queue, after in zip(QUEUES, (new_after, pending_after), strict=True):
-            if after is not None and (ch_id, queue) >= start:
-                limits.append((ch_id, queue, int(after.total_seconds())))
-    return limits
+    fields = ["pk", *rules.AUTO_RESOLVE_SETTING.values()]
+    return [
+        (channel.pk, queue, after)
+        for channel in channels.order_by("pk").only(*fields)
+        for queue, after in rules.auto_resolve_ages(channel)
+        if (channel.pk, queue) >= start
+    ]
 
 
-def _generic_batch(*, now: datetime, batch_size: int, limits: list[tuple[int, str, int]]) -> Batch:
-    ops = connection.ops
-    db_now = ops.adapt_datetimefield_value(now)
-    batch = Batch(claimed=0, resolved=Counter(), last_pair=None)
-    with connection.cursor() as cursor:
-        for ch_id, queue, after_seconds in limits:
-            if batch.claimed >= batch_size:
-                break
-            params = {
-                "now": db_now,
-                "queue": queue,
-                "after_seconds": after_seconds,
-                "channel_id": ch_id,
-                "cutoff": ops.adapt_datetimefield_value(now - timedelta(seconds=after_seconds)),
-                "limit": batch_size - batch.claimed,
-            }
-            cursor.execute(_GENERIC_CLAIM, params)
-            ids = [row[0] for row in cursor.fetchall()]
-            if not ids:
-                continue
-            cursor.execute(
-                _GENERIC_RESOLVE,
-                {**params, "resolution": RESOLUTION_FOR[queue], "ids": json.dumps(ids)},
-            )
-            # Both statements ran under the one write lock, so they saw the same rows; a
-            # mismatch would leave an Event without its change, so roll the batch back.
-            if cursor.rowcount != len(ids):
-                raise RuntimeError(
-                    f"auto-resolve claimed {len(ids)} rows but resolved {cursor.rowcount}"
+class _UnderWriteLock:
+    """SQLite (no row locks, no data-modifying CTEs): per (channel, queue) an INSERT ... SELECT
+    claims the rows by writing their Events, then one UPDATE resolves exactly those; one batch
+    loop at a time."""
+
+    parallel = False
+
+    def plan(self, channel_id: int | None, start: tuple[int, str]) -> list:
+        # Read the settings before the batch's transaction opens, so it holds the write lock
+        # only for its writes.
+        return _channel_limits(channel_id, start)
+
+    def batch(
+        self,
+        *,
+        now: datetime,
+        batch_size: int,
+        channel_id: int | None,
+        start: tuple[int, str],
+        partition: tuple[int, int] | None,
+        plan: list[tuple[int, str, timedelta]],
+    ) -> Batch:
+        ops = connection.ops
+        db_now = ops.adapt_datetimefield_value(now)
+        batch = Batch(claimed=0, resolved=Counter(), last_pair=None)
+        with connection.cursor() as cursor:
+            for ch_id, queue, after in plan:
+                if batch.claimed >= batch_size:
+                    break
+                params = {
+                    "now": db_now,
+                    "queue": queue,
+                    "after_seconds": int(after.total_seconds()),
+                    "channel_id": ch_id,
+                    "cutoff": ops.adapt_datetimefield_value(rules.due_cutoff(now, after)),
+                    "limit": batch_size - batch.claimed,
+                }
+                cursor.execute(_SERIAL_CLAIM, params)
+                ids = [row[0] for row in cursor.fetchall()]
+                if not ids:
+                    continue
+                cursor.execute(
+                    _SERIAL_RESOLVE,
+                    {**params, "resolution": RESOLUTION_FOR[queue], "ids": json.dumps(ids)},
                 )
-            batch.claimed += len(ids)
-            batch.resolved[(ch_id, queue)] += len(ids)
-            batch.conversation_ids += ids
-            batch.last_pair = (ch_id, queue)
-    return batch
+                # Both statements ran under the one write lock, so they saw the same rows; a
+                # mismatch would leave an Event without its change, so roll the batch back.
+                if cursor.rowcount != len(ids):
+                    raise RuntimeError(
+                        f"auto-resolve claimed {len(ids)} rows but resolved {cursor.rowcount}"
+                    )
+                batch.claimed += len(ids)
+                batch.resolved[(ch_id, queue)] += len(ids)
+                batch.conversation_ids += ids
+                batch.last_pair = (ch_id, queue)
+        return batch
+
+    def counts(self, *, now: datetime, channel_id: int | None) -> Counter:
+        counts: Counter = Counter()
+        for ch_id, queue, after in _channel_limits(channel_id):
+            due = rules.due_q(status=queue, cutoff=rules.due_cutoff(now, after))
+            n = Conversation.objects.filter(due, channel_id=ch_id).count()
+            if n:
+                counts[(ch_id, queue)] = n
+        return counts
+
+
+_ONE_STATEMENT, _UNDER_WRITE_LOCK = _OneStatement(), _UnderWriteLock()
+
+
+def _engine() -> _OneStatement | _UnderWriteLock:
+    """How batches run on this database: the one place auto-resolve asks (issue 14)."""
+    return _ONE_STATEMENT if db_features.dialect().one_statement_batches else _UNDER_WRITE_LOCK
 
 
 # --- Public API ----------------------------------------------------------------------------
@@ -335,22 +396,17 @@ def autoresolve_batch(
     """
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
-    if is_postgres():
-        with transaction.atomic():
-            batch = _pg_batch(
-                now=now,
-                batch_size=batch_size,
-                channel_id=channel_id,
-                start=start,
-                partition=partition,
-            )
-            _announce(batch)
-            return batch
-    # Read the settings before the transaction opens: on SQLite the batch's first statement must
-    # be its write, or a writer committing in between would make our upgrade fail as busy.
-    limits = _channel_limits(channel_id, start)
+    engine = _engine()
+    plan = engine.plan(channel_id, start)
     with transaction.atomic():
-        batch = _generic_batch(now=now, batch_size=batch_size, limits=limits)
+        batch = engine.batch(
+            now=now,
+            batch_size=batch_size,
+            channel_id=channel_id,
+            start=start,
+            partition=partition,
+            plan=plan,
+        )
         _announce(batch)
         return batch
 
@@ -366,39 +422,18 @@ def due_counts(*, now: datetime, channel_id: int | None = None) -> Counter:
     """How many conversations are due per (channel id, queue) at ``now``; changes nothing."""
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
-    if is_postgres():
-        sql = _PG_COUNTS.format(channel_filter=_pg_channel_filter(channel_id))
-        params = {"now": now, "channel_id": channel_id, "from_channel": 0, "from_queue": ""}
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return Counter({(ch, q): n for ch, q, n in cursor.fetchall()})
-    counts: Counter = Counter()
-    for ch_id, queue, after_seconds in _channel_limits(channel_id):
-        n = Conversation.objects.filter(
-            channel_id=ch_id,
-            status=queue,
-            last_activity_at__lt=now - timedelta(seconds=after_seconds),
-        ).count()
-        if n:
-            counts[(ch_id, queue)] = n
-    return counts
+    return _engine().counts(now=now, channel_id=channel_id)
 
 
 @contextmanager
 def _run_lock(exclusive: bool):
-    """Yield whether this run may proceed; on PostgreSQL hold a session advisory lock."""
-    if not exclusive or not is_postgres():
+    """Yield whether this run may proceed; an exclusive run holds a session advisory lock
+    (PostgreSQL; SQLite serialises the batches' writes by itself)."""
+    if not exclusive:
         yield True
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        acquired = cursor.fetchone()[0]
-    try:
+    with db_features.dialect().try_advisory_lock(connection, ADVISORY_LOCK_KEY) as acquired:
         yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
 
 
 def next_batch_size(size: int, took: float, *, maximum: int) -> int:
@@ -474,7 +509,7 @@ def autoresolve(
         if not acquired:
             summary.skipped = True
             return summary
-        if workers > 1 and channel_id is None and is_postgres():
+        if workers > 1 and channel_id is None and _engine().parallel:
             # Disjoint channel sets, one connection each: PostgreSQL runs the batches on as many
             # cores, and the row locks keep each row to exactly one of them anyway.
             with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import DateTimeField, Q
 from django.db.models.expressions import RawSQL
 
-from config.db_features import is_postgres
+from config import db_features
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +74,12 @@ def in_thread(conversation) -> Q:
 def by_provider_id(channel_id: int, wamid: str) -> Q:
     """A message by its provider id, pruned on PostgreSQL to the one partition the key table
     names (an InitPlan: the executor skips the other partitions)."""
-    match = Q(channel_id=channel_id, provider_message_id=wamid)
-    if not is_postgres():
-        return match
+    return _kept().by_provider_id(
+        Q(channel_id=channel_id, provider_message_id=wamid), channel_id, wamid
+    )
+
+
+def _pruned_by_key(match: Q, channel_id: int, wamid: str) -> Q:
     created_at = RawSQL(  # noqa: S611 (a constant statement, the values bound)
         f"SELECT created_at FROM {KEY_TABLE} WHERE channel_id = %s AND provider_message_id = %s",  # noqa: S608
         [channel_id, wamid],
@@ -127,8 +130,10 @@ def partitions(table: str) -> list[Partition]:
 
 
 def is_partitioned(table: str) -> bool:
-    if not is_postgres():
-        return False
+    return _kept().is_partitioned(table)
+
+
+def _is_partitioned(table: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT EXISTS (SELECT FROM pg_partitioned_table WHERE partrelid = %s::regclass)",
@@ -140,15 +145,13 @@ def is_partitioned(table: str) -> bool:
 def create_ahead(now: datetime, months: int | None = None, *, dry_run: bool = False) -> Result:
     """The partitions of this month and ``months`` months ahead (PARTITION_MONTHS_AHEAD)."""
     months = settings.PARTITION_MONTHS_AHEAD if months is None else months
-    result = Result()
-    if not is_postgres():
-        return result
     first = month_start(now.astimezone(UTC))
-    return create_months(first, add_months(first, months), dry_run=dry_run)
+    return _kept().create_months(first, add_months(first, months), dry_run=dry_run)
 
 
 def create_months(first: date, last: date, *, dry_run: bool = False) -> Result:
-    """The partitions of the months ``first`` .. ``last`` (inclusive) that do not exist yet."""
+    """The partitions of the months ``first`` .. ``last`` (inclusive) that do not exist yet
+    (PostgreSQL: call ``create_ahead`` where the tables may be plain)."""
     result = Result()
     for table in TABLES:
         have = {p.name for p in partitions(table)}
@@ -213,9 +216,13 @@ def drop_expired(now: datetime, months: int | None = None, *, dry_run: bool = Fa
     """With a retention of ``months`` (HISTORY_RETENTION_MONTHS; 0 keeps everything): the
     month partitions ending at or before ``expiry`` are detached and dropped."""
     months = settings.HISTORY_RETENTION_MONTHS if months is None else months
+    if months <= 0:
+        return Result()
+    return _kept().drop_expired(now, months, dry_run=dry_run)
+
+
+def _drop_expired(now: datetime, months: int, *, dry_run: bool) -> Result:
     result = Result()
-    if not is_postgres() or months <= 0:
-        return result
     cutoff = expiry(now, months)
     for table in TABLES:
         expired = [p for p in partitions(table) if p.end is not None and p.end <= cutoff]
@@ -240,6 +247,47 @@ def drop_expired(now: datetime, months: int | None = None, *, dry_run: bool = Fa
                 "dropped %s (history older than %s)", ", ".join(p.name for p in expired), cutoff
             )
     return result
+
+
+class _Plain:
+    """Plain tables (SQLite): nothing to prune to, create or drop."""
+
+    def by_provider_id(self, match: Q, channel_id: int, wamid: str) -> Q:
+        return match
+
+    def is_partitioned(self, table: str) -> bool:
+        return False
+
+    def create_months(self, first: date, last: date, *, dry_run: bool) -> Result:
+        return Result()
+
+    def drop_expired(self, now: datetime, months: int, *, dry_run: bool) -> Result:
+        return Result()
+
+
+class _Monthly(_Plain):
+    """Monthly partitions (PostgreSQL, migration 0017)."""
+
+    def by_provider_id(self, match: Q, channel_id: int, wamid: str) -> Q:
+        return _pruned_by_key(match, channel_id, wamid)
+
+    def is_partitioned(self, table: str) -> bool:
+        return _is_partitioned(table)
+
+    def create_months(self, first: date, last: date, *, dry_run: bool) -> Result:
+        return create_months(first, last, dry_run=dry_run)
+
+    def drop_expired(self, now: datetime, months: int, *, dry_run: bool) -> Result:
+        return _drop_expired(now, months, dry_run=dry_run)
+
+
+_PLAIN, _MONTHLY = _Plain(), _Monthly()
+
+
+def _kept() -> _Plain:
+    """The one guard of this module: the tables are monthly partitions only on PostgreSQL;
+    on SQLite every public function here is the plain tables' no-op."""
+    return _MONTHLY if db_features.dialect().partitioned else _PLAIN
 
 
 def maintain(

@@ -4,11 +4,12 @@ Pending boomerang: a Pending conversation without activity for its channel's age
 New. See docs/routing.md.
 
 The timer is the conversation's own due-time column ``snoozed_until`` (partial index
-``conv_snoozed_due``), swept by beat (routing.tasks.wake) in bounded batches: one statement per
-batch on PostgreSQL claims up to ``batch_size`` due rows (``FOR NO KEY UPDATE SKIP LOCKED``: rows
-an agent is changing are left for the next batch), moves them and writes one STATUS_CHANGED
-event per row, as auto-resolve does. After days without a worker the first sweep wakes every
-overdue one, batch after batch. Never a broker-delayed task.
+``conv_snoozed_due``), swept by beat (routing.tasks.wake) in bounded batches: per batch one
+UPDATE claims up to ``batch_size`` due rows (on PostgreSQL ``FOR NO KEY UPDATE SKIP LOCKED``: rows
+an agent is changing are left for the next batch) and moves them, and one INSERT writes a
+STATUS_CHANGED event per moved row; the same statements on both databases, their differences
+spelled by the dialect (config.db_features). After days without a worker the first sweep wakes
+every overdue one, batch after batch. Never a broker-delayed task.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.access import Cap
-from config.db_features import is_postgres
+from config import db_features
 from conversations import rules, signals
 from conversations.models import Conversation, Event
 from conversations.services.events import DomainError, _later, _lock, _require, record_event
@@ -92,45 +93,54 @@ def snooze(
 
 # --- the sweep ---------------------------------------------------------------------------------
 
-_PG_WAKE = f"""
-WITH due AS (
-    SELECT id FROM {CONV}
-     WHERE status = {SNOOZED} AND snoozed_until <= %(now)s
-     ORDER BY snoozed_until
-     LIMIT %(limit)s
-       FOR NO KEY UPDATE SKIP LOCKED
-), upd AS (
-    UPDATE {CONV} c
-       SET status = {NEW}, snoozed_until = NULL,
-           last_activity_at = GREATEST(c.last_activity_at, %(now)s)
-      FROM due WHERE c.id = due.id AND c.status = {SNOOZED}
-    RETURNING c.id
-), ins AS (
-    INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
-    SELECT id, {STATUS_CHANGED}, NULL, %(data)s::jsonb, %(now)s FROM upd
+# One sweep, both databases: each batch is one UPDATE that claims up to %(limit)s due rows
+# (the dialect's claim lock: FOR NO KEY UPDATE SKIP LOCKED on PostgreSQL, so rows an agent is
+# changing are left for the next batch; SQLite's IMMEDIATE transactions hold the write lock
+# already), moves them with the condition re-stated and returns their ids, then one INSERT
+# writes a STATUS_CHANGED event per moved row.
+_WAKE_DUE = f"status = {SNOOZED} AND snoozed_until <= %(now)s"
+_BOOMERANG_DUE = (
+    f"channel_id = %(channel_id)s AND status = {PENDING}"
+    f" AND {rules.open_statuses_sql('status')} AND last_activity_at < %(cutoff)s"
 )
-SELECT id FROM upd
-"""  # noqa: S608
 
-_PG_BOOMERANG = f"""
-WITH due AS (
-    SELECT id FROM {CONV}
-     WHERE channel_id = %(channel_id)s AND status = {PENDING}
-       AND {rules.open_statuses_sql("status")}
-       AND last_activity_at < %(cutoff)s
-     ORDER BY last_activity_at
-     LIMIT %(limit)s
-       FOR NO KEY UPDATE SKIP LOCKED
-), upd AS (
-    UPDATE {CONV} c
-       SET status = {NEW}, last_activity_at = %(now)s
-      FROM due WHERE c.id = due.id AND c.status = {PENDING} AND c.last_activity_at < %(cutoff)s
-    RETURNING c.id
-), ins AS (
-    INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
-    SELECT id, {STATUS_CHANGED}, NULL, %(data)s::jsonb, %(now)s FROM upd
-)
-SELECT id FROM upd
+
+def _move_sql(*, due: str, order: str, sets: str, claim_lock: str) -> str:
+    return f"""
+UPDATE {CONV}
+   SET {sets}
+ WHERE id IN (SELECT id FROM {CONV} WHERE {due} ORDER BY {order} LIMIT %(limit)s {claim_lock})
+   AND {due}
+RETURNING id
+"""  # noqa: S608 (table names, rules' literals and the dialect's fragments only)
+
+
+def _wake_sql(dialect: db_features.Dialect) -> str:
+    return _move_sql(
+        due=_WAKE_DUE,
+        order="snoozed_until",
+        sets=(
+            f"status = {NEW}, snoozed_until = NULL,"
+            f" last_activity_at = {dialect.greatest}(last_activity_at, %(now)s)"
+        ),
+        claim_lock=dialect.claim_lock,
+    )
+
+
+def _boomerang_sql(dialect: db_features.Dialect) -> str:
+    return _move_sql(
+        due=_BOOMERANG_DUE,
+        order="last_activity_at",
+        sets=f"status = {NEW}, last_activity_at = %(now)s",
+        claim_lock=dialect.claim_lock,
+    )
+
+
+def _events_sql(dialect: db_features.Dialect) -> str:
+    return f"""
+INSERT INTO {EVENT} (conversation_id, kind, actor_id, data, created_at)
+SELECT id, {STATUS_CHANGED}, NULL, {dialect.json_param("%(data)s")}, %(now)s
+  FROM {dialect.id_rows("%(ids)s")}
 """  # noqa: S608
 
 
@@ -146,29 +156,19 @@ def _event_data(frm: str, reason: str) -> dict:
     return {"from": frm, "to": Status.NEW.value, "reason": reason}
 
 
-def _pg_batch(sql: str, params: dict) -> list[int]:
+def _batch(move_sql, params: dict, *, data: dict) -> list[int]:
+    """One batch in one transaction: the move, then its events; the ids moved."""
+    dialect = db_features.dialect()
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {k: adapt(v) if isinstance(v, datetime) else v for k, v in params.items()}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, {**params, "data": json.dumps(params["data"])})
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _orm_batch(qs, *, frm: str, reason: str, now: datetime, limit: int) -> list[int]:
-    """The same move through the ORM (SQLite, development): a batch in one transaction."""
-    ids = []
-    with transaction.atomic():
-        for conversation in qs.select_for_update()[:limit]:
-            conversation.status = Status.NEW
-            conversation.snoozed_until = None
-            conversation.last_activity_at = _later(conversation.last_activity_at, now)
-            conversation.save(update_fields=["status", "snoozed_until", "last_activity_at"])
-            record_event(
-                conversation,
-                kind=Event.Kind.STATUS_CHANGED,
-                actor=None,
-                data=_event_data(frm, reason),
-                now=now,
+        cursor.execute(move_sql(dialect), params)
+        ids = [row[0] for row in cursor.fetchall()]
+        if ids:
+            cursor.execute(
+                _events_sql(dialect),
+                {"now": params["now"], "data": json.dumps(data), "ids": dialect.id_list(ids)},
             )
-            ids.append(conversation.pk)
     return ids
 
 
@@ -179,16 +179,11 @@ def wake_due(*, now: datetime, batch_size: int, max_batches: int | None = None) 
     batches = 0
     while max_batches is None or batches < max_batches:
         batches += 1
-        if is_postgres():
-            ids = _pg_batch(
-                _PG_WAKE,
-                {"now": now, "limit": batch_size, "data": _event_data("snoozed", WAKE_REASON)},
-            )
-        else:
-            qs = Conversation.objects.filter(
-                status=Status.SNOOZED, snoozed_until__lte=now
-            ).order_by("snoozed_until")
-            ids = _orm_batch(qs, frm=Status.SNOOZED, reason=WAKE_REASON, now=now, limit=batch_size)
+        ids = _batch(
+            _wake_sql,
+            {"now": now, "limit": batch_size},
+            data=_event_data(Status.SNOOZED.value, WAKE_REASON),
+        )
         woken += ids
         if len(ids) < batch_size:
             break
@@ -205,24 +200,11 @@ def boomerang_pending(
     for channel_id, after in sorted(channel_ages.items()):
         cutoff = now - after
         while True:
-            if is_postgres():
-                ids = _pg_batch(
-                    _PG_BOOMERANG,
-                    {
-                        "now": now,
-                        "cutoff": cutoff,
-                        "channel_id": channel_id,
-                        "limit": batch_size,
-                        "data": _event_data("pending", BOOMERANG_REASON),
-                    },
-                )
-            else:
-                qs = Conversation.objects.filter(
-                    channel_id=channel_id, status=Status.PENDING, last_activity_at__lt=cutoff
-                ).order_by("last_activity_at")
-                ids = _orm_batch(
-                    qs, frm=Status.PENDING, reason=BOOMERANG_REASON, now=now, limit=batch_size
-                )
+            ids = _batch(
+                _boomerang_sql,
+                {"now": now, "cutoff": cutoff, "channel_id": channel_id, "limit": batch_size},
+                data=_event_data(Status.PENDING.value, BOOMERANG_REASON),
+            )
             moved += ids
             if len(ids) < batch_size:
                 break

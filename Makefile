@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench faults clean
+.PHONY: install run test lint bench bench-scale faults clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ faults: install
 # unset. BENCH_ARGS="--conversations 50000 --quick --only pages,peer" for a quick look.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The growth table (bench/scale.py): pages, webhook, auto-resolve and reports at 100k, 1M and 10M
+# conversations (the 10M dataset: ~30 min to build, ~30 GB); SCALE_ARGS="--sizes 10m" for one size.
+bench-scale: install
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -29,7 +29,6 @@ from bench.seed import insert_channels, per_suffix
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 CHANNELS = 200
 CONVERSATIONS = 1_000_000
-CONTACTS = CONVERSATIONS // CHANNELS  # one conversation per (channel, contact): one open each
 AGENTS = 20
 
 TARGET_SECONDS = 60.0
@@ -148,11 +147,11 @@ def _scalar(cursor, sql: str, params=None):
     return cursor.fetchone()[0]
 
 
-def ensure_dataset(*, regenerate: bool) -> None:
+def ensure_dataset(*, regenerate: bool, conversations: int = CONVERSATIONS) -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    if regenerate or not _complete():
+    if regenerate or not _complete(conversations):
         # From an empty schema: every index the migrations define exists before the load
         # (an earlier killed run may have left a table without them).
         with connection.cursor() as cursor:
@@ -162,15 +161,15 @@ def ensure_dataset(*, regenerate: bool) -> None:
     params = {
         "now": NOW,
         "channels": CHANNELS,
-        "contacts": CONTACTS,
+        "contacts": -(-conversations // CHANNELS),
         "agents": AGENTS,
-        "conversations": CONVERSATIONS,
+        "conversations": conversations,
     }
     # One transaction (PostgreSQL DDL is transactional): a run killed half-way through the load
     # leaves the previous dataset, never a table whose indexes were dropped and not rebuilt.
     with transaction.atomic(), connection.cursor() as cursor:
         have = _scalar(cursor, "SELECT count(*) FROM conversations_conversation")
-        if have == CONVERSATIONS and not regenerate:
+        if have == conversations and not regenerate:
             print(f"dataset: reusing {have:,} conversations")
             return
         started = time.perf_counter()
@@ -204,13 +203,13 @@ def ensure_dataset(*, regenerate: bool) -> None:
         for definition, _ in indexes:
             cursor.execute(definition)
         cursor.execute("CREATE TABLE bench_dataset_complete (conversations integer)")
-        cursor.execute("INSERT INTO bench_dataset_complete VALUES (%s)", [CONVERSATIONS])
+        cursor.execute("INSERT INTO bench_dataset_complete VALUES (%s)", [conversations])
     _vacuum()
     took = time.perf_counter() - started
-    print(f"dataset: generated {CONVERSATIONS:,} conversations in {took:.1f} s")
+    print(f"dataset: generated {conversations:,} conversations in {took:.1f} s")
 
 
-def _complete() -> bool:
+def _complete(conversations: int) -> bool:
     """Whether a whole dataset of the current size was loaded (the marker is written last, in
     the load's own transaction)."""
     from django.db import connection
@@ -220,7 +219,7 @@ def _complete() -> bool:
         if cursor.fetchone()[0] is None:
             return False
         return _scalar(cursor, "SELECT max(conversations) FROM bench_dataset_complete") == (
-            CONVERSATIONS
+            conversations
         )
 
 
@@ -315,6 +314,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--regenerate", action="store_true", help="rebuild the dataset")
+    parser.add_argument(
+        "--conversations", type=int, default=CONVERSATIONS,
+        help="dataset size (about half are due; bench.scale runs 100k, 1M and 10M)",
+    )  # fmt: skip
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -331,10 +334,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("set DATABASE_URL to a PostgreSQL database whose name contains 'bench'")
     batch_size = args.batch_size or autoresolve.DEFAULT_BATCH_SIZE
 
-    ensure_dataset(regenerate=args.regenerate)
+    ensure_dataset(regenerate=args.regenerate, conversations=args.conversations)
     reset()
     due = due_total()
-    print(f"due at {NOW:%Y-%m-%d}: {due:,} of {CONVERSATIONS:,} conversations")
+    print(f"due at {NOW:%Y-%m-%d}: {due:,} of {args.conversations:,} conversations")
 
     job = run_worker(batch_size)
     job_resolved, job_events = resolved_state()

@@ -203,7 +203,7 @@ def _bench_channel_id(cursor) -> int | None:
     return row[0] if row else None
 
 
-def ensure_dataset(*, regenerate: bool) -> int:
+def ensure_dataset(*, regenerate: bool, conversations: int = CONVERSATIONS) -> int:
     """Build the dataset unless a complete one is there; return the big channel's id."""
     from django.core.management import call_command
     from django.db import connection
@@ -214,7 +214,7 @@ def ensure_dataset(*, regenerate: bool) -> int:
     start = datetime.combine(FIRST, datetime.min.time(), tzinfo=TZ)
     end = datetime.combine(LAST + timedelta(days=1), datetime.min.time(), tzinfo=TZ)
     span_s = (end - start).total_seconds() - 5 * 3600
-    want = CONVERSATIONS * MESSAGES_PER_CONVERSATION
+    want = conversations * MESSAGES_PER_CONVERSATION
     with connection.cursor() as cursor:
         channel_id = _bench_channel_id(cursor)
         if channel_id and not regenerate:
@@ -262,7 +262,7 @@ def ensure_dataset(*, regenerate: bool) -> int:
             "INSERT INTO conversations_contact (kind, wa_id, profile_name, phone, created_at)"
             " SELECT 'whatsapp', 'rbench' || g, 'Customer ' || g, '+1555' || g, %s"
             " FROM generate_series(1, %s) g",
-            [NOW, CONVERSATIONS + NOISE_CONVERSATIONS],
+            [NOW, conversations + NOISE_CONVERSATIONS],
         )
         cursor.execute(
             "INSERT INTO channels_app_accessgrant (channel_id, user_id, team_id, role, created_at)"
@@ -285,8 +285,8 @@ def ensure_dataset(*, regenerate: bool) -> int:
         # Consistent by construction: skip the foreign-key triggers while loading.
         cursor.execute("SET session_replication_role = replica")
         for channel, n, offset in (
-            (channel_id, CONVERSATIONS, 0),
-            (noise_id, NOISE_CONVERSATIONS, CONVERSATIONS),
+            (channel_id, conversations, 0),
+            (noise_id, NOISE_CONVERSATIONS, conversations),
         ):
             cursor.execute(
                 CONVERSATION_SQL,
@@ -434,7 +434,13 @@ def explain(channel_id: int) -> None:
     print(f"sum of the statements' execution times (EXPLAIN ANALYZE): {total:.0f} ms")
 
 
-def run(*, database_url: str | None = None, runs: int = 10, regenerate: bool = False) -> dict:
+def run(
+    *,
+    database_url: str | None = None,
+    runs: int = 10,
+    regenerate: bool = False,
+    conversations: int = CONVERSATIONS,
+) -> dict:
     """Build (or reuse) the dataset and time the page; the result for a bench harness.
 
     ``database_url`` is used when Django is not set up yet (otherwise the configured database
@@ -448,11 +454,11 @@ def run(*, database_url: str | None = None, runs: int = 10, regenerate: bool = F
 
     if connection.vendor != "postgresql" or "bench" not in connection.settings_dict["NAME"]:
         raise SystemExit("set DATABASE_URL to a PostgreSQL database whose name contains 'bench'")
-    channel_id = ensure_dataset(regenerate=regenerate)
+    channel_id = ensure_dataset(regenerate=regenerate, conversations=conversations)
     result = measure(channel_id, max(1, runs))
     s = result["report"].summary
     return {
-        "name": "reports page, 1M messages in range",
+        "name": f"reports page, {conversations * MESSAGES_PER_CONVERSATION:,} messages in range",
         "rows": s.messages_in + s.messages_out,
         "conversations": s.opened,
         "median_ms": round(result["median"] * 1000, 1),
@@ -473,13 +479,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--regenerate", action="store_true", help="rebuild the dataset")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each query")
+    parser.add_argument(
+        "--conversations", type=int, default=CONVERSATIONS,
+        help=f"conversations in range, {MESSAGES_PER_CONVERSATION} messages each",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.explain:
         _setup_django()
-        explain(ensure_dataset(regenerate=args.regenerate))
+        explain(ensure_dataset(regenerate=args.regenerate, conversations=args.conversations))
         return
-    out = run(runs=args.runs, regenerate=args.regenerate)
+    out = run(runs=args.runs, regenerate=args.regenerate, conversations=args.conversations)
     result = out.pop("_detail")
     s = result["report"].summary
     print(

@@ -179,9 +179,10 @@ def run_pgbouncer(url: str, *, quick: bool) -> dict:
     return webhook_load.run(url, duration=5 if quick else 20, pgbouncer=True)
 
 
-def run_autoresolve(url: str) -> dict:
+def run_autoresolve(url: str, *, conversations: int | None = None) -> dict:
     """bench.autoresolve has no programmatic API: run it and read its summary lines."""
-    proc = _child(["-m", "bench.autoresolve"], database_url=url)
+    size = [f"--conversations={conversations}"] if conversations else []
+    proc = _child(["-m", "bench.autoresolve", *size], database_url=url)
     if proc.returncode != 0:
         raise RuntimeError(f"bench.autoresolve exited with code {proc.returncode}")
     summary = {}
@@ -197,16 +198,17 @@ def run_autoresolve(url: str) -> dict:
 REPORTS_WORKER = """
 import json, sys
 from bench import reports
-result = reports.run(runs=int(sys.argv[1]))
+result = reports.run(runs=int(sys.argv[1]), conversations=int(sys.argv[2]))
 print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, default=str))
 """
 
 
-def run_reports(url: str, *, runs: int) -> dict:
+def run_reports(url: str, *, runs: int, conversations: int | None = None) -> dict:
     from bench import reports
 
     if hasattr(reports, "run"):
-        proc = _child(["-c", REPORTS_WORKER, str(runs)], database_url=url)
+        size = str(conversations or reports.CONVERSATIONS)
+        proc = _child(["-c", REPORTS_WORKER, str(runs), size], database_url=url)
         return _last_json(proc, "bench.reports.run")
     proc = _child(["-m", "bench.reports", f"--runs={runs}"], database_url=url)
     if proc.returncode != 0:
@@ -609,11 +611,11 @@ def render_text(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(rows: list[list[str]]) -> str:
+def render_markdown(rows: list[list[str]], columns: list[str] = COLUMNS) -> str:
     def esc(cell: str) -> str:
         return cell.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 

@@ -59,7 +59,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -160,8 +160,54 @@ SEED_SQL = [
 ]
 
 
-def seed(database_url: str) -> None:
-    """Reset the conversation tables to the benchmark's starting population."""
+# Grown mode (``keep_history``): the run goes into a database that holds a large history (the
+# pages dataset of bench.dataset, bench.scale), so instead of truncating the conversation tables
+# only an earlier run's own rows are removed: everything of the 'benchwh' channels and the
+# contacts of the three number ranges, children first (every table that references them, as the
+# catalog says, partitions through their parent).
+_REFERENCING_SQL = """
+SELECT DISTINCT c.conrelid::regclass::text, a.attname
+FROM pg_constraint c
+JOIN pg_class t ON t.oid = c.conrelid AND NOT t.relispartition
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+WHERE c.contype = 'f' AND c.confrelid = %s::regclass AND c.conrelid <> %s::regclass"""
+_RUN_CONTACTS = (
+    "SELECT id FROM conversations_contact WHERE kind = 'whatsapp' AND (wa_id LIKE %(open)s"
+    " OR wa_id LIKE %(resolved)s OR wa_id LIKE %(new)s)"
+)
+
+
+def forget_run_rows(conn) -> None:
+    """Delete an earlier run's rows and nothing else (grown mode)."""
+    prefixes = {
+        "open": f"{str(OPEN_WA_BASE)[:4]}%",
+        "resolved": f"{str(RESOLVED_WA_BASE)[:4]}%",
+        "new": f"{str(NEW_WA_BASE)[:4]}%",
+    }
+    conn.execute(f"CREATE TEMP TABLE run_channels AS {_RUN_CHANNELS}")
+    conn.execute(f"CREATE TEMP TABLE run_contacts AS {_RUN_CONTACTS}", prefixes)
+    conn.execute(
+        "CREATE TEMP TABLE run_conversations AS SELECT id FROM conversations_conversation"
+        " WHERE channel_id IN (SELECT id FROM run_channels)"
+        " OR contact_id IN (SELECT id FROM run_contacts)"
+    )
+    conn.execute(
+        "DELETE FROM conversations_messagekey WHERE channel_id IN (SELECT id FROM run_channels)"
+    )
+    for parent, ids in (
+        ("conversations_conversation", "run_conversations"),
+        ("conversations_contact", "run_contacts"),
+        ("channels_app_channel", "run_channels"),
+    ):
+        for table, column in conn.execute(_REFERENCING_SQL, (parent, parent)).fetchall():
+            conn.execute(f'DELETE FROM {table} WHERE "{column}" IN (SELECT id FROM {ids})')
+        conn.execute(f"DELETE FROM {parent} WHERE id IN (SELECT id FROM {ids})")
+    conn.execute("DROP TABLE run_channels, run_contacts, run_conversations")
+
+
+def seed(database_url: str, *, keep_history: bool = False) -> None:
+    """Reset the conversation tables to the benchmark's starting population (``keep_history``:
+    remove only an earlier run's rows, see forget_run_rows)."""
     import psycopg
 
     params = {
@@ -172,7 +218,15 @@ def seed(database_url: str) -> None:
         "resolved_base": RESOLVED_WA_BASE,
     }
     with psycopg.connect(_dsn(database_url), autocommit=True) as conn:
-        for sql in SEED_SQL:
+        statements = SEED_SQL
+        if keep_history:
+            forget_run_rows(conn)
+            statements = [
+                *(sql for sql in SEED_SQL[1:] if sql != "ANALYZE"),
+                "ANALYZE conversations_contact",
+                "ANALYZE conversations_conversation",
+            ]
+        for sql in statements:
             if callable(sql):
                 sql(conn)
             else:
@@ -188,7 +242,8 @@ def _sender_channels(database_url: str) -> dict[str, str]:
             """SELECT co.wa_id, ch.phone_number_id
                FROM conversations_conversation c
                JOIN conversations_contact co ON co.id = c.contact_id
-               JOIN channels_app_channel ch ON ch.id = c.channel_id"""
+               JOIN channels_app_channel ch ON ch.id = c.channel_id
+               WHERE ch.phone_number_id LIKE 'benchwh%%'"""
         ).fetchall()
     return dict(rows)
 
@@ -564,27 +619,38 @@ def generate(
 # --- correctness -----------------------------------------------------------------------------
 
 
-def check_stored(database_url: str, pattern: str) -> dict:
-    """Messages whose wamid is LIKE ``pattern``, duplicates, and conversations left behind."""
+_RUN_CHANNELS = "SELECT id FROM channels_app_channel WHERE phone_number_id LIKE 'benchwh%%'"
+
+
+def check_stored(database_url: str, pattern: str, since: datetime | None = None) -> dict:
+    """Messages whose wamid is LIKE ``pattern``, duplicates, and conversations left behind.
+
+    With ``since`` (this module's runs) every statement stays inside the run's channels and,
+    for messages, the months since the run began (partition pruning), so the check costs the
+    same beside a history of 50M messages; without it, the whole tables (bench.http_load)."""
     import psycopg
 
+    scope = f"AND channel_id IN ({_RUN_CHANNELS})" if since else ""
+    since = since or datetime(2000, 1, 1, tzinfo=UTC)
     with psycopg.connect(_dsn(database_url)) as conn:
         stored, distinct = conn.execute(
-            """SELECT count(*), count(DISTINCT (channel_id, provider_message_id))
-               FROM conversations_message WHERE provider_message_id LIKE %s""",
-            (pattern,),
+            f"""SELECT count(*), count(DISTINCT (channel_id, provider_message_id))
+               FROM conversations_message WHERE provider_message_id LIKE %s
+               AND created_at >= %s {scope}""",
+            (pattern, since),
         ).fetchone()
         stale = conn.execute(
-            """SELECT count(*) FROM conversations_conversation c
+            f"""SELECT count(*) FROM conversations_conversation c
                WHERE c.last_activity_at < (SELECT max(m.created_at) FROM conversations_message m
                                            WHERE m.conversation_id = c.id
-                                             AND m.provider_message_id LIKE %s)""",
-            (pattern,),
+                                             AND m.created_at >= %s
+                                             AND m.provider_message_id LIKE %s) {scope}""",
+            (since, pattern),
         ).fetchone()[0]
         two_open = conn.execute(
-            """SELECT count(*) FROM (SELECT 1 FROM conversations_conversation
-               WHERE status IN ('new', 'pending') GROUP BY channel_id, contact_id
-               HAVING count(*) > 1) t"""
+            f"""SELECT count(*) FROM (SELECT 1 FROM conversations_conversation
+               WHERE status IN ('new', 'pending') {scope}
+               GROUP BY channel_id, contact_id HAVING count(*) > 1) t"""
         ).fetchone()[0]
     return {"stored": stored, "duplicates": stored - distinct, "stale_conversations": stale,
             "contacts_with_two_open": two_open}  # fmt: skip
@@ -760,6 +826,7 @@ def run(
     warmup: int = 200,
     skip_floor: bool = False,
     pgbouncer: bool = False,
+    keep_history: bool = False,
 ) -> dict:
     """Open-loop latency at ``rate``, closed-loop saturation, raw-SQL floor; the summary dict.
 
@@ -769,7 +836,8 @@ def run(
     _check_name(database_url)
     saturation_duration = saturation_duration or duration
     migrate(database_url)
-    seed(database_url)
+    seed(database_url, keep_history=keep_history)
+    since = datetime.now(UTC) - timedelta(minutes=5)
     senders = _sender_channels(database_url)
     port = _free_port()
     tag = f"r{int(time.time())}"
@@ -814,8 +882,8 @@ def run(
             stop_server(server)
             server_log = (workdir / "gunicorn.log").read_text(errors="replace")
     checks = {
-        "open": check_stored(database_url, f"wamid.{tag}o.%"),
-        "saturation": check_stored(database_url, f"wamid.{tag}s.%"),
+        "open": check_stored(database_url, f"wamid.{tag}o.%", since),
+        "saturation": check_stored(database_url, f"wamid.{tag}s.%", since),
     }
     floor_result = (
         {"concurrency": concurrency, "messages": 0, "floor_rps": 0.0}
@@ -825,7 +893,7 @@ def run(
         )
     )
     if not skip_floor:
-        checks["floor"] = check_stored(database_url, f"wamid.{floor_result['tag']}w%")
+        checks["floor"] = check_stored(database_url, f"wamid.{floor_result['tag']}w%", since)
         checks["floor"]["expected"] = floor_result["messages"]
     stored = checks["open"]["stored"] + checks["saturation"]["stored"]
     ok = latency["ok"] + saturation["ok"]

@@ -1,7 +1,8 @@
 """The Jinja2 environment of the second template backend (settings.TEMPLATES).
 
 Jinja2 renders the conversation page's long lists (the thread, the history, the earlier
-conversations: conversations/jinja2/), where a Django template per row cost half of the page.
+conversations: conversations/jinja2/), where a Django template per row cost half of the page,
+and the reports' SVG charts (reports/jinja2/, a dot and a tooltip per day).
 Autoescape is on (the backend's default): every value is escaped unless it is markup
 (``__html__``, as Django's safe strings and Jinja's macros are). Translations are Django's:
 ``_``, ``gettext`` and ``ngettext`` are the i18n extension's callables, old style, so a

@@ -1,8 +1,9 @@
 """Server-rendered SVG line charts for the reports page: no script, nothing from the internet.
 
 Each chart is an ``<svg role="img">`` with a ``<title>`` and ``<desc>`` (read by screen
-readers); the page puts the same numbers in a table beside it. Every text that goes into the
-markup is escaped here.
+readers); the page puts the same numbers in a table beside it. This module computes the
+geometry; the markup is the compiled, autoescaped Jinja2 template TEMPLATE (config/jinja2.py),
+which escapes every text that goes into it.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
+from django.template import engines
 from django.utils import formats
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from reports.figures import format_duration
 
+TEMPLATE = "reports/_line_chart.html"  # under reports/jinja2/
 # The drawing's own units. About the width the chart is shown at on a laptop (three charts side
 # by side) so that its text keeps the size reports.css gives it; a phone shows it at ~0.7x.
 WIDTH, HEIGHT = 480, 220
@@ -114,70 +117,56 @@ def line_chart(
     def y(v: float) -> float:
         return TOP + plot_h - plot_h * v / top
 
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" preserveAspectRatio="xMidYMid meet">',
-        f'<title id="{chart_id}-title">{escape(title)}</title>',
-        f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
-    ]
-    for value, text in zip(ticks, tick_texts, strict=True):
-        gy = y(value)
-        parts.append(
-            f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{gy:.1f}" y2="{gy:.1f}"/>'
-        )
-        parts.append(
-            f'<text class="axis" x="{left - 6}" y="{gy + 4:.1f}" text-anchor="end">'
-            f"{escape(text)}</text>"
-        )
-    parts.extend(
-        f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
-        f"{escape(labels[i])}</text>"
-        for i in shown
-    )
-
+    xs = [f"{x(i):.1f}" for i in range(n)]
+    # One formatting per distinct value a render (the language is fixed for it): number_format
+    # and format_duration cost more than a dot's markup.
+    value_text = lru_cache(maxsize=None)(value_label)
+    radius = 3 if n <= 62 else 1.5  # with many days the dots are small so the lines stay readable
+    drawn = []
     legend_x = left
     for s, values in zip(series, scaled, strict=True):
-        parts.append(f'<g class="series {escape(s.css)}">')
-        segment: list[str] = []
-        segments: list[list[str]] = []
+        lines, points = [], []
         for i, v in enumerate(values):
             if v is None:
-                if segment:
-                    segments.append(segment)
-                segment = []
-                continue
-            segment.append(f"{x(i):.1f},{y(v):.1f}")
-        if segment:
-            segments.append(segment)
-        parts.extend(
-            f'<polyline fill="none" points="{" ".join(points)}"/>'
-            for points in segments
-            if len(points) > 1
-        )
-        # Dots carry a tooltip; with many days they are drawn small so the lines stay readable.
-        radius = 3 if n <= 62 else 1.5
-        for i, (raw, v) in enumerate(zip(s.values, values, strict=True)):
-            if v is None:
-                continue
-            tip = escape(f"{labels[i]}: {s.name} {value_label(raw)}")
-            parts.append(
-                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{radius}">'
-                f"<title>{tip}</title></circle>"
-            )
-        parts.append(
-            f'<rect x="{legend_x}" y="8" width="12" height="12" rx="2"/>'
-            f'<text class="legend" x="{legend_x + 16}" y="19">{escape(s.name)}</text>'
+                if len(points) > 1:
+                    lines.append(" ".join(points))
+                points = []
+            else:
+                points.append(f"{xs[i]},{y(v):.1f}")
+        if len(points) > 1:
+            lines.append(" ".join(points))
+        dots = [
+            (xs[i], f"{y(v):.1f}", labels[i], value_text(raw))
+            for i, (raw, v) in enumerate(zip(s.values, values, strict=True))
+            if v is not None
+        ]
+        drawn.append(
+            {"css": s.css, "name": s.name, "lines": lines, "dots": dots, "legend_x": legend_x}
         )
         legend_x += math.ceil(16 + _text_width(s.name, LEGEND_PX) + 18)
-        parts.append("</g>")
-    if peak == 0:
-        parts.append(
-            f'<text class="axis" x="{left + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" '
-            f'text-anchor="middle">{escape(_("Nothing in this period"))}</text>'
-        )
-    parts.append("</svg>")
-    # Every interpolated text above went through escape(); numbers are formatted by us.
-    return mark_safe("".join(parts))  # noqa: S308
+    context = {
+        "id": chart_id,
+        "title": title,
+        "desc": desc,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": left,
+        "grid_end": WIDTH - right,
+        "tick_x": left - 6,
+        "ticks": [
+            {"y": f"{y(v):.1f}", "text_y": f"{y(v) + 4:.1f}", "text": text}
+            for v, text in zip(ticks, tick_texts, strict=True)
+        ],
+        "label_y": HEIGHT - 6,
+        "x_labels": [(xs[i], labels[i]) for i in shown],
+        "series": drawn,
+        "radius": radius,
+        "empty": None
+        if peak
+        else {"x": f"{left + plot_w / 2:.1f}", "y": f"{TOP + plot_h / 2:.1f}"},
+    }
+    svg = engines["jinja2"].env.get_template(TEMPLATE).render(context)
+    return mark_safe(svg)  # noqa: S308 - the output of an autoescaped template
 
 
 def daily_charts(days: Sequence) -> list[dict]:

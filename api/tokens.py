@@ -91,7 +91,3 @@ def authenticate(raw: str | None) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
-
-
-def channel_in_scope(token: ApiToken, channel_id: int) -> bool:
-    return token.channels.filter(pk=channel_id, is_active=True).exists()

@@ -52,10 +52,6 @@ def is_registered(model: type[Model]) -> bool:
     return model in _registry
 
 
-def registered_models() -> list[type[Model]]:
-    return list(_registry)
-
-
 def register(
     model: type[Model],
     *,

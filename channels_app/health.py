@@ -279,11 +279,3 @@ def client_outcome(channel_id: int, error) -> None:
     if isinstance(error, InvalidToken) or error.http_status == 401:
         record_token_failure(channel_id, code=error.code, error=str(error.details or error.title
                                                                     or error.message))
-
-
-def failing_token_channels() -> set[int]:
-    return set(
-        ChannelHealth.objects.filter(token_failed_at__isnull=False).values_list(
-            "channel_id", flat=True
-        )
-    )

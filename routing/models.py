@@ -116,10 +116,6 @@ class AgentState(models.Model):
     def __str__(self) -> str:
         return f"{self.user}: {self.get_availability_display()}"
 
-    @property
-    def language_set(self) -> frozenset[str]:
-        return parse_languages(self.languages)
-
 
 def parse_languages(text: str) -> frozenset[str]:
     """ "en, de-AT ,DE" → {"en", "de"}: the primary subtag, lower case."""

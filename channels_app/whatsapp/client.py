@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from channels_app.transports import MediaInfo, SendResult
 from channels_app.whatsapp import media_policy
 from channels_app.whatsapp.errors import (  # noqa: F401 - re-exported for callers
     InvalidToken,
@@ -39,22 +40,6 @@ logger = logging.getLogger(__name__)
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 # A download up to this size stays in memory; a larger one goes to a temporary file.
 SPOOL_IN_MEMORY = 2**20
-
-
-@dataclass(frozen=True)
-class SendResult:
-    wamid: str
-    wa_id: str
-    message_status: str = ""
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    id: str
-    url: str
-    mime_type: str
-    sha256: str
-    file_size: int | None
 
 
 # Told after every call made for a channel (``for_channel``): ``listener(channel_id, error)``,

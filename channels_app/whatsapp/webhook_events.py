@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The parser's messages are the transports' medium-neutral value object (issue 14): what the
+# parser produces is what the inbound services store.
+from channels_app.transports import InboundMessage, MalformedRequest
+
 # Column limits of the tables the events end up in: refuse rather than cut.
 MAX_ID = 128
 MAX_WA_ID = 32
@@ -24,37 +28,8 @@ MIN_TS, MAX_TS = 1_000_000_000, 9_999_999_999
 WA_ID_RE = re.compile(r"^\d{1,32}$")
 
 
-class MalformedPayload(ValueError):
+class MalformedPayload(MalformedRequest):
     """The body is not JSON or not the shape of a WhatsApp webhook; ``reason`` says where."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    phone_number_id: str
-    waba_id: str
-    provider_message_id: str
-    wa_id: str | None
-    bsuid: str | None
-    profile_name: str
-    # None when the message's own timestamp could not be read: the receiver uses its clock.
-    sent_at: datetime | None
-    # Meta's type; "unsupported" for anything unknown (original kept in payload); "unreadable"
-    # for a message the parser could not read (its raw JSON in payload["raw"]).
-    type: str
-    body: str = ""
-    payload: dict = field(default_factory=dict)
-    reply_to_provider_id: str = ""
-    media_id: str = ""
-    # "" for a customer's message; "echo" for what the business sent from the WhatsApp Business
-    # app (smb_message_echoes), "history" for a past chat imported on onboarding (coexistence).
-    # ``outbound``: the business wrote it; wa_id/bsuid then name the customer it went to.
-    source: str = ""
-    outbound: bool = False
 
 
 @dataclass(frozen=True)

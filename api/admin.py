@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from api import tokens
 from api.models import ApiToken, WebhookDelivery, WebhookSubscription
-from channels_app.admin_site import AdminOnlyPermissions
+from channels_app.admin_site import AdminOnlyPermissions, AdminOnlyReadOnly
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -131,20 +131,12 @@ class ApiTokenAdmin(AdminOnlyPermissions, admin.ModelAdmin):
         )
 
 
+# Read-only: the outbox writes the deliveries and the hourly prune removes finished ones.
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(AdminOnlyPermissions, admin.ModelAdmin):
+class WebhookDeliveryAdmin(AdminOnlyReadOnly, admin.ModelAdmin):
     list_display = ("created_at", "event_type", "subscription", "state", "attempts",
                     "last_status", "last_error", "due_at", "delivered_at")  # fmt: skip
     list_filter = ("state", "event_type")
     list_select_related = ("subscription",)
     readonly_fields = ("subscription", "event_type", "payload", "state", "due_at", "attempts",
                        "last_status", "last_error", "created_at", "delivered_at")  # fmt: skip
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the hourly prune removes finished ones

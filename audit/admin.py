@@ -15,7 +15,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import SECRET_CHANGED, AuditEntry
-from channels_app.admin_site import AdminOnlyPermissions
+from channels_app.admin_site import AdminOnlyReadOnly
 
 CSV_HEADER = [
     "time", "actor", "source", "client address", "action", "object type", "object id",
@@ -67,8 +67,9 @@ class _Echo:
         return value
 
 
+# Read-only for everyone: rows are written by the receivers and removed by retention only.
 @admin.register(AuditEntry)
-class AuditEntryAdmin(AdminOnlyPermissions, admin.ModelAdmin):
+class AuditEntryAdmin(AdminOnlyReadOnly, admin.ModelAdmin):
     list_display = ("at", "actor_name", "source", "remote_addr", "action", "object_type",
                     "object_repr", "changed_fields")  # fmt: skip
     list_filter = ("action", "source", ("content_type", admin.RelatedOnlyFieldListFilter), "at")
@@ -82,16 +83,6 @@ class AuditEntryAdmin(AdminOnlyPermissions, admin.ModelAdmin):
 
     class Media:
         css = {"all": ["desk/admin.css"]}
-
-    # Read-only for everyone: rows are written by the receivers and removed by retention only.
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("object type"), ordering="content_type")
     def object_type(self, obj):

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from automations import optout
 from automations.forms import AutomationRuleForm
 from automations.models import AutomationRule, MarketingOptOut, OptOutChange, OptOutWord
-from channels_app.admin_site import AdminOnlyPermissions
+from channels_app.admin_site import AdminOnlyPermissions, AdminOnlyReadOnly
 
 
 @admin.register(AutomationRule)
@@ -100,8 +100,9 @@ class OptOutWordAdmin(AdminOnlyPermissions, admin.ModelAdmin):
         optout.forget_words()
 
 
+# Read-only: the page shows the history; changes go through automations.optout.
 @admin.register(MarketingOptOut)
-class MarketingOptOutAdmin(AdminOnlyPermissions, admin.ModelAdmin):
+class MarketingOptOutAdmin(AdminOnlyReadOnly, admin.ModelAdmin):
     list_display = ("contact", "opted_out", "source", "changed_at")
     list_filter = ("opted_out", "source")
     search_fields = ("contact__profile_name", "contact__wa_id", "contact__phone")
@@ -124,13 +125,3 @@ class MarketingOptOutAdmin(AdminOnlyPermissions, admin.ModelAdmin):
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                                  "<td>{}</td></tr>", rows),
         )  # fmt: skip
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Read-only: the page shows the history; changes go through automations.optout.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

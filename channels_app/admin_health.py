@@ -19,7 +19,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from channels_app import access
-from channels_app.admin_site import AdminOnlyPermissions, lookup_touches_secret
+from channels_app.admin_site import (
+    AdminOnlyPermissions,
+    AdminOnlyReadOnly,
+    lookup_touches_secret,
+)
 from channels_app.health_models import ChannelHealth, HealthEvent
 from channels_app.models import Channel
 
@@ -61,17 +65,8 @@ class HealthRow:
 
 
 @admin.register(ChannelHealth)
-class ChannelHealthAdmin(AdminOnlyPermissions, admin.ModelAdmin):
+class ChannelHealthAdmin(AdminOnlyReadOnly, admin.ModelAdmin):
     """The health panel (its changelist) of every channel."""
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

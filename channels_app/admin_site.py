@@ -47,6 +47,20 @@ class AdminOnlyPermissions:
         return access.is_admin(request.user)
 
 
+class AdminOnlyReadOnly(AdminOnlyPermissions):
+    """For the admin-only pages of rows written elsewhere (logs, deliveries, health): desk
+    admins see them, and nobody adds, changes or deletes one through the admin."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def _position(order: list[str], key: str) -> tuple[int, str]:
     return (order.index(key) if key in order else len(order), key)
 

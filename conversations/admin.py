@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from channels_app.admin_site import AdminOnlyPermissions
+from channels_app.admin_site import AdminOnlyPermissions, AdminOnlyReadOnly
 from conversations.models import Conversation, Tag, Topic
 
 
@@ -40,7 +40,7 @@ class TopicAdmin(AdminOnlyPermissions, admin.ModelAdmin):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(AdminOnlyPermissions, admin.ModelAdmin):
+class ConversationAdmin(AdminOnlyReadOnly, admin.ModelAdmin):
     """Read-only: every change to a conversation goes through the services (and the inbox)."""
 
     list_display = ["id", "channel", "contact_name", "status", "assignee", "last_activity_at"]
@@ -65,13 +65,3 @@ class ConversationAdmin(AdminOnlyPermissions, admin.ModelAdmin):
     @admin.display(description=_("last message"))
     def preview(self, obj):
         return format_html("<bdi>{}</bdi>", obj.last_message_preview)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-

@@ -589,14 +589,28 @@ def build(n: int, *, now: datetime) -> dict:
         if superuser:
             cursor.execute("SET session_replication_role = DEFAULT")
         step = time.perf_counter()
-        # The provider ids' key table in one pass (its trigger was off for the load).
+        # The provider ids' key table in one pass (its trigger was off for the load), without
+        # its primary key, which is then built by sorting (4x faster than row by row at 50M).
         cursor.execute("TRUNCATE conversations_messagekey")
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'conversations_messagekey'::regclass AND contype = 'p'"
+        )
+        key = cursor.fetchone()
+        if key:
+            readd = f'ALTER TABLE conversations_messagekey ADD CONSTRAINT "{key[0]}" {key[1]}'
+            cursor.execute("INSERT INTO bench_dropped_index (definition) VALUES (%s)", [readd])
+            cursor.execute(f'ALTER TABLE conversations_messagekey DROP CONSTRAINT "{key[0]}"')
         cursor.execute(
             "INSERT INTO conversations_messagekey"
             " SELECT channel_id, provider_message_id, id, created_at FROM conversations_message"
             " WHERE provider_message_id IS NOT NULL"
         )
-        _log(f"message keys: {cursor.rowcount:,} in {time.perf_counter() - step:.1f} s")
+        keys = cursor.rowcount
+        if key:
+            cursor.execute(readd)
+            cursor.execute("DELETE FROM bench_dropped_index WHERE definition = %s", [readd])
+        _log(f"message keys: {keys:,} in {time.perf_counter() - step:.1f} s")
         cursor.execute("ALTER TABLE conversations_message ENABLE TRIGGER messagekey_insert")
         step = time.perf_counter()
         cursor.execute("SET maintenance_work_mem = '512MB'")

@@ -135,8 +135,9 @@ def line_chart(
                 points.append(f"{xs[i]},{y(v):.1f}")
         if len(points) > 1:
             lines.append(" ".join(points))
+        # (x, y, tooltip) of each dot; the tooltip is plain text, escaped by the template.
         dots = [
-            (xs[i], f"{y(v):.1f}", labels[i], value_text(raw))
+            (xs[i], f"{y(v):.1f}", f"{labels[i]}: {s.name} {value_text(raw)}")
             for i, (raw, v) in enumerate(zip(s.values, values, strict=True))
             if v is not None
         ]

@@ -613,7 +613,9 @@ def build(n: int, *, now: datetime) -> dict:
         _log(f"message keys: {keys:,} in {time.perf_counter() - step:.1f} s")
         cursor.execute("ALTER TABLE conversations_message ENABLE TRIGGER messagekey_insert")
         step = time.perf_counter()
-        cursor.execute("SET maintenance_work_mem = '512MB'")
+        # GIN (the full-text index) builds in far fewer passes with more memory; 2 GB is a
+        # twelfth of this machine.
+        cursor.execute("SET maintenance_work_mem = '2GB'")
         for definition in rebuild:
             # A partitioned table's index (ON ONLY) is rebuilt with its partitions' indexes.
             cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))

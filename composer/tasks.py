@@ -1,11 +1,12 @@
-"""Celery tasks of the composer: thin wrappers that take ids and call the client once."""
+"""Celery tasks of the composer: thin wrappers that take ids and call the channel's transport
+once (channels_app.transports)."""
 
 import logging
 
 from celery import shared_task
 
+from channels_app import transports
 from channels_app.models import Channel
-from channels_app.whatsapp.client import WhatsAppClient
 from channels_app.whatsapp.errors import WhatsAppError
 
 logger = logging.getLogger(__name__)
@@ -22,9 +23,7 @@ def mark_read(conversation_id: int, wamid: str, typing: bool = False) -> str:
     if channel is None or not channel.phone_number_id:
         return "no channel"
     try:
-        WhatsAppClient.for_channel(channel).mark_read(
-            channel.phone_number_id, message_id=wamid, typing=typing
-        )
+        transports.for_channel(channel).mark_read(channel, message_id=wamid, typing=typing)
     except WhatsAppError as error:
         logger.warning(
             "read receipt of conversation %s failed: code=%s", conversation_id, error.code

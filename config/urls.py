@@ -24,7 +24,7 @@ urlpatterns = [
     path("saved-replies/", include("replies.urls")),
     path("automations/", include("automations.urls")),  # marketing consent (docs/automations.md)
     path("conversations/", include("composer.urls")),  # the composer's tools (docs/composer.md)
-    path("webhooks/whatsapp/", include("conversations.webhook_urls")),
+    path("webhooks/", include("conversations.webhook_urls")),  # one path per medium
     path("", include("realtime.urls")),
     path("", include("routing.urls")),  # availability, /monitor/, snooze (docs/routing.md)
     path("", include("conversations.urls")),

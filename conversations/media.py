@@ -24,9 +24,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
 
-from channels_app.whatsapp.client import WhatsAppClient
+from channels_app import transports
 from channels_app.whatsapp.errors import WhatsAppError
-from channels_app.whatsapp.media_policy import MAX_BYTES, MediaRefused
 from conversations import jobs
 from conversations.models import Message
 from conversations.services import announcements
@@ -112,14 +111,10 @@ def download_inbound_media(message_id: int, *, now: datetime | None = None) -> s
         return "nothing to do"
     payload = message.payload
     media_id = str(payload["media_id"])
-    client = WhatsAppClient.for_channel(message.channel)
     try:
-        info = client.get_media(media_id)
-        limit = MAX_BYTES.get(message.type, MAX_BYTES["document"])
-        if info.file_size is not None and info.file_size > limit:
-            raise MediaRefused(f"larger than the {limit // 1024} KB allowed for a {message.type}")
-        download = client.download_media(
-            info.url, kind=message.type, declared_type=info.mime_type
+        # The medium's own fetch (by the channel's kind), within its limits for the type.
+        info, download = transports.for_channel(message.channel).fetch_media(
+            message.channel, media_id, kind=message.type
         )
     except WhatsAppError as error:
         if error.transient:

@@ -8,11 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from channels_app import transports
 from channels_app.models import Channel, MessageTemplate
-from channels_app.whatsapp import window
-
-# WhatsApp: a free-form reply is allowed only within 24 hours of the customer's last message.
-CUSTOMER_SERVICE_WINDOW = window.CUSTOMER_SERVICE_WINDOW
 
 
 class Contact(models.Model):
@@ -273,13 +270,24 @@ class Conversation(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN
 
+    def _transport(self) -> transports.Transport:
+        # By the kind of the channel or (the same) of the contact, whichever is loaded; with
+        # neither, the only medium while there is one: a batch costs no query per row.
+        if Conversation.channel.is_cached(self):
+            return transports.for_channel(self.channel)
+        if Conversation.contact.is_cached(self):
+            return transports.get(self.contact.kind)
+        return transports.only() or transports.for_channel(self.channel)
+
     def window_closes_at(self) -> datetime | None:
-        return window.closes_at(self.last_customer_message_at)
+        return self._transport().window_closes_at(self.last_customer_message_at)
 
     def is_window_open(self, at: datetime, *, margin: timedelta | None = None) -> bool:
-        """True while a free-form reply is allowed at ``at`` (minus a safety margin); the
-        emulator applies the same rule (channels_app.whatsapp.window)."""
-        return window.is_open(self.last_customer_message_at, at, margin=margin or timedelta(0))
+        """True while a free-form reply is allowed at ``at`` (minus a safety margin) by the
+        medium's window policy (WhatsApp's: channels_app.whatsapp.window, as the emulator's)."""
+        return self._transport().window_open(
+            self.last_customer_message_at, at, margin=margin or timedelta(0)
+        )
 
 
 class Message(models.Model):

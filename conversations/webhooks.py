@@ -1,11 +1,13 @@
-"""The WhatsApp webhook endpoint: verify, parse, store, enqueue — and answer fast.
+"""The webhook endpoint of every medium: verify, parse, store, enqueue — and answer fast.
 
-GET is Meta's verification handshake. POST bodies are read up to ``WEBHOOK_MAX_BODY_BYTES``
-(larger: 413 from Content-Length, before a byte is read), authenticated by the
-X-Hub-Signature-256 HMAC over the raw bytes (bad or missing: 403, nothing stored), and checked
-as an envelope (not JSON, no ``entry`` list: 400 with the reason). Below the envelope every
-message and status is read on its own (``channels_app.whatsapp.webhooks``): one that cannot be
-read is stored as an unreadable message or logged, never costing the rest of the batch.
+``/webhooks/<kind>/`` asks the transport of that kind (``channels_app.transports``; WhatsApp's is
+``/webhooks/whatsapp/``, Meta's contract) for each step; an unregistered kind is a 404. For
+WhatsApp: GET is Meta's verification handshake. POST bodies are read up to
+``WEBHOOK_MAX_BODY_BYTES`` (larger: 413 from Content-Length, before a byte is read), authenticated
+by the X-Hub-Signature-256 HMAC over the raw bytes (bad or missing: 403, nothing stored), and
+checked as an envelope (not JSON, no ``entry`` list: 400 with the reason). Below the envelope every
+message and status is read on its own (``channels_app.whatsapp.webhooks``): one that cannot be read
+is stored as an unreadable message or logged, never costing the rest of the batch.
 
 A batch of at most ``WEBHOOK_INLINE_MAX_ITEMS`` items is applied in the request (one statement
 for a single inbound message on PostgreSQL, else one transaction). A larger one is stored as
@@ -18,16 +20,16 @@ upwards. Media downloads are enqueued after commit. Unknown numbers are logged a
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from channels_app.whatsapp import webhooks
+from channels_app import transports
+from channels_app.models import Channel
 from conversations.services import inbound_events, inbound_payloads
 
 logger = logging.getLogger(__name__)
@@ -37,13 +39,18 @@ class BodyTooLarge(Exception):
     pass
 
 
-# Meta cannot send a CSRF token; this view authenticates every POST by its HMAC signature instead,
-# which is the only reason it is exempt.
+# The providers cannot send a CSRF token; this view authenticates every POST by the medium's
+# signature instead (``transport.verify``), which is the only reason it is exempt.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
+def inbound_webhook(request: HttpRequest, kind: str) -> HttpResponse:
+    try:
+        transport = transports.get(kind)
+    except transports.UnknownTransport:
+        raise Http404("no such medium") from None
     if request.method == "GET":
-        return _handshake(request)
+        status, text = transport.handshake(request.GET)
+        return HttpResponse(text, status=status, content_type="text/plain")
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
         raw = read_body(request, limit)
@@ -52,20 +59,25 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             f"body larger than {limit} bytes", status=413, content_type="text/plain"
         )
-    if not webhooks.verify_signature(
-        raw, request.headers.get(webhooks.SIGNATURE_HEADER), settings.WHATSAPP_APP_SECRET
-    ):
+    if not transport.verify(raw, request.headers):
         logger.warning("webhook with a missing or wrong signature refused")
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
     try:
-        data = webhooks.load(raw)
-    except webhooks.MalformedPayload as exc:
+        data = transport.load(raw)
+    except transports.MalformedRequest as exc:
         logger.warning("malformed webhook refused: %s", exc.reason)
         return HttpResponse(exc.reason, status=400, content_type="text/plain")
-    if webhooks.count_items(data) > settings.WEBHOOK_INLINE_MAX_ITEMS:
-        payload = inbound_payloads.store_payload(raw, now=timezone.now())
+    if transport.count_items(data) > settings.WEBHOOK_INLINE_MAX_ITEMS:
+        payload = inbound_payloads.store_payload(raw, now=timezone.now(), kind=kind)
         return JsonResponse({"stored": 1, "payload": payload.pk})
-    return JsonResponse(dict(inbound_events.process_events(webhooks.events_of(data))))
+    counts = inbound_events.process_events(transport.events(data), kind=kind)
+    return JsonResponse(dict(counts))
+
+
+@csrf_exempt  # as inbound_webhook: signed by Meta
+def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
+    """``/webhooks/whatsapp/`` (DESIGN.md's stable interface): the WhatsApp transport's."""
+    return inbound_webhook(request, kind=Channel.Kind.WHATSAPP)
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes:
@@ -98,19 +110,3 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
         raw = request.read()  # no length and an unterminated stream: WSGI says empty
     request._body = raw  # what request.body would have read, for anything after us
     return raw
-
-
-def _handshake(request: HttpRequest) -> HttpResponse:
-    mode = request.GET.get("hub.mode")
-    token = request.GET.get("hub.verify_token")
-    challenge = request.GET.get("hub.challenge")
-    if mode is None or token is None or challenge is None:
-        return HttpResponse(
-            "hub.mode, hub.verify_token and hub.challenge are required",
-            status=400,
-            content_type="text/plain",
-        )
-    expected = settings.WHATSAPP_VERIFY_TOKEN
-    if mode == "subscribe" and expected and hmac.compare_digest(token.encode(), expected.encode()):
-        return HttpResponse(challenge, content_type="text/plain")
-    return HttpResponse("verification failed", status=403, content_type="text/plain")

@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 
-from conversations import rules
 from conversations.models import Conversation
 from service_levels import hours
 from service_levels.models import SlaPolicy, SlaTarget
@@ -169,7 +168,7 @@ def window_target(conversation: Conversation) -> SlaTarget | None:
         channel_id=conversation.channel_id,
         kind=Kind.WINDOW,
         business=False,
-        target_s=rules.WINDOW.total_seconds(),
+        target_s=(closes - conversation.last_customer_message_at).total_seconds(),
         started_at=conversation.last_customer_message_at,
         due_at=closes,
         warn_at=closes - WINDOW_ALERT_BEFORE,

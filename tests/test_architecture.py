@@ -113,6 +113,62 @@ def test_the_whatsapp_package_knows_no_app_above_it():
     assert not wrong
 
 
+# --- one seam per medium (issue 14; docs/architecture.md, "Transports") --------------------------
+
+# The parts of WhatsApp's package that are the seam's: sending and fetching (the client),
+# parsing and verifying a request (the parser), the window, the transport itself. Above
+# channels_app they are reached only through ``channels_app.transports`` by the channel's kind.
+SEAM_PARTS = {
+    "channels_app.whatsapp.client",
+    "channels_app.whatsapp.webhooks",
+    "channels_app.whatsapp.window",
+    "channels_app.whatsapp.transport",
+}
+# The rooms above channels_app that serve every medium: all but onboarding, which connects a
+# WhatsApp number (docs/onboarding.md), and devtools, which holds the emulator of WhatsApp's API.
+MEDIUM_NEUTRAL = sorted(
+    ({p.parent.name for p in ROOT.glob("*/apps.py")} | {"config"})
+    - {"channels_app", "onboarding", "devtools"}
+)
+
+
+def modules_imported(package: str) -> dict[str, set[str]]:
+    """Like ``imports_of``, but ``from a.b import c`` also counts as importing ``a.b.c``."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+@pytest.mark.parametrize("app", MEDIUM_NEUTRAL)
+def test_a_medium_is_reached_only_through_the_transports(app):
+    wrong = {
+        f"{path} imports {module}"
+        for module, paths in modules_imported(app).items()
+        if module in SEAM_PARTS
+        for path in paths
+    }
+    assert not wrong
+
+
+def test_the_seam_check_sees_a_part_imported_by_name(tmp_path, monkeypatch):
+    package = tmp_path / "conversations"
+    package.mkdir()
+    (package / "sneaky.py").write_text("from channels_app.whatsapp import client\n")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    assert "channels_app.whatsapp.client" in modules_imported("conversations")
+
+
 def test_each_forbidden_arrow_is_really_looked_for(tmp_path, monkeypatch):
     """The scan finds an arrow hidden in a function body (so a passing test means something)."""
     package = tmp_path / "conversations"

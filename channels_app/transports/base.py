@@ -176,3 +176,7 @@ class Transport(Protocol):
     def fetch_media(self, channel: Any, media_id: str, *, kind: str) -> tuple[MediaInfo, Download]:
         """The facts and the file of an inbound media (within the medium's limits for
         ``kind``)."""
+
+    def mark_read(self, channel: Any, *, message_id: str, typing: bool = False) -> None:
+        """Tell the customer their messages up to ``message_id`` were read (and, ``typing``,
+        that an agent is writing); a medium without read receipts does nothing."""

@@ -142,7 +142,7 @@ class WhatsAppTransport:
         return info, client.download_media(info.url, kind=kind, declared_type=info.mime_type)
 
     def mark_read(self, channel: Any, *, message_id: str, typing: bool = False) -> None:
-        """WhatsApp's own: blue ticks (and "typing…") up to a customer's message."""
+        """Blue ticks (and "typing…") up to a customer's message."""
         WhatsAppClient.for_channel(channel).mark_read(
             channel.phone_number_id, message_id=message_id, typing=typing
         )

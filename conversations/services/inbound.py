@@ -1,16 +1,23 @@
 """Customers' messages in: the ORM path (every database) and the one-statement path
-(PostgreSQL, ``inbound_sql``), the same rules (conversations/rules.py) either way."""
+(PostgreSQL, ``inbound_sql``), the same rules (conversations/rules.py) either way.
+
+A message arrives as one value object, ``channels_app.transports.InboundMessage``, as the
+medium's parser produced it (its type and time already the desk's: ``inbound_events``); its
+sender becomes a contact through the medium's transport (``identity``, keyed on the channel's
+kind). Which path stores it is chosen in one place, ``_store``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from channels_app import transports
 from channels_app.models import Channel
+from channels_app.transports import ContactIdentity, InboundMessage
 from config.db_features import is_postgres
 from conversations import rules
 from conversations.models import Contact, Conversation, Event, Message
@@ -19,8 +26,12 @@ from conversations.services.events import DomainError, _later, _preview, record_
 
 
 def _contact_for(
-    *, kind: str, wa_id: str | None, bsuid: str | None, profile_name: str
+    *, kind: str, wa_id: str | None, bsuid: str | None, profile_name: str = ""
 ) -> Contact:
+    """The contact of this sender on the medium ``kind``, found (and completed: a new profile
+    name, a missing wa_id or BSUID) or stored, as the medium's transport identifies them."""
+    identity = _identity(kind, wa_id=wa_id, bsuid=bsuid, profile_name=profile_name)
+    wa_id, bsuid, profile_name = identity.wa_id, identity.bsuid, identity.profile_name
     contact = None
     if wa_id:
         contact = Contact.objects.filter(kind=kind, wa_id=wa_id).first()
@@ -36,7 +47,7 @@ def _contact_for(
                 "bsuid": bsuid or None,
                 "wa_id": wa_id or None,
                 "profile_name": profile_name or "",
-                "phone": f"+{wa_id}" if wa_id else "",
+                "phone": identity.phone,
             },
         )
         if created:
@@ -49,36 +60,41 @@ def _contact_for(
         contact.bsuid = bsuid
         changed.append("bsuid")
     if wa_id and not contact.wa_id:
-        contact.wa_id, contact.phone = wa_id, contact.phone or f"+{wa_id}"
+        contact.wa_id, contact.phone = wa_id, contact.phone or identity.phone
         changed += ["wa_id", "phone"]
     if changed:
         contact.save(update_fields=changed)
     return contact
 
 
-def _inbound_fields(
-    *, channel_id: int, provider_message_id: str, sent_at: datetime, type: str, body: str,
-    payload: dict | None, reply_to_provider_id: str, now: datetime,
-) -> dict:  # fmt: skip
+def _identity(kind: str, **sender) -> ContactIdentity:
+    return transports.get(kind).identity(**sender)
+
+
+def _sender(message: InboundMessage) -> dict:
+    return {"wa_id": message.wa_id, "bsuid": message.bsuid, "profile_name": message.profile_name}
+
+
+def _inbound_fields(message: InboundMessage, *, channel_id: int, now: datetime) -> dict:
     """The fields of a stored inbound message (both paths of receive_inbound)."""
     return {
         "channel_id": channel_id,
         "direction": Message.Direction.INBOUND,
-        "type": type,
-        "body": body or "",
-        "payload": payload or {},
-        "provider_message_id": provider_message_id,
-        "reply_to_provider_id": reply_to_provider_id or "",
+        "type": message.type,
+        "body": message.body or "",
+        "payload": message.payload or {},
+        "provider_message_id": message.provider_message_id,
+        "reply_to_provider_id": message.reply_to_provider_id or "",
         "delivery": Message.Delivery.RECEIVED,
         "created_at": now,
-        "sent_at": sent_at,
+        "sent_at": message.sent_at,
     }
 
 
 def _attach_inbound(
-    *, channel: Channel, contact: Contact, provider_message_id: str, sent_at: datetime,
-    type: str, body: str, payload: dict | None, reply_to_provider_id: str, now: datetime,
+    *, channel: Channel, contact: Contact, inbound: InboundMessage, now: datetime
 ) -> tuple[Message, bool]:
+    sent_at, body, type = inbound.sent_at, inbound.body, inbound.type
     conversation = (
         Conversation.objects.select_for_update(no_key=True)
         .filter(channel=channel, contact=contact, status__in=Conversation.OPEN)
@@ -102,13 +118,8 @@ def _attach_inbound(
     # id; the caller's savepoint rolls back and its retry returns the stored message.
 
     message = Message.objects.create(
-        conversation=conversation,
-        **_inbound_fields(
-            channel_id=channel.pk, provider_message_id=provider_message_id, sent_at=sent_at,
-            type=type,
-            body=body, payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
-        ),
-    )  # fmt: skip
+        conversation=conversation, **_inbound_fields(inbound, channel_id=channel.pk, now=now)
+    )
 
     fields = ["last_customer_message_at", "last_activity_at"]
     # Pending means "waiting for the customer": they answered, so it needs an agent again.
@@ -148,18 +159,7 @@ def _attach_inbound(
 
 
 def receive_inbound(
-    *,
-    channel: Channel,
-    wa_id: str | None,
-    bsuid: str | None = None,
-    profile_name: str = "",
-    provider_message_id: str,
-    sent_at: datetime,
-    type: str,
-    body: str = "",
-    payload: dict | None = None,
-    reply_to_provider_id: str = "",
-    now: datetime | None = None,
+    *, channel: Channel, message: InboundMessage, now: datetime | None = None
 ) -> tuple[Message, bool]:
     """Store a customer's message in their open conversation, opening a New one if needed.
 
@@ -168,45 +168,46 @@ def receive_inbound(
     New (keeping its assignee); a Resolved one is never reopened: a new conversation opens.
     Locks the open conversation row; safe against concurrent first messages of a new contact and
     concurrent redeliveries. On PostgreSQL this is one statement (``conversations.inbound_sql``);
-    elsewhere the same rules run through the ORM.
+    elsewhere the same rules run through the ORM. DomainError when the message names no sender.
     """
-    if not wa_id and not bsuid:
-        raise DomainError(str(_("An inbound message names no sender.")))
-    now = now or timezone.now()
-    if is_postgres():
-        return _receive_in_one_statement(
-            channel_id=channel.pk, kind=channel.kind, wa_id=wa_id, bsuid=bsuid,
-            profile_name=profile_name,
-            provider_message_id=provider_message_id, sent_at=sent_at, type=type, body=body,
-            payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
-        )  # fmt: skip
-    return _receive_through_orm(
-        channel=channel, wa_id=wa_id, bsuid=bsuid, profile_name=profile_name,
-        provider_message_id=provider_message_id, sent_at=sent_at, type=type, body=body,
-        payload=payload, reply_to_provider_id=reply_to_provider_id, now=now,
-    )  # fmt: skip
+    # With its channel given, _store always stores or finds the message (never None).
+    return _store(channel=channel, kind=channel.kind, inbound=message, now=now)
 
 
 def receive_inbound_at_number(
-    *, phone_number_id: str, **message: Any
+    *, message: InboundMessage, kind: str = Channel.Kind.WHATSAPP, now: datetime | None = None
 ) -> tuple[Message, bool] | None:
-    """receive_inbound() (``message``: its keywords but ``channel``) on the active WhatsApp
-    channel with this phone number id; ``None`` when there is no such channel. On PostgreSQL the
+    """receive_inbound() on the active channel of ``kind`` whose provider address is the
+    message's ``phone_number_id``; ``None`` when there is no such channel. On PostgreSQL the
     channel is found by the same statement that stores the message (the webhook's path: one
     round trip less than reading it first)."""
-    if not is_postgres():
-        channel = Channel.objects.active_whatsapp({phone_number_id}).get(phone_number_id)
-        return None if channel is None else receive_inbound(channel=channel, **message)
-    if not message.get("wa_id") and not message.get("bsuid"):
+    return _store(channel=None, kind=kind, inbound=message, now=now)
+
+
+def _store(
+    *, channel: Channel | None, kind: str, inbound: InboundMessage, now: datetime | None
+) -> tuple[Message, bool] | None:
+    """The one place the path is chosen: PostgreSQL's one statement, or the ORM (the reference,
+    SQLite). Without ``channel`` the message's ``phone_number_id`` names it (None: unknown)."""
+    if not inbound.wa_id and not inbound.bsuid:
         raise DomainError(str(_("An inbound message names no sender.")))
-    try:
-        return _receive_in_one_statement(
-            phone_number_id=phone_number_id,
-            kind=Channel.Kind.WHATSAPP,
-            **{**message, "now": message.get("now") or timezone.now()},
-        )
-    except inbound_sql.UnknownChannel:
-        return None
+    now = now or timezone.now()
+    if is_postgres():
+        try:
+            return _receive_in_one_statement(
+                channel_id=None if channel is None else channel.pk,
+                kind=kind,
+                message=inbound,
+                now=now,
+            )
+        except inbound_sql.UnknownChannel:
+            return None
+    if channel is None:
+        number = inbound.phone_number_id
+        channel = Channel.objects.active_at(kind, {number}).get(number)
+        if channel is None:
+            return None
+    return _receive_through_orm(channel=channel, message=inbound, now=now)
 
 
 # Each attempt either stores the message, finds it stored, or (a concurrent writer won a race)
@@ -215,92 +216,61 @@ INBOUND_ATTEMPTS = 3
 
 
 def _receive_in_one_statement(
-    *, channel_id: int | None = None, phone_number_id: str | None = None, kind: str,
-    wa_id: str | None, bsuid: str | None = None, profile_name: str = "",
-    provider_message_id: str, sent_at: datetime, type: str, body: str = "",
-    payload: dict | None = None, reply_to_provider_id: str = "", now: datetime,
-) -> tuple[Message, bool]:  # fmt: skip
+    *, channel_id: int | None = None, kind: str, message: InboundMessage, now: datetime
+) -> tuple[Message, bool]:
+    """The statement for the channel ``channel_id``, or (None) for the active channel of
+    ``kind`` at the message's ``phone_number_id`` (``inbound_sql.UnknownChannel`` if none)."""
+    identity = _identity(kind, **_sender(message))
+    preview = _preview(message.body, message.type)
     for _attempt in range(INBOUND_ATTEMPTS):
         stored = inbound_sql.receive(
-            channel_id=channel_id,
-            phone_number_id=phone_number_id,
-            kind=kind,
-            wa_id=wa_id,
-            bsuid=bsuid,
-            profile_name=profile_name,
-            provider_message_id=provider_message_id,
-            sent_at=sent_at,
-            type=type,
-            body=body,
-            payload=payload,
-            reply_to_provider_id=reply_to_provider_id,
-            preview=_preview(body, type),
-            now=now,
+            channel_id=channel_id, identity=identity, message=message, preview=preview, now=now
         )
         if stored is None:
             continue
         if not stored.created:
             return Message.objects.get(pk=stored.message_id), False
         # The row the statement inserted, as the ORM would have loaded it.
-        message = Message(
+        row = Message(
             id=stored.message_id,
             conversation_id=stored.conversation_id,
-            **_inbound_fields(
-                channel_id=stored.channel_id, provider_message_id=provider_message_id,
-                sent_at=sent_at, type=type, body=body, payload=payload,
-                reply_to_provider_id=reply_to_provider_id, now=now,
-            ),
-        )  # fmt: skip
-        message._state.adding = False
+            **_inbound_fields(message, channel_id=stored.channel_id, now=now),
+        )
+        row._state.adding = False
         announcements.received(
-            [message.pk],
+            [row.pk],
             created=[stored.conversation_id] if stored.opened else [],
             reopened=[stored.conversation_id] if stored.reopened else [],
         )
         if stored.parked:
-            message_changes.apply_parked(message, now=now)
-        return message, True
+            message_changes.apply_parked(row, now=now)
+        return row, True
     raise IntegrityError(
-        f"inbound message {provider_message_id} lost a race {INBOUND_ATTEMPTS} times in a row"
+        f"inbound message {message.provider_message_id} lost a race {INBOUND_ATTEMPTS} times"
+        " in a row"
     )
 
 
 @transaction.atomic(savepoint=False)
 def _receive_through_orm(
-    *, channel: Channel, wa_id: str | None, bsuid: str | None, profile_name: str,
-    provider_message_id: str, sent_at: datetime, type: str, body: str, payload: dict | None,
-    reply_to_provider_id: str, now: datetime,
-) -> tuple[Message, bool]:  # fmt: skip
-    duplicate = Message.objects.filter(
-        channel=channel, provider_message_id=provider_message_id
-    ).first()
+    *, channel: Channel, message: InboundMessage, now: datetime
+) -> tuple[Message, bool]:
+    wamid = message.provider_message_id
+    duplicate = Message.objects.filter(channel=channel, provider_message_id=wamid).first()
     if duplicate is not None:
         return duplicate, False
-    contact = _contact_for(
-        kind=channel.kind, wa_id=wa_id, bsuid=bsuid, profile_name=profile_name
-    )
-    kwargs = {
-        "channel": channel,
-        "contact": contact,
-        "provider_message_id": provider_message_id,
-        "sent_at": sent_at,
-        "type": type,
-        "body": body,
-        "payload": payload,
-        "reply_to_provider_id": reply_to_provider_id,
-        "now": now,
-    }
+    contact = _contact_for(kind=channel.kind, **_sender(message))
     for attempt in range(INBOUND_ATTEMPTS):
         try:
             with transaction.atomic():  # a savepoint, so a lost race leaves nothing behind
-                message, created = _attach_inbound(**kwargs)
+                stored, created = _attach_inbound(
+                    channel=channel, contact=contact, inbound=message, now=now
+                )
             # An edit or deletion that overtook this message (message_changes).
-            message_changes.apply_parked(message, now=now)
-            return message, created
+            message_changes.apply_parked(stored, now=now)
+            return stored, created
         except IntegrityError:
-            duplicate = Message.objects.filter(
-                channel=channel, provider_message_id=provider_message_id
-            ).first()
+            duplicate = Message.objects.filter(channel=channel, provider_message_id=wamid).first()
             if duplicate is not None:
                 return duplicate, False
             if attempt == INBOUND_ATTEMPTS - 1:

@@ -25,8 +25,9 @@ from django.db import transaction
 from django.db.models import Case, When
 from django.utils import timezone
 
+from channels_app import transports
 from channels_app.models import Channel
-from channels_app.whatsapp import webhooks
+from channels_app.transports import InboundMessage
 from conversations import jobs
 from conversations.models import Contact, Conversation, Event, Message, ParkedChange
 from conversations.services import announcements, message_changes
@@ -47,12 +48,12 @@ HISTORY_DELIVERY = {
 }
 
 
-def handles(event: webhooks.InboundMessage) -> bool:
+def handles(event: InboundMessage) -> bool:
     """Whether ``event`` is stored here rather than by ``services.receive_inbound``."""
     return bool(event.source) or event.type in ("edit", "revoke", "system")
 
 
-def _message_type(event: webhooks.InboundMessage) -> tuple[str, dict]:
+def _message_type(event: InboundMessage) -> tuple[str, dict]:
     payload = dict(event.payload)
     if event.type in Message.Type.values and event.type != Message.Type.TEMPLATE:
         return event.type, payload
@@ -69,7 +70,7 @@ def _download_after_commit(message: Message) -> None:
         jobs.download_media(message.pk)
 
 
-def apply(channel: Channel, event: webhooks.InboundMessage, *, now: datetime | None = None) -> str:
+def apply(channel: Channel, event: InboundMessage, *, now: datetime | None = None) -> str:
     """Store one event that ``handles``; returns the outcome counted by the webhook
     (``messages``, ``edits``, ``deletions``, ``parked``, ``duplicates``, ...)."""
     now = now or timezone.now()
@@ -86,7 +87,7 @@ def apply(channel: Channel, event: webhooks.InboundMessage, *, now: datetime | N
 
 
 @transaction.atomic
-def _change(channel: Channel, event: webhooks.InboundMessage, *, now: datetime) -> str:
+def _change(channel: Channel, event: InboundMessage, *, now: datetime) -> str:
     target_id = event.payload["original_message_id"]
     kind = ParkedChange.Kind.EDIT if event.type == "edit" else ParkedChange.Kind.REVOKE
     data = {"body": event.body} if kind == ParkedChange.Kind.EDIT else {}
@@ -134,7 +135,7 @@ def _open_conversation(
 
 
 @transaction.atomic
-def receive_echo(channel: Channel, event: webhooks.InboundMessage, *, now: datetime) -> str:
+def receive_echo(channel: Channel, event: InboundMessage, *, now: datetime) -> str:
     """A message the business sent from the WhatsApp Business app on this number.
 
     Stored as an outbound message ``via`` the app, already sent (nothing is ever dispatched for
@@ -189,7 +190,7 @@ def receive_echo(channel: Channel, event: webhooks.InboundMessage, *, now: datet
 
 
 def import_history(
-    channel: Channel, events: list[webhooks.InboundMessage], *, now: datetime | None = None
+    channel: Channel, events: list[InboundMessage], *, now: datetime | None = None
 ) -> Counter:
     """Store a history webhook's past messages, ``HISTORY_IMPORT_BATCH_SIZE`` per transaction.
 
@@ -209,7 +210,7 @@ def import_history(
 
 
 def _import_batch(
-    channel: Channel, events: list[webhooks.InboundMessage], *, now: datetime
+    channel: Channel, events: list[InboundMessage], *, now: datetime
 ) -> Counter:
     counts: Counter = Counter()
     stored = {
@@ -247,7 +248,7 @@ def _import_batch(
     return counts
 
 
-def _announce_history(channel: Channel, events: list[webhooks.InboundMessage]) -> None:
+def _announce_history(channel: Channel, events: list[InboundMessage]) -> None:
     """message_received / message_sent for a thread's imported messages (the customer's and
     the business's), read back by wamid: bulk_create with ignore_conflicts returns no ids."""
     stored = Message.objects.filter(
@@ -319,7 +320,7 @@ def _history_conversation(
 
 
 def _history_row(
-    channel: Channel, conversation: Conversation, event: webhooks.InboundMessage, *, now
+    channel: Channel, conversation: Conversation, event: InboundMessage, *, now
 ) -> Message:
     kind, payload = _message_type(event)
     status = str(payload.get("history_status", "")).upper()
@@ -344,7 +345,7 @@ def _history_row(
     )
 
 
-def _fill_placeholder(message: Message, event: webhooks.InboundMessage) -> None:
+def _fill_placeholder(message: Message, event: InboundMessage) -> None:
     kind, payload = _message_type(event)
     message.type = kind
     message.body = event.body
@@ -361,7 +362,7 @@ def _fill_placeholder(message: Message, event: webhooks.InboundMessage) -> None:
 
 
 @transaction.atomic
-def receive_system(channel: Channel, event: webhooks.InboundMessage, *, now: datetime) -> str:
+def receive_system(channel: Channel, event: InboundMessage, *, now: datetime) -> str:
     """A system message: a number change re-keys the contact, an identity change warns.
 
     ``user_changed_number`` (``system.wa_id``) / ``customer_changed_number``
@@ -405,7 +406,7 @@ def receive_system(channel: Channel, event: webhooks.InboundMessage, *, now: dat
 
 
 def _line_conversation(
-    channel: Channel, contact: Contact, event: webhooks.InboundMessage, *, now: datetime
+    channel: Channel, contact: Contact, event: InboundMessage, *, now: datetime
 ) -> Conversation:
     """Where a system line goes: the open conversation, else the latest, else a new one in New
     (a system message about a customer the desk has never seen is still worth a look)."""
@@ -423,7 +424,7 @@ def _line_conversation(
     )
 
 
-def _store_line(conversation: Conversation, event: webhooks.InboundMessage, *, now) -> Message:
+def _store_line(conversation: Conversation, event: InboundMessage, *, now) -> Message:
     line = Message.objects.create(
         conversation=conversation,
         channel_id=conversation.channel_id,
@@ -452,7 +453,7 @@ def rekey_contact(*, kind: str, old_wa_id: str, new_wa_id: str) -> Contact:
     if new is not None:
         _merge_into(old, new)
     old.wa_id = new_wa_id
-    old.phone = f"+{new_wa_id}"
+    old.phone = transports.get(kind).identity(wa_id=new_wa_id, bsuid=None).phone
     old.save(update_fields=["wa_id", "phone"])
     return old
 

@@ -1,7 +1,10 @@
 """Parsed webhook events applied through the services: the webhook's inline path and the
 worker's chunks of a stored payload (conversations.inbound_payloads) share this code.
 
-Inbound messages go through ``inbound.receive_inbound`` (deduplicated on the wamid), statuses
+Events come from a medium's transport (``channels_app.transports``: WhatsApp's parser first), for
+channels of its ``kind``. Inbound messages (``InboundMessage``, the transports' value object, its
+type and time made the desk's here) go through ``inbound.receive_inbound`` (deduplicated on the
+wamid), statuses
 through ``outbound.apply_status``, template reviews through
 ``template_services.apply_template_status``. A message's or status's time more than
 ``MAX_CLOCK_AHEAD`` ahead of our clock is replaced by the receive time. See docs/whatsapp.md.
@@ -22,8 +25,8 @@ from django.utils import timezone
 
 from channels_app import health, template_services
 from channels_app.models import Channel
-from channels_app.whatsapp import webhooks
-from config.db_features import is_postgres
+from channels_app.transports import InboundMessage
+from channels_app.whatsapp import webhook_events
 from conversations import jobs, signals
 from conversations.models import Message
 from conversations.services import delivery, inbound, inbound_changes
@@ -41,28 +44,30 @@ MAX_CLOCK_AHEAD = timedelta(minutes=5)
 STORE_ERRORS = (DataError, IntegrityError)
 
 
-def process_events(events: list[webhooks.Event], *, now: datetime | None = None) -> Counter:
-    """Apply parsed webhook events; returns counts by outcome.
+def process_events(
+    events: list, *, now: datetime | None = None, kind: str = Channel.Kind.WHATSAPP
+) -> Counter:
+    """Apply the parsed events of a webhook for channels of ``kind``; returns counts by outcome.
 
-    A single inbound message on PostgreSQL is one statement; anything else goes in chunks of
+    A single inbound message is stored on its own (on PostgreSQL one statement that also finds
+    its channel: ``inbound.receive_inbound_at_number``); anything else goes in chunks of
     ``WEBHOOK_CHUNK_EVENTS``, each one transaction (``apply_chunk``).
     """
     now = now or timezone.now()
     if (
         len(events) == 1
-        and isinstance(events[0], webhooks.InboundMessage)
+        and isinstance(events[0], InboundMessage)
         and not inbound_changes.handles(events[0])
-        and is_postgres()
     ):
-        return _receive_one(events[0], now=now)
+        return _receive_one(events[0], now=now, kind=kind)
     counts: Counter = Counter()
     size = settings.WEBHOOK_CHUNK_EVENTS
     for start in range(0, len(events), size):
-        counts += apply_chunk(events[start : start + size], now=now)
+        counts += apply_chunk(events[start : start + size], now=now, kind=kind)
     return counts
 
 
-def apply_chunk(events: list[webhooks.Event], *, now: datetime) -> Counter:
+def apply_chunk(events: list, *, now: datetime, kind: str = Channel.Kind.WHATSAPP) -> Counter:
     """Apply events in one transaction. Should the database refuse one of them (a value no
     column holds, a race lost three times), the chunk is rolled back and each event applied in
     its own transaction, so that one costs no other and is logged."""
@@ -71,7 +76,7 @@ def apply_chunk(events: list[webhooks.Event], *, now: datetime) -> Counter:
         for e in events
         if isinstance(e, NUMBERED)
     }
-    channels = Channel.objects.active_whatsapp(numbers) if numbers else {}
+    channels = Channel.objects.active_at(kind, numbers) if numbers else {}
     # The chunk's messages are announced together (one message_received for the chunk, not
     # one per message): each receiver runs once per chunk.
     try:
@@ -91,12 +96,12 @@ def apply_chunk(events: list[webhooks.Event], *, now: datetime) -> Counter:
     return counts
 
 
-def _refused(event: webhooks.Event, exc: Exception, channels: dict, now: datetime) -> Counter:
+def _refused(event: webhook_events.Event, exc: Exception, channels: dict, now: datetime) -> Counter:
     """An event the database refused on its own: a message is kept as unreadable (its fields
     as the raw JSON), anything else logged."""
     reason = f"{type(exc).__name__}: {str(exc)[:300]}"
     logger.warning("webhook event %s not stored as read: %s", _event_id(event), reason)
-    if isinstance(event, webhooks.InboundMessage) and event.type != "unreadable":
+    if isinstance(event, InboundMessage) and event.type != "unreadable":
         try:
             with transaction.atomic():
                 return _apply([_as_unreadable(event, reason)], channels, now)
@@ -105,15 +110,15 @@ def _refused(event: webhooks.Event, exc: Exception, channels: dict, now: datetim
     return Counter(refused=1)
 
 
-def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Counter:
+def _apply(events: list[webhook_events.Event], channels: dict, now: datetime) -> Counter:
     counts: Counter = Counter()
     history: dict[Channel, list] = {}
     for event in events:
-        if isinstance(event, webhooks.Ignored):
+        if isinstance(event, webhook_events.Ignored):
             logger.info("webhook field %s ignored (%s)", event.field, event.why)
             counts["ignored"] += 1
             continue
-        if isinstance(event, webhooks.Skipped):
+        if isinstance(event, webhook_events.Skipped):
             logger.warning(
                 "webhook %s skipped: %s; raw: %s", event.where, event.reason, event.raw[:2000]
             )
@@ -122,7 +127,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
         if isinstance(event, HEALTH_EVENTS):
             counts["health"] += _apply_health(event, now)
             continue
-        if isinstance(event, webhooks.TemplateStatusUpdate):
+        if isinstance(event, webhook_events.TemplateStatusUpdate):
             counts["templates"] += template_services.apply_template_status(
                 waba_id=event.waba_id,
                 template_id=event.template_id,
@@ -138,7 +143,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             logger.warning("webhook for unknown phone_number_id %s", event.phone_number_id)
             counts["unknown_number"] += 1
             continue
-        if isinstance(event, webhooks.MarketingPreference):
+        if isinstance(event, webhook_events.MarketingPreference):
             # A customer stopped or resumed marketing: the app that keeps consent records it.
             signals.announce(
                 signals.marketing_preference, channel_id=channel.pk, wa_id=event.wa_id,
@@ -147,7 +152,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
             )  # fmt: skip
             counts["preferences"] += 1
             continue
-        if isinstance(event, webhooks.StatusUpdate):
+        if isinstance(event, webhook_events.StatusUpdate):
             error = event.error
             message = delivery.apply_status(
                 channel=channel,
@@ -175,7 +180,7 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
                 counts[inbound_changes.apply(channel, event, now=now)] += 1
             continue
         message, created = inbound.receive_inbound(
-            channel=channel, **_message_fields(event, now=now), now=now
+            channel=channel, message=as_received(event, now=now), now=now
         )
         counts["messages" if created else "duplicates"] += 1
         if created and event.type == "unreadable":
@@ -189,21 +194,23 @@ def _apply(events: list[webhooks.Event], channels: dict, now: datetime) -> Count
 
 # Webhooks about a number's or an account's health (channels_app.health records them).
 HEALTH_EVENTS = (
-    webhooks.NumberQualityUpdate, webhooks.AccountUpdate, webhooks.TemplateQualityUpdate
+    webhook_events.NumberQualityUpdate,
+    webhook_events.AccountUpdate,
+    webhook_events.TemplateQualityUpdate,
 )
 # Events of one phone number (their channel is looked up by its id).
-NUMBERED = (webhooks.InboundMessage, webhooks.StatusUpdate, webhooks.MarketingPreference)
+NUMBERED = (InboundMessage, webhook_events.StatusUpdate, webhook_events.MarketingPreference)
 
 
 def _apply_health(event, now: datetime) -> int:
     at = now  # recorded (and alerted) when it arrives; Meta's time stays in the health event
-    if isinstance(event, webhooks.NumberQualityUpdate):
+    if isinstance(event, webhook_events.NumberQualityUpdate):
         return health.apply_quality_update(
             waba_id=event.waba_id, display_phone_number=event.display_phone_number,
             event=event.event, current_limit=event.current_limit, old_limit=event.old_limit,
             now=at,
         )  # fmt: skip
-    if isinstance(event, webhooks.AccountUpdate):
+    if isinstance(event, webhook_events.AccountUpdate):
         return health.apply_account_update(
             waba_id=event.waba_id, event=event.event, value=event.value, now=at
         )
@@ -230,27 +237,19 @@ def _believable(at: datetime | None, now: datetime, *, what: str) -> datetime:
     return at
 
 
-def _message_fields(event: webhooks.InboundMessage, *, now: datetime) -> dict:
-    """What inbound.receive_inbound() takes from an inbound event, its type mapped to ours."""
-    payload = dict(event.payload)
+def as_received(event: InboundMessage, *, now: datetime) -> InboundMessage:
+    """The parsed message as the inbound services store it: its type the desk's (an unknown one
+    kept as ``unsupported`` with its original), its time believable (``_believable``)."""
     kind = MESSAGE_TYPES.get(event.type)
+    payload = event.payload
     if kind is None:
-        payload.setdefault("original_type", event.type)
+        payload = {"original_type": event.type, **payload}
         kind = Message.Type.UNSUPPORTED
-    return {
-        "wa_id": event.wa_id,
-        "bsuid": event.bsuid,
-        "profile_name": event.profile_name,
-        "provider_message_id": event.provider_message_id,
-        "sent_at": _believable(event.sent_at, now, what=f"message {event.provider_message_id}"),
-        "type": kind,
-        "body": event.body,
-        "payload": payload,
-        "reply_to_provider_id": event.reply_to_provider_id,
-    }
+    sent_at = _believable(event.sent_at, now, what=f"message {event.provider_message_id}")
+    return replace(event, type=kind, payload=payload, sent_at=sent_at)
 
 
-def _log_unreadable(event: webhooks.InboundMessage) -> None:
+def _log_unreadable(event: InboundMessage) -> None:
     logger.warning(
         "unreadable webhook message %s stored as such: %s",
         event.provider_message_id,
@@ -258,24 +257,24 @@ def _log_unreadable(event: webhooks.InboundMessage) -> None:
     )
 
 
-def _event_id(event: webhooks.Event) -> str:
+def _event_id(event: webhook_events.Event) -> str:
     for name in ("provider_message_id", "template_id", "where", "field"):
         if hasattr(event, name):
             return f"{type(event).__name__} {getattr(event, name)}"
     return type(event).__name__  # pragma: no cover
 
 
-def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
-    """A payload of one inbound message on PostgreSQL (nearly every webhook): one statement,
+def _receive_one(event: InboundMessage, *, now: datetime, kind: str) -> Counter:
+    """A payload of one inbound message (nearly every webhook). On PostgreSQL one statement,
     atomic by itself, that finds the channel and stores the message (conversations/inbound_sql.py),
     with no BEGIN/COMMIT and no channel read around it."""
     try:
         stored = inbound.receive_inbound_at_number(
-            phone_number_id=event.phone_number_id, **_message_fields(event, now=now), now=now
+            message=as_received(event, now=now), kind=kind, now=now
         )
     except STORE_ERRORS:
         # A value the statement could not store: the general path keeps it as unreadable.
-        return apply_chunk([event], now=now)
+        return apply_chunk([event], now=now, kind=kind)
     if stored is None:
         logger.warning("webhook for unknown phone_number_id %s", event.phone_number_id)
         return Counter(unknown_number=1)
@@ -289,7 +288,7 @@ def _receive_one(event: webhooks.InboundMessage, *, now: datetime) -> Counter:
     return Counter(messages=1) if created else Counter(duplicates=1)
 
 
-def _as_unreadable(event: webhooks.InboundMessage, reason: str) -> webhooks.InboundMessage:
+def _as_unreadable(event: InboundMessage, reason: str) -> InboundMessage:
     """The message as an unreadable one: only its id (if it fits), sender and time kept."""
     raw = json.dumps(asdict(event), default=str, ensure_ascii=True, sort_keys=True)
     wamid = event.provider_message_id
@@ -303,5 +302,8 @@ def _as_unreadable(event: webhooks.InboundMessage, reason: str) -> webhooks.Inbo
         body="",
         media_id="",
         reply_to_provider_id="",
-        payload={"reason": f"the database refused it: {reason}", "raw": raw[: webhooks.MAX_RAW]},
+        payload={
+            "reason": f"the database refused it: {reason}",
+            "raw": raw[: webhook_events.MAX_RAW],
+        },
     )

@@ -23,7 +23,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from channels_app.whatsapp import webhooks
+from channels_app import transports
+from channels_app.models import Channel
 from conversations import jobs
 from conversations.models import InboundPayload
 from conversations.services import inbound_events
@@ -37,12 +38,15 @@ class _ClaimLost(Exception):
     """Another worker took the payload over (this one looked dead): stop, write nothing."""
 
 
-def store_payload(raw: bytes, *, now: datetime) -> InboundPayload:
-    """Keep a signed webhook body as received and queue its application after commit.
-
-    A broker that is down only delays it: ``sweep_payloads`` queues it again.
+def store_payload(
+    raw: bytes, *, now: datetime, kind: str = Channel.Kind.WHATSAPP
+) -> InboundPayload:
+    """Keep a signed webhook body of the medium ``kind`` as received and queue its application
+    after commit. A broker that is down only delays it: ``sweep_payloads`` queues it again.
     """
-    payload = InboundPayload.objects.create(body=raw, received_at=now, status=Status.PENDING)
+    payload = InboundPayload.objects.create(
+        body=raw, kind=kind, received_at=now, status=Status.PENDING
+    )
     jobs.enqueue_on_commit(jobs.APPLY_PAYLOAD, payload.pk)
     logger.info("webhook payload %d stored (%d bytes) for the worker", payload.pk, len(raw))
     return payload
@@ -65,9 +69,10 @@ def apply_payload(
     payload = _claim(payload_id, now=timezone.now())
     if payload is None:
         return "not claimed"
+    transport = transports.get(payload.kind)
     try:
-        events = webhooks.parse(bytes(payload.body))
-    except webhooks.MalformedPayload as exc:  # the request checked it; a body edited since?
+        events = transport.events(transport.load(bytes(payload.body)))
+    except transports.MalformedRequest as exc:  # the request checked it; a body edited since?
         logger.error("webhook payload %d cannot be read: %s", payload.pk, exc.reason)
         events = []
     total, progress, size = len(events), payload.progress, settings.WEBHOOK_CHUNK_EVENTS
@@ -120,7 +125,7 @@ def _apply_chunk(
         ).update(progress=end, total=total, heartbeat_at=now)
         if not moved:
             raise _ClaimLost
-        return inbound_events.apply_chunk(events, now=now)
+        return inbound_events.apply_chunk(events, now=now, kind=payload.kind)
 
 
 def _release(payload: InboundPayload, progress: int) -> None:

@@ -10,8 +10,8 @@ contact, savepoint, open conversation under lock, message, conversation update, 
 most of the webhook's CPU went into building those queries. Here the rules are one chain of
 data-modifying CTEs, in the order the ORM version applies them (docs/whatsapp.md):
 
-0. ``ch``: the channel, by id or by the phone number id of an active WhatsApp channel; without
-   one nothing else runs and the statement says so.
+0. ``ch``: the channel, by id or by the provider address (phone number id) of an active channel
+   of the message's kind; without one nothing else runs and the statement says so.
 1. ``dup``: the message is already stored (same channel and provider id, found through the
    key table ``conversations_messagekey``, then the message by id and time: one partition of
    the month-partitioned messages, docs/partitions.md): nothing else runs.
@@ -45,7 +45,7 @@ from datetime import datetime
 import psycopg
 from django.db import connection
 
-from channels_app.models import Channel
+from channels_app.transports import ContactIdentity, InboundMessage
 from conversations import rules
 from conversations.models import Event, Message
 
@@ -164,10 +164,11 @@ UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM ch)
 """
 
-# The channel by id (services.receive_inbound), or the active WhatsApp channel of a phone number
-# id (the webhook: one round trip less than reading the channel first). Two statements, each
-# prepared on its own. The statuses are literals from the rules (the open set, and the statuses
-# a customer's message moves back to New), so a new status changes the statement by itself.
+# The channel by id (services.receive_inbound), or the active channel of the contact's kind at a
+# provider address (the webhook: one round trip less than reading the channel first). Two
+# statements, each prepared on its own. The statuses are literals from the rules (the open set, and
+# the statuses a customer's message moves back to New), so a new status changes the statement by
+# itself.
 TEMPLATE = TEMPLATE.replace("{open}", rules.in_sql("cv.status", rules.OPEN)).replace(
     "{reopened}", rules.in_sql("previous_status", rules.REOPENED_BY_INBOUND)
 )
@@ -177,7 +178,7 @@ BY_CHANNEL = TEMPLATE.replace(
 BY_NUMBER = TEMPLATE.replace(
     "{channel}",
     "SELECT id FROM channels_app_channel"
-    " WHERE phone_number_id = %(number)s AND kind = %(whatsapp)s AND is_active",
+    " WHERE phone_number_id = %(number)s AND kind = %(kind)s AND is_active",
 )
 
 # A Pending conversation the customer answered goes back to New (services.receive_inbound).
@@ -193,7 +194,6 @@ CONSTANTS = {
     "opened": Event.Kind.OPENED.value,
     "status_changed": Event.Kind.STATUS_CHANGED.value,
     "back_to_new": BACK_TO_NEW,
-    "whatsapp": Channel.Kind.WHATSAPP.value,
 }
 # The statement's shape encodes these rules; a change to them must change the statement too.
 assert all(
@@ -219,49 +219,41 @@ class Stored:
 
 
 class UnknownChannel(Exception):
-    """No active WhatsApp channel has this phone number id."""
+    """No active channel of the kind has this provider address (phone number id)."""
 
 
 def receive(
     *,
-    channel_id: int | None = None,
-    phone_number_id: str | None = None,
-    kind: str,
-    wa_id: str | None,
-    bsuid: str | None,
-    profile_name: str,
-    provider_message_id: str,
-    sent_at: datetime,
-    type: str,
-    body: str,
-    payload: dict,
-    reply_to_provider_id: str,
+    channel_id: int | None,
+    identity: ContactIdentity,
+    message: InboundMessage,
     preview: str,
     now: datetime,
 ) -> Stored | None:
-    """Run the statement once for the channel ``channel_id``, or for the active WhatsApp channel
-    of ``phone_number_id`` (UnknownChannel when there is none); ``None`` when a concurrent writer
-    won a race (run it again)."""
+    """Run the statement once for the channel ``channel_id``, or (None) for the active channel
+    of the identity's kind at the message's ``phone_number_id`` (UnknownChannel when there is
+    none); ``None`` when a concurrent writer won a race (run it again)."""
+    phone_number_id = message.phone_number_id if channel_id is None else None
     params = {
         **CONSTANTS,
         "channel": channel_id,
         "number": phone_number_id,
-        "kind": kind,
-        "wa_id": wa_id or None,
-        "bsuid": bsuid or None,
-        "profile_name": profile_name or "",
-        "phone": f"+{wa_id}" if wa_id else "",
-        "wamid": provider_message_id,
-        "sent_at": sent_at,
-        "type": type,
-        "body": body or "",
-        "payload": json.dumps(payload or {}),
-        "reply_to": reply_to_provider_id or "",
+        "kind": identity.kind,
+        "wa_id": identity.wa_id,
+        "bsuid": identity.bsuid,
+        "profile_name": identity.profile_name,
+        "phone": identity.phone,
+        "wamid": message.provider_message_id,
+        "sent_at": message.sent_at,
+        "type": message.type,
+        "body": message.body or "",
+        "payload": json.dumps(message.payload or {}),
+        "reply_to": message.reply_to_provider_id or "",
         "preview": preview,
         "now": now,
     }
     with _prepared_cursor() as cursor:
-        cursor.execute(BY_CHANNEL if phone_number_id is None else BY_NUMBER, params)
+        cursor.execute(BY_NUMBER if channel_id is None else BY_CHANNEL, params)
         row = cursor.fetchone()
     if row is None:
         return None

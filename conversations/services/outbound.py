@@ -1,4 +1,5 @@
-"""Outbound delivery: claim a queued reply, send it through the channel's client, record the result.
+"""Outbound delivery: claim a queued reply, send it through the channel's transport, record the
+result.
 
 A reply is written as ``queued`` by the inbox services and dispatched by a Celery task after
 commit. ``dispatch`` claims it with a conditional UPDATE (queued → sending), so two workers never
@@ -30,9 +31,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from channels_app import transports
 from channels_app.access import Cap, require
 from channels_app.models import MessageTemplate
-from channels_app.whatsapp.client import SendResult, WhatsAppClient
+from channels_app.transports import Outgoing, SendResult
 from channels_app.whatsapp.errors import WhatsAppError, WindowClosed
 from channels_app.whatsapp.failures import is_retryable
 from conversations import jobs, send_policy
@@ -154,13 +156,15 @@ def dispatch(message_id: int, *, now: datetime | None = None) -> DispatchOutcome
 
 
 def _send(message: Message) -> SendResult:
+    """Hand the message to its channel's transport (by the channel's kind), in the desk's words
+    (``transports.Outgoing``): the transport builds the medium's request."""
     channel = message.channel
-    contact = message.conversation.contact
-    if not contact.wa_id:
+    transport = transports.for_channel(channel)
+    to = transport.address_of(message.conversation.contact)
+    if not to:
         raise WhatsAppError(
             "contact has no WhatsApp number", details="The customer hides their phone number."
         )
-    client = WhatsAppClient.for_channel(channel)
     payload = message.payload or {}
     callback = str(message.pk)  # echoed in every status: lets statuses find the row early
     if message.type == Message.Type.TEMPLATE:
@@ -169,35 +173,44 @@ def _send(message: Message) -> SendResult:
         language = (
             template.language if template else payload.get("language") or payload.get("lang")
         )
-        return client.send_template(
-            channel.phone_number_id,
-            to=contact.wa_id,
-            name=str(name),
-            language=str(language),
-            components=template_components(payload),
-            callback_data=callback,
+        return transport.send(
+            channel,
+            Outgoing(
+                to=to,
+                kind="template",
+                template_name=str(name),
+                template_language=str(language),
+                template_components=template_components(payload),
+                callback_data=callback,
+            ),
         )
     if sending.handles(message):
         # Attachments the desk stored (uploaded here), reactions, buttons, lists, locations,
         # contact cards (issue 16; docs/composer.md).
-        return sending.send(message, client, to=contact.wa_id)
-    if message.type in ("image", "video", "audio", "document", "sticker"):
-        return client.send_media(
-            channel.phone_number_id,
-            to=contact.wa_id,
-            kind=message.type,
-            media_id=payload.get("media_id") or None,
-            link=None if payload.get("media_id") else payload.get("link"),
-            caption=message.body or None,
-            filename=payload.get("filename"),
-            callback_data=callback,
+        return sending.send(message, transport, to=to)
+    if message.type in sending.MEDIA_TYPES:  # a link given by the API
+        media_id = payload.get("media_id") or None
+        return transport.send(
+            channel,
+            Outgoing(
+                to=to,
+                kind=message.type,
+                media_id=media_id,
+                link=None if media_id else payload.get("link"),
+                text=message.body,
+                filename=payload.get("filename"),
+                callback_data=callback,
+            ),
         )
-    return client.send_text(
-        channel.phone_number_id,
-        to=contact.wa_id,
-        body=message.body,
-        reply_to=message.reply_to_provider_id or None,
-        callback_data=callback,
+    return transport.send(
+        channel,
+        Outgoing(
+            to=to,
+            kind="text",
+            text=message.body,
+            reply_to=message.reply_to_provider_id or None,
+            callback_data=callback,
+        ),
     )
 
 

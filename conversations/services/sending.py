@@ -1,7 +1,8 @@
 """How the composer's messages leave (issue 16; docs/composer.md): the outbound dispatch hands
 ``send`` every message that is not text or a template.
 
-An attachment is stored with the message (``payload["file"]``) and uploaded to the Cloud API's
+Sent through the channel's transport (``channels_app.transports``; WhatsApp's below). An
+attachment is stored with the message (``payload["file"]``) and uploaded to the Cloud API's
 media endpoint (``POST /{phone-number-id}/media``) at its first dispatch; the media id that
 answers is kept in the payload at once, so a retry after a failed send does not upload the file
 again. Then the message goes out with that id: one WhatsApp message per attachment, each with
@@ -16,8 +17,8 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.transports import Outgoing, SendResult, Transport
 from channels_app.whatsapp import outgoing
-from channels_app.whatsapp.client import SendResult, WhatsAppClient
 from conversations.models import Message
 from conversations.services.events import DomainError
 
@@ -41,41 +42,36 @@ def handles(message: Message) -> bool:
     )
 
 
-def send(message: Message, client: WhatsAppClient, *, to: str) -> SendResult:
-    channel = message.channel
+def send(message: Message, transport: Transport, *, to: str) -> SendResult:
     payload = message.payload if isinstance(message.payload, dict) else {}
     reply_to = message.reply_to_provider_id or None
     callback = str(message.pk)
     if message.type in MEDIA_TYPES:
-        media_id = payload.get("media_id") or upload(message, client)
-        return client.send_media(
-            channel.phone_number_id,
+        media_id = payload.get("media_id") or upload(message, transport)
+        outgoing_message = Outgoing(
             to=to,
             kind=message.type,
             media_id=media_id,
-            caption=message.body or None,
+            text=message.body,
             filename=payload.get("filename") if message.type == "document" else None,
             voice=bool(payload.get("voice")),
             reply_to=reply_to,
             callback_data=callback,
         )
-    return client.send_message(
-        channel.phone_number_id,
-        to=to,
-        kind=message.type,
-        body=outgoing.body_for(message.type, payload),
-        reply_to=reply_to,
-        callback_data=callback,
-    )
+    else:  # the transport builds the medium's object from the stored payload
+        outgoing_message = Outgoing(
+            to=to, kind=message.type, payload=payload, reply_to=reply_to, callback_data=callback
+        )
+    return transport.send(message.channel, outgoing_message)
 
 
-def upload(message: Message, client: WhatsAppClient) -> str:
+def upload(message: Message, transport: Transport) -> str:
     """Upload the message's stored file; the media id is kept in the payload before the send."""
     payload = message.payload
     with default_storage.open(payload["file"], "rb") as handle:
         content = handle.read()
-    media_id = client.upload_media(
-        message.channel.phone_number_id,
+    media_id = transport.upload_media(
+        message.channel,
         content=content,
         mime_type=str(payload.get("mime_type") or "application/octet-stream"),
         filename=str(payload.get("filename") or payload["file"].rsplit("/", 1)[-1]),

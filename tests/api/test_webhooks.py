@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from api import webhooks
 from api.models import WebhookDelivery, WebhookSubscription
+from channels_app.transports import InboundMessage
 from channels_app.whatsapp.errors import TransportError
 from conversations import services, signals
 from conversations.models import Event, Message
@@ -275,8 +276,16 @@ def test_the_writers_announcements_become_webhook_events(
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         message, _created = services.receive_inbound(
-            channel=world.channel, wa_id="4915112345678", profile_name="Ada",
-            provider_message_id="wamid.first", sent_at=now, type="text", body="Hello?", now=now,
+            channel=world.channel,
+            message=InboundMessage(
+                wa_id="4915112345678",
+                profile_name="Ada",
+                provider_message_id="wamid.first",
+                sent_at=now,
+                type="text",
+                body="Hello?",
+            ),
+            now=now,
         )  # fmt: skip
     conversation = message.conversation
     with django_capture_on_commit_callbacks(execute=True):

@@ -7,11 +7,13 @@ aside. The behaviour itself (what a customer's message does) is tested in
 test_services_inbound.py, on whichever database the suite runs on.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Contact, Conversation, Event, Message
 from tests.factories import ChannelFactory, ContactFactory, ConversationFactory, UserFactory
@@ -79,17 +81,23 @@ def deliver_all(receive, channels):
         reply_to,
     ) in DELIVERIES:
         message, created = receive(
-            channel=channels[name], wa_id=wa_id, bsuid=bsuid, profile_name=profile,
-            provider_message_id=wamid, sent_at=sent_at, type=type_, body=body, payload=payload,
-            reply_to_provider_id=reply_to, now=now,
+            channel=channels[name],
+            message=InboundMessage(
+                wa_id=wa_id, bsuid=bsuid, profile_name=profile, provider_message_id=wamid,
+                sent_at=sent_at, type=type_, body=body, payload=payload,
+                reply_to_provider_id=reply_to,
+            ),
+            now=now,
         )  # fmt: skip
         outcomes.append((created, message.provider_message_id, message.body))
     return outcomes
 
 
-def _at_number(*, channel, **message):
+def _at_number(*, channel, message, now):
     """The webhook's entry: the channel named by its phone number id, found by the statement."""
-    return services.receive_inbound_at_number(phone_number_id=channel.phone_number_id, **message)
+    return services.receive_inbound_at_number(
+        message=replace(message, phone_number_id=channel.phone_number_id), now=now
+    )
 
 
 def snapshot():
@@ -189,9 +197,16 @@ def test_the_statement_writes_what_the_orm_rules_write(on_postgres):
 def test_the_statement_returns_a_message_that_behaves_like_a_loaded_one(on_postgres):
     channel = ChannelFactory()
     message, created = services.receive_inbound(
-        channel=channel, wa_id="4977", provider_message_id="w.x", sent_at=NOW, type="text",
-        body="hello", now=NOW,
-    )  # fmt: skip
+        channel=channel,
+        message=InboundMessage(
+            wa_id="4977",
+            provider_message_id="w.x",
+            sent_at=NOW,
+            type="text",
+            body="hello",
+        ),
+        now=NOW,
+    )
     assert created
     assert message.conversation.contact.wa_id == "4977"
     assert Message.objects.get(pk=message.pk).body == "hello"
@@ -204,13 +219,15 @@ def test_a_number_without_an_active_channel_stores_nothing(on_postgres):
     ChannelFactory(phone_number_id="555000", is_active=False)
     for number in ("555000", "no-such-number"):
         stored = services.receive_inbound_at_number(
-            phone_number_id=number,
-            wa_id="4977",
-            profile_name="Dana",
-            provider_message_id=f"w.{number}",
-            sent_at=NOW,
-            type="text",
-            body="hi",
+            message=InboundMessage(
+                phone_number_id=number,
+                wa_id="4977",
+                profile_name="Dana",
+                provider_message_id=f"w.{number}",
+                sent_at=NOW,
+                type="text",
+                body="hi",
+            ),
             now=NOW,
         )
         assert stored is None

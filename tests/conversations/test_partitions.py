@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from channels_app.transports import InboundMessage
 from config.db_features import is_postgres
 from conversations import partitions, queries, services
 from conversations.models import Event, Message
@@ -125,9 +126,12 @@ def test_the_inbound_statement_stores_a_redelivery_once_through_the_key_table():
     channel = ChannelFactory()
     now = timezone.now()
     kwargs = {
-        "channel": channel, "wa_id": "4915", "provider_message_id": "wamid.once",
-        "sent_at": now, "type": "text", "body": "hello", "now": now,
-    }  # fmt: skip
+        "channel": channel,
+        "message": InboundMessage(
+            wa_id="4915", provider_message_id="wamid.once", sent_at=now, type="text", body="hello"
+        ),
+        "now": now,
+    }
     first, created = services.receive_inbound(**kwargs)
     again, created_again = services.receive_inbound(**kwargs)
     assert (created, created_again) == (True, False)

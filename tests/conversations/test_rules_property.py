@@ -39,6 +39,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from channels_app.transports import InboundMessage
 from conversations import rules, services
 from conversations.models import Contact, Conversation, Event, Message
 from conversations.services import autoresolve
@@ -212,23 +213,21 @@ class TwinPaths(RuleBasedStateMachine):
     def _deliver(self, contact, wamid, sent_at, body, profile_name):
         outcomes = []
         for name, channel in self.channel.items():
-            message = {
-                "wa_id": f"{PREFIX[name]}{contact}",
-                "bsuid": None,
-                "profile_name": profile_name,
-                "provider_message_id": wamid,
-                "sent_at": sent_at,
-                "type": "text",
-                "body": body,
-                "payload": {},
-                "reply_to_provider_id": "",
-                "now": self.now,
-            }
+            message = InboundMessage(
+                wa_id=f"{PREFIX[name]}{contact}",
+                profile_name=profile_name,
+                provider_message_id=wamid,
+                sent_at=sent_at,
+                type="text",
+                body=body,
+            )
             if name == "orm":
-                _msg, created = services.inbound._receive_through_orm(channel=channel, **message)
+                _msg, created = services.inbound._receive_through_orm(
+                    channel=channel, message=message, now=self.now
+                )
             else:
                 _msg, created = services.inbound._receive_in_one_statement(
-                    channel_id=channel.pk, kind=channel.kind, **message
+                    channel_id=channel.pk, kind=channel.kind, message=message, now=self.now
                 )
             outcomes.append(created)
         assert outcomes[0] == outcomes[1]

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Contact, Conversation, Event, Message
 from tests.factories import ChannelFactory, ContactFactory, ConversationFactory, UserFactory
@@ -15,17 +16,16 @@ NOW = timezone.now().replace(microsecond=0)
 
 
 def inbound(channel, wamid, *, wa_id="15550001111", sent_at=None, now=None, **kw):
-    return services.receive_inbound(
-        channel=channel,
+    message = InboundMessage(
         wa_id=wa_id,
         profile_name=kw.pop("profile_name", "Dana"),
         provider_message_id=wamid,
         sent_at=sent_at or NOW,
         type=kw.pop("type", "text"),
         body=kw.pop("body", "Hello, my order is late"),
-        now=now or NOW,
         **kw,
     )
+    return services.receive_inbound(channel=channel, message=message, now=now or NOW)
 
 
 @pytest.mark.django_db
@@ -140,22 +140,26 @@ def test_contact_without_wa_id_is_keyed_by_bsuid():
     channel = ChannelFactory()
     first, _ = services.receive_inbound(
         channel=channel,
-        wa_id=None,
-        bsuid="BSUID.1",
-        provider_message_id="wamid.b1",
-        sent_at=NOW,
-        type="text",
-        body="hi",
+        message=InboundMessage(
+            wa_id=None,
+            bsuid="BSUID.1",
+            provider_message_id="wamid.b1",
+            sent_at=NOW,
+            type="text",
+            body="hi",
+        ),
         now=NOW,
     )
     second, _ = services.receive_inbound(
         channel=channel,
-        wa_id=None,
-        bsuid="BSUID.1",
-        provider_message_id="wamid.b2",
-        sent_at=NOW,
-        type="text",
-        body="again",
+        message=InboundMessage(
+            wa_id=None,
+            bsuid="BSUID.1",
+            provider_message_id="wamid.b2",
+            sent_at=NOW,
+            type="text",
+            body="again",
+        ),
         now=NOW,
     )
     assert first.conversation_id == second.conversation_id
@@ -229,9 +233,16 @@ def test_by_phone_number_id_only_an_active_whatsapp_channel_receives():
 
     def at(number, wamid):
         return services.receive_inbound_at_number(
-            phone_number_id=number, wa_id="4966", provider_message_id=wamid, sent_at=NOW,
-            type="text", body="hi", now=NOW,
-        )  # fmt: skip
+            message=InboundMessage(
+                phone_number_id=number,
+                wa_id="4966",
+                provider_message_id=wamid,
+                sent_at=NOW,
+                type="text",
+                body="hi",
+            ),
+            now=NOW,
+        )
 
     message, created = at("555001", "wamid.n1")
     assert created and message.channel_id == active.pk

@@ -14,6 +14,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from channels_app.transports import InboundMessage
 from conversations import services, signals
 from conversations.models import Conversation, Event, Message
 from conversations.services import autoresolve, delivery, inbound, message_changes
@@ -69,16 +70,17 @@ def committed(django_capture_on_commit_callbacks):
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
-def inbound_kwargs(wamid: str, *, wa_id: str = "15550001111", at=None) -> dict:
-    return {
-        "wa_id": wa_id,
-        "profile_name": "Dana",
-        "provider_message_id": wamid,
-        "sent_at": at or NOW,
-        "type": "text",
-        "body": "Hello",
-        "now": at or NOW,
-    }
+def inbound_kwargs(wamid: str, *, wa_id: str = "15550001111", at=None, number="") -> dict:
+    message = InboundMessage(
+        phone_number_id=number,
+        wa_id=wa_id,
+        profile_name="Dana",
+        provider_message_id=wamid,
+        sent_at=at or NOW,
+        type="text",
+        body="Hello",
+    )
+    return {"message": message, "now": at or NOW}
 
 
 def only(heard, name):
@@ -129,9 +131,7 @@ def test_a_customer_answering_a_pending_conversation_reopens_it(heard, committed
     kwargs = inbound_kwargs("wamid.p", wa_id=contact.wa_id)
     with committed():
         if path == "orm":
-            message, _ = inbound._receive_through_orm(channel=cast.channel, bsuid=None, **{
-                **kwargs, "payload": None, "reply_to_provider_id": ""
-            })  # fmt: skip
+            message, _ = inbound._receive_through_orm(channel=cast.channel, **kwargs)
         else:
             message, _ = services.receive_inbound(channel=cast.channel, **kwargs)
     assert message.conversation_id == conversation.pk
@@ -149,7 +149,7 @@ def test_the_inbound_statement_announces_on_postgresql(heard, committed, on_post
     channel = ChannelFactory(phone_number_id=PNID)
     with committed():
         message, created = services.receive_inbound_at_number(
-            phone_number_id=PNID, **inbound_kwargs("wamid.sql")
+            **inbound_kwargs("wamid.sql", number=PNID)
         )
     assert created
     assert only(heard, "received")[0]["created_conversation_ids"] == [message.conversation_id]

@@ -14,6 +14,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Conversation, Message
 from conversations.services.system_messages import send_system_message
@@ -28,8 +29,15 @@ MINUTE = timedelta(minutes=1)
 
 def _inbound(channel, wamid, at, wa_id="4915100000001"):
     message, _created = services.receive_inbound(
-        channel=channel, wa_id=wa_id, provider_message_id=wamid, sent_at=at, type="text",
-        body=f"text {wamid}", now=at,
+        channel=channel,
+        message=InboundMessage(
+            wa_id=wa_id,
+            provider_message_id=wamid,
+            sent_at=at,
+            type="text",
+            body=f"text {wamid}",
+        ),
+        now=at,
     )  # fmt: skip
     return Conversation.objects.get(pk=message.conversation_id)
 

@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Conversation, Event
 from realtime import answers
@@ -88,8 +89,15 @@ def test_bulk_tag_and_bad_input(client, cast):
 
 def _inbound(channel, wa_id, wamid, at):
     message, _created = services.receive_inbound(
-        channel=channel, wa_id=wa_id, provider_message_id=wamid, sent_at=at, type="text",
-        body=wamid, now=at,
+        channel=channel,
+        message=InboundMessage(
+            wa_id=wa_id,
+            provider_message_id=wamid,
+            sent_at=at,
+            type="text",
+            body=wamid,
+        ),
+        now=at,
     )  # fmt: skip
     return Conversation.objects.get(pk=message.conversation_id), message
 

@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Sum
 
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Conversation
 from reports import build, figures, tallies
@@ -46,12 +47,25 @@ def live_history(cast):
     """Inbound messages across an hour boundary, replies by two agents, a template outside
     the window, on two channels: all through the services."""
     first, _ = services.receive_inbound(
-        channel=cast.channel, wa_id="491700000001", provider_message_id="in-1",
-        sent_at=T0, type="text", body="hi", now=T0,
+        channel=cast.channel,
+        message=InboundMessage(
+            wa_id="491700000001",
+            provider_message_id="in-1",
+            sent_at=T0,
+            type="text",
+            body="hi",
+        ),
+        now=T0,
     )  # fmt: skip
     services.receive_inbound(
-        channel=cast.channel, wa_id="491700000001", provider_message_id="in-2",
-        sent_at=T0 + timedelta(seconds=40), type="text", body="again",
+        channel=cast.channel,
+        message=InboundMessage(
+            wa_id="491700000001",
+            provider_message_id="in-2",
+            sent_at=T0 + timedelta(seconds=40),
+            type="text",
+            body="again",
+        ),
         now=T0 + timedelta(seconds=40),
     )  # fmt: skip
     conversation = Conversation.objects.get(pk=first.conversation_id)
@@ -67,8 +81,15 @@ def live_history(cast):
         params=["x"] * tallies_params(template), now=T0 + timedelta(days=2),
     )  # fmt: skip
     services.receive_inbound(
-        channel=cast.other_channel, wa_id="491700000002", provider_message_id="in-3",
-        sent_at=T0, type="text", body="elsewhere", now=T0,
+        channel=cast.other_channel,
+        message=InboundMessage(
+            wa_id="491700000002",
+            provider_message_id="in-3",
+            sent_at=T0,
+            type="text",
+            body="elsewhere",
+        ),
+        now=T0,
     )  # fmt: skip
     return conversation
 
@@ -134,8 +155,15 @@ def test_a_message_committed_late_is_counted_by_the_next_roll_up(db, cast, no_di
     before = report_for(cast.channel).summary.messages_in
     # A transaction that took longer than SETTLE: its message lies behind the watermark.
     services.receive_inbound(
-        channel=cast.channel, wa_id="491700000009", provider_message_id="in-late",
-        sent_at=T0, type="text", body="slow", now=datetime(2025, 3, 10, 9, 59, tzinfo=UTC),
+        channel=cast.channel,
+        message=InboundMessage(
+            wa_id="491700000009",
+            provider_message_id="in-late",
+            sent_at=T0,
+            type="text",
+            body="slow",
+        ),
+        now=datetime(2025, 3, 10, 9, 59, tzinfo=UTC),
     )  # fmt: skip
     tallies.roll_up(now=late(1) + timedelta(minutes=5))  # within LOOKBACK of the watermark
     assert report_for(cast.channel).summary.messages_in == before + 1

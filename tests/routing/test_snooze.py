@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Conversation, Event
 from conversations.services import DomainError
@@ -59,11 +60,13 @@ def test_a_customer_message_wakes_a_snoozed_conversation_at_once(cast):
     conv = snoozed(cast, T0 + timedelta(days=3), assignee=cast.contributor)
     services.receive_inbound(
         channel=cast.channel,
-        wa_id=conv.contact.wa_id,
-        provider_message_id="wamid.WAKE1",
-        sent_at=T0 + timedelta(minutes=5),
-        type="text",
-        body="Any news?",
+        message=InboundMessage(
+            wa_id=conv.contact.wa_id,
+            provider_message_id="wamid.WAKE1",
+            sent_at=T0 + timedelta(minutes=5),
+            type="text",
+            body="Any news?",
+        ),
         now=T0 + timedelta(minutes=5),
     )
     conv.refresh_from_db()

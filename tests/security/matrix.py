@@ -526,6 +526,27 @@ def _desk_cases() -> dict[str, list[Case]]:
                 lambda w: {"object": "whatsapp_business_account", "entry": []},
             ),
         ],
+        # Any medium's webhook (channels_app.transports): a kind nobody registered is a 404,
+        # WhatsApp's through the same path checks its signature as above.
+        "webhooks:inbound": [
+            get(
+                "handshake of an unknown medium",
+                lambda w: reverse("webhooks:inbound", args=["pigeon"]),
+                everyone(NOT_FOUND),
+            ),
+            post(
+                "event to an unknown medium",
+                lambda w: reverse("webhooks:inbound", args=["pigeon"]),
+                everyone(NOT_FOUND),
+                lambda w: {"object": "whatsapp_business_account", "entry": []},
+            ),
+            post(
+                "unsigned event by kind",
+                lambda w: reverse("webhooks:inbound", args=["whatsapp"]),
+                everyone(FORBIDDEN),
+                lambda w: {"object": "whatsapp_business_account", "entry": []},
+            ),
+        ],
     }
     for name, (cap, data) in CONVERSATION_ACTIONS.items():
         url = _conversation_url(name)

@@ -1,6 +1,7 @@
 """CSRF is enforced on every POST of the project: without a token every URL refuses (403), with
-one the same request goes through as tests/security/matrix.py says. The WhatsApp webhook is the
-only exempt view; Meta cannot send a token, so its HMAC signature stands in for one."""
+one the same request goes through as tests/security/matrix.py says. The webhooks are the only
+exempt views (WhatsApp's path and any medium's, /webhooks/<kind>/); a provider cannot send a
+token, so the medium's signature (WhatsApp's HMAC) stands in for one."""
 
 import json
 import secrets
@@ -27,7 +28,7 @@ PATTERNS = url_patterns()
 MATRIX = matrix()
 # The API's operations: authenticated by a bearer token, never a cookie, so a cross-site form
 # (which cannot set an Authorization header) has nothing to ride on (docs/api.md).
-EXEMPT = {"webhooks:whatsapp"} | {
+EXEMPT = {"webhooks:whatsapp", "webhooks:inbound"} | {
     f"api-v1:{name}"
     for name in ("channels", "templates", "send_template", "conversation", "messages",
                  "list_webhooks", "create_webhook", "delete_webhook")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Conversation, Message
 from service_levels.models import CsatSurvey, SlaTarget
@@ -37,12 +38,14 @@ def test_the_writers_drive_the_service_levels(db, django_capture_on_commit_callb
         with django_capture_on_commit_callbacks(execute=True):
             message, _ = services.receive_inbound(
                 channel=channel,
-                wa_id="4915112345678",
-                profile_name="Dana",
-                provider_message_id=f"wamid.E2E{n}",
-                sent_at=at,
-                type="text",
-                body=f"hello {n}",
+                message=InboundMessage(
+                    wa_id="4915112345678",
+                    profile_name="Dana",
+                    provider_message_id=f"wamid.E2E{n}",
+                    sent_at=at,
+                    type="text",
+                    body=f"hello {n}",
+                ),
                 now=at,
             )
         return message.conversation

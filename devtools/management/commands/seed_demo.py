@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from channels_app.access import Role
 from channels_app.models import AccessGrant, Channel, MessageTemplate, Team
+from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Contact, Conversation, Message, Tag, Topic
 from replies.demo import seed_demo_saved_replies
@@ -166,9 +167,16 @@ def seed_demo_conversations(support, sales) -> None:
     # Lukas has an earlier, resolved conversation: the page lists it as history.
     if not Contact.objects.filter(wa_id="4917612345002").exists():
         old, _created = services.receive_inbound(
-            channel=support, wa_id="4917612345002", profile_name="Lukas Weber",
-            provider_message_id="wamid.demo.lukas.old", sent_at=now - timedelta(days=20),
-            type="text", body="Where can I find the warranty card?", now=now - timedelta(days=20),
+            channel=support,
+            message=InboundMessage(
+                wa_id="4917612345002",
+                profile_name="Lukas Weber",
+                provider_message_id="wamid.demo.lukas.old",
+                sent_at=now - timedelta(days=20),
+                type="text",
+                body="Where can I find the warranty card?",
+            ),
+            now=now - timedelta(days=20),
         )
         services.move_conversation(
             old.conversation, to="resolved", actor=admin, now=now - timedelta(days=19)
@@ -186,9 +194,16 @@ def seed_demo_conversations(support, sales) -> None:
         for index, body in enumerate(inbound):
             at = sent + timedelta(seconds=index * 40)
             message, _created = services.receive_inbound(
-                channel=channel, wa_id=wa_id, profile_name=name,
-                provider_message_id=f"wamid.demo.{wa_id}.{index}", sent_at=at, type="text",
-                body=body, now=at,
+                channel=channel,
+                message=InboundMessage(
+                    wa_id=wa_id,
+                    profile_name=name,
+                    provider_message_id=f"wamid.demo.{wa_id}.{index}",
+                    sent_at=at,
+                    type="text",
+                    body=body,
+                ),
+                now=at,
             )
         conversation = message.conversation
         agent = User.objects.get(username=assignee) if assignee else None

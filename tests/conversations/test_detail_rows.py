@@ -11,7 +11,6 @@ read the diff.
 """
 
 import os
-import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,19 +31,9 @@ from tests.factories import (
     TemplateFactory,
     UserFactory,
 )
+from tests.markup import same_markup
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
-
-
-# The same character escaped two ways (markupsafe writes &#34; and &#39;, Django &quot; and &#x27;).
-_ENTITIES = {"&#34;": "&quot;", "&#x27;": "&#39;"}
-
-
-def _same_markup(html: str) -> str:
-    html = re.sub(r">\s+<", "><", re.sub(r"\s+", " ", str(html))).strip()
-    for spelling, entity in _ENTITIES.items():
-        html = html.replace(spelling, entity)
-    return html
 
 
 def _stable(html: str, names: dict[str, str]) -> str:
@@ -56,11 +45,11 @@ def _stable(html: str, names: dict[str, str]) -> str:
 
 
 def _matches_reference(html: str, name: str, names: dict[str, str]) -> str:
-    got = _same_markup(_stable(html, names))
+    got = same_markup(_stable(html, names))
     path = FIXTURES / name
     if os.environ.get("DESK_WRITE_PAGE_FIXTURES"):
         path.write_text(got.replace("><li", ">\n<li") + "\n", encoding="utf-8")
-    expected = _same_markup(path.read_text(encoding="utf-8"))
+    expected = same_markup(path.read_text(encoding="utf-8"))
     assert got == expected, f"{name} differs from the reference file"
     return got
 

@@ -8,7 +8,6 @@ after a deliberate change: DESK_WRITE_CHART_FIXTURES=1 pytest this file, then re
 """
 
 import os
-import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,27 +15,18 @@ import pytest
 from django.utils import translation
 
 from reports import charts, figures
+from tests.markup import same_markup
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "charts"
 
-# The same character escaped two ways (markupsafe writes &#34; and &#39;, Django &quot; and &#x27;).
-_ENTITIES = {"&#34;": "&quot;", "&#x27;": "&#39;"}
-
-
-def _same_markup(svg: str) -> str:
-    svg = re.sub(r">\s+<", "><", re.sub(r"\s+", " ", str(svg))).strip()
-    for spelling, entity in _ENTITIES.items():
-        svg = svg.replace(spelling, entity)
-    return svg
-
 
 def _matches_reference(svg: str, name: str) -> None:
-    got = _same_markup(svg)
+    got = same_markup(svg)
     path = FIXTURES / name
     if os.environ.get("DESK_WRITE_CHART_FIXTURES"):
         path.parent.mkdir(exist_ok=True)
         path.write_text(got.replace("><", ">\n<") + "\n", encoding="utf-8")
-    assert got == _same_markup(path.read_text(encoding="utf-8")), f"{name} differs"
+    assert got == same_markup(path.read_text(encoding="utf-8")), f"{name} differs"
 
 
 def _days(first: date, values: list[tuple]) -> list[figures.Day]:

@@ -2,11 +2,11 @@
 
 Logs live under ``var/faults/``; every server listens on its own loopback port, so the suite can
 stop and restart the database and the broker without touching anybody else's (the shared Redis on
-6379, the test cluster on 5432, the benchmark cluster on 5499). The PostgreSQL helpers reuse
-bench.pg's way of running the server binaries (as the ``postgres`` user when we are root). The
-cluster's data directory is a fresh temporary directory owned by the server's user, never the
-checkout (which that user may not even be allowed to enter: a clone under /root), and it is
-removed when the run ends.
+6379, the test cluster on 5432, the benchmark cluster on 5499). The PostgreSQL cluster is a
+``bench.pg.TempCluster`` (as the reports' replica is): server binaries run as the ``postgres``
+user when we are root, and the data directory is a fresh temporary directory owned by that user,
+never the checkout (which it may not even be allowed to enter: a clone under /root), removed
+when the run ends.
 """
 
 from __future__ import annotations

@@ -49,7 +49,16 @@ Status = Conversation.Status
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONTACTS = 2  # per channel: few, so sequences revisit the same conversations
 PREFIX = {"orm": "4910", "sql": "4920"}
-AGES = [timedelta(minutes=5), timedelta(hours=20), timedelta(days=1, hours=1), timedelta(days=4)]
+# Exactly the New and the Pending limit below are among them, so a sequence meets the boundary
+# at its first auto-resolve run (strictly older: not due yet).
+AGES = [
+    timedelta(minutes=5),
+    timedelta(hours=20),
+    timedelta(days=1),
+    timedelta(days=1, hours=1),
+    timedelta(days=2),
+    timedelta(days=4),
+]
 STEPS = [
     timedelta(minutes=1),
     timedelta(hours=5),

@@ -130,8 +130,9 @@ class Dialect:
     def newest_per_group(
         self, qs: QuerySet, *, field: str, values: Sequence, key: str, order: Sequence, limit: int
     ) -> QuerySet:
-        """``qs`` restricted to its first ``limit`` rows in ``order``. SQLite walks the merged
-        range well, so nothing is read ahead here."""
+        """``qs``, for a page of its first ``limit`` rows in ``order`` over a few ``values`` of
+        ``field``, read ahead per value where that pays (PostgreSQL). SQLite walks the merged
+        range well: ``qs`` as it is."""
         return qs
 
     # --- locks and transaction settings ---

@@ -7,6 +7,9 @@ their inbox row once per language, and push one event per conversation to the ch
 ``delivery``      ticks moved (``deliveries``: message id -> state, the state names per language)
 ``message_changed`` an edit, a revocation or a downloaded attachment (``message_ids``, the row)
 ``conversation``  status, assignee, tags, topics or notes changed (``change``, ``actor_id``, row)
+``conversations`` more than BULK_ROWS conversations changed at once (an auto-resolve batch): one
+                  push per channel with their ``ids``, ``count``, ``change`` and ``actor_id`` and
+                  no rows; a page that shows any of them fetches its list once
 
 Changes of access (grants, teams, the channels' All Users / All Teams switches, users' active
 flag, admin permission) make the affected users' sockets join their groups again at once.
@@ -21,8 +24,13 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 
 from channels_app.models import AccessGrant, Channel, Team
 from conversations import signals
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from realtime import bus, push, rows
+
+# Above this many conversations in one announcement the rows are not rendered: rendering is ~3 ms
+# per row and language in the writer's after-commit, which made each auto-resolve batch of 500
+# take seconds (and 5M due rows hours); the pages refetch their list once instead.
+BULK_ROWS = 50
 
 
 def _by_conversation(message_ids) -> dict[int, list[tuple]]:
@@ -110,7 +118,23 @@ def on_message_changed(sender, message_ids=(), change="", **kwargs):
 
 
 def on_conversation_changed(sender, conversation_ids=(), change="", actor_id=None, **kwargs):
-    _push_rows(conversation_ids, "conversation", lambda c: {"change": change, "actor_id": actor_id})
+    ids = list(conversation_ids)
+    if len(ids) > BULK_ROWS:
+        _push_bulk(ids, change=change, actor_id=actor_id)
+        return
+    _push_rows(ids, "conversation", lambda c: {"change": change, "actor_id": actor_id})
+
+
+def _push_bulk(ids: list[int], *, change: str, actor_id) -> None:
+    """One ``conversations`` push per channel for a large batch: ids only, no rendered rows."""
+    by_channel: dict[int, list[int]] = {}
+    for pk, channel_id in Conversation.objects.filter(pk__in=ids).values_list("pk", "channel_id"):
+        by_channel.setdefault(channel_id, []).append(pk)
+    with bus.batched():
+        for channel_id, pks in by_channel.items():
+            pks.sort()
+            data = {"change": change, "actor_id": actor_id, "ids": pks, "count": len(pks)}
+            push.push_to_channel(channel_id, "conversations", data)
 
 
 # --- access ------------------------------------------------------------------------------------

@@ -120,6 +120,10 @@
     var data = event.detail.data;
     if (kind === "viewer") { viewer(data); return; }
     if (kind === "access") { refreshState(); mergeThread(); return; }
+    if (kind === "conversations") {
+      if (data.ids && data.ids.indexOf(id) >= 0) { refreshState(); }
+      return;
+    }
     var conversation = data.conversation_id || data.id;
     if (conversation !== id) { return; }
     if (kind === "delivery") { ticks(data); return; }

@@ -150,6 +150,11 @@
       document.dispatchEvent(new CustomEvent("desk:refresh-live"));
       return;
     }
+    if (kind === "conversations") {
+      // Many conversations changed at once (an auto-resolve batch): the list is fetched once.
+      schedule();
+      return;
+    }
     if ((kind !== "message" && kind !== "message_changed" && kind !== "conversation") || !data.html) {
       return;
     }

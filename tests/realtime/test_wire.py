@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 import websockets
 from channels.layers import InMemoryChannelLayer
+from django.utils import timezone
 
 from channels_app.access import Role
 from channels_app.models import AccessGrant
+from conversations.services import autoresolve
 from realtime import bus, push
+from realtime.receivers import BULK_ROWS
 from tests.factories import ConversationFactory, GrantFactory
 from tests.realtime.conftest import read_until, run_scenario, session_cookie
 
@@ -205,5 +209,41 @@ def test_the_database_bus_carries_a_push_from_another_process_to_the_sockets(
             await asyncio.wait_for(relay.task, 2)  # no socket left: the loop ends
         assert message["kind"] == "row"
         assert message["data"] == {"id": 1}
+
+    run_scenario(scenario)
+
+
+def test_an_auto_resolve_batch_is_one_push_per_channel_with_ids_and_no_rows(live_desk, cast):
+    """More than BULK_ROWS conversations in one announcement: the agent's socket gets one
+    ``conversations`` frame per channel naming them all (its inbox refetches its list once),
+    not one rendered row each; the outsider hears nothing."""
+    now = timezone.now()
+    cast.channel.auto_resolve_new_after = timedelta(days=1)
+    cast.channel.save()
+    due = [
+        ConversationFactory(
+            channel=cast.channel, status="new", last_activity_at=now - timedelta(days=2)
+        ).pk
+        for _ in range(BULK_ROWS + 10)
+    ]
+
+    async def scenario():
+        async with (
+            _connect(live_desk, cast.contributor) as agent,
+            _connect(live_desk, cast.outsider) as outsider,
+        ):
+            for ws in (agent, outsider):
+                await _ready(ws)
+            summary = await asyncio.to_thread(autoresolve.autoresolve, now=now)
+            assert summary.total == len(due)
+            frame = await read_until(agent, _kind("conversations"))
+            assert frame["data"] == {
+                "change": "auto_resolved", "actor_id": None, "ids": sorted(due), "count": len(due)
+            }  # fmt: skip
+            await asyncio.sleep(0.5)
+            await read_until(agent, lambda f: False, timeout=0.2)
+            assert [f["kind"] for f in agent.seen].count("conversations") == 1
+            assert "conversation" not in [f["kind"] for f in agent.seen]
+            await read_until(outsider, lambda f: False, timeout=0.2)
 
     run_scenario(scenario)

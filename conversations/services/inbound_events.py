@@ -246,6 +246,8 @@ def as_received(event: InboundMessage, *, now: datetime) -> InboundMessage:
         payload = {"original_type": event.type, **payload}
         kind = Message.Type.UNSUPPORTED
     sent_at = _believable(event.sent_at, now, what=f"message {event.provider_message_id}")
+    if kind == event.type and sent_at == event.sent_at:
+        return event  # nearly every message: no copy on the hot path
     return replace(event, type=kind, payload=payload, sent_at=sent_at)
 
 

@@ -22,7 +22,8 @@ batch) announces a whole batch once; a single change sends lists of one.
     kwargs: message_ids, change ("delivery" | "edited" | "revoked" | "media")
 ``conversation_changed``  conversations' state changed: status, assignee, tags, topics, notes.
     kwargs: conversation_ids, change (the Event kind written, e.g. "status", "assigned"),
-            actor_id (None for the system)
+            actor_id (None for the system), and at (when, from a batch writer that knows it
+            for the whole batch: auto-resolve; absent otherwise)
 ``marketing_preference``  WhatsApp reported a customer's marketing choice (user_preferences).
     kwargs: channel_id, wa_id, value ("stop" | "resume"), detail, at (Meta's time)
 """

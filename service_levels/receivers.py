@@ -65,11 +65,12 @@ def on_message_sent(sender, message_ids, author_id=None, **kwargs):
 
 
 @receiver(signals.conversation_changed, dispatch_uid="service_levels.changed")
-def on_conversation_changed(sender, conversation_ids, change="", actor_id=None, **kwargs):
+def on_conversation_changed(sender, conversation_ids, change="", actor_id=None, at=None, **kwargs):
     ids = list(conversation_ids)
     if change not in STATUS_CHANGES and change not in TAG_CHANGES:
         return
-    now = (
+    # A batch writer (auto-resolve) says when; otherwise the change's own event says it.
+    now = at or (
         Event.objects.filter(conversation_id__in=ids, kind=change).aggregate(at=Max("created_at"))[
             "at"
         ]

@@ -309,11 +309,11 @@ def _settle(target: SlaTarget, state: str, *, at: datetime, agent_id: int | None
 def on_status_changed(conversation_ids: Iterable[int], *, now: datetime) -> None:
     """Status moved: Pending (or snoozed) pauses the clocks, New resumes them, Resolved meets the
     resolution clock and closes the others."""
-    conversations = _conversations(conversation_ids)
-    if not conversations:
-        return
-    context = Context(conversations)
     live = _live(conversation_ids)
+    if not live:
+        return  # no clock runs for any of them (a channel without policies, an auto-resolve)
+    conversations = _conversations({conversation_id for conversation_id, _kind in live})
+    context = Context(conversations)
     _resume_or_pause(conversations, context, live, now)
 
 

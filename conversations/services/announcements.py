@@ -23,6 +23,7 @@ Which writer says what (docs/architecture.md keeps the table):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from conversations import signals
 
@@ -60,13 +61,19 @@ def message_changed(message_ids: Iterable[int], *, change: str) -> None:
 
 
 def conversation_changed(
-    conversation_ids: Iterable[int], *, change: str, actor_id: int | None = None
+    conversation_ids: Iterable[int],
+    *,
+    change: str,
+    actor_id: int | None = None,
+    at: datetime | None = None,
 ) -> None:
     ids = _ids(conversation_ids)
     if ids:
+        extra = {"at": at} if at is not None else {}
         signals.announce(
             signals.conversation_changed,
             conversation_ids=ids,
             change=str(change),
             actor_id=actor_id,
+            **extra,
         )

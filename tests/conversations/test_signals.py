@@ -294,6 +294,24 @@ def test_an_auto_resolve_batch_announces_once_for_all_its_conversations(heard, c
     assert (kwargs["change"], kwargs["actor_id"]) == (Event.Kind.AUTO_RESOLVED, None)
 
 
+@pytest.mark.django_db
+def test_an_auto_resolve_run_announces_its_batches_together_with_their_time(heard, committed):
+    """Three batches of two, one announcement naming all five, with the run's instant (the
+    receivers' fixed cost is paid per announcement, not per batch)."""
+    channel = ChannelFactory(auto_resolve_new_after=timedelta(hours=1))
+    due = [
+        ConversationFactory(channel=channel, last_activity_at=NOW - timedelta(hours=2))
+        for _ in range(5)
+    ]
+    with committed():
+        summary = autoresolve.autoresolve(now=NOW, batch_size=2)
+    assert (summary.total, summary.batches) == (5, 3)
+    [(name, kwargs)] = heard
+    assert name == "conversation_changed"
+    assert sorted(kwargs["conversation_ids"]) == sorted(c.pk for c in due)
+    assert (kwargs["change"], kwargs["at"]) == (Event.Kind.AUTO_RESOLVED, NOW)
+
+
 # --- through the webhook: echoes, system lines, history -----------------------------------------
 
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
 from channels_app.models import AccessGrant, Channel, Team
+from config import db_features
 from conversations import signals
 from conversations.models import Conversation, Message
 from realtime import bus, push, rows
@@ -128,7 +129,8 @@ def on_conversation_changed(sender, conversation_ids=(), change="", actor_id=Non
 def _push_bulk(ids: list[int], *, change: str, actor_id) -> None:
     """One ``conversations`` push per channel for a large batch: ids only, no rendered rows."""
     by_channel: dict[int, list[int]] = {}
-    for pk, channel_id in Conversation.objects.filter(pk__in=ids).values_list("pk", "channel_id"):
+    in_ids = db_features.dialect().in_ids("pk", ids)
+    for pk, channel_id in Conversation.objects.filter(in_ids).values_list("pk", "channel_id"):
         by_channel.setdefault(channel_id, []).append(pk)
     with bus.batched():
         for channel_id, pks in by_channel.items():

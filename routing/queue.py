@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q
 
+from config import db_features
 from conversations.models import Conversation
 from routing.models import ChannelRouting, Waiting
 
@@ -51,7 +52,8 @@ def enqueue(conversation_ids, *, now: datetime) -> int:
 
 
 def forget(conversation_ids) -> None:
-    Waiting.objects.filter(conversation_id__in=list(conversation_ids)).delete()
+    ids = list(conversation_ids)
+    Waiting.objects.filter(db_features.dialect().in_ids("conversation_id", ids)).delete()
 
 
 def discover(*, now: datetime, limit: int = 1000) -> int:

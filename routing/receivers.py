@@ -13,6 +13,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 from django.utils import timezone
 
+from config import db_features
 from conversations import signals
 from conversations.models import Conversation, Event, Message
 from routing import live, presence, queue, tasks
@@ -31,13 +32,15 @@ def _react(conversation_ids, *, change: str = "") -> None:
     ids = list(conversation_ids)
     if not ids or change in IRRELEVANT:
         return
-    if change == Event.Kind.ASSIGNED:
-        # An assignment ends a wait and frees nobody's capacity: no routing run needed.
+    if change in (Event.Kind.ASSIGNED, Event.Kind.AUTO_RESOLVED):
+        # An assignment or a resolve ends a wait; nothing here can start one.
         queue.forget(ids)
     else:
         queue.enqueue(ids, now=timezone.now())
     channel_ids = set(
-        Conversation.objects.filter(pk__in=ids).values_list("channel_id", flat=True).distinct()
+        Conversation.objects.filter(db_features.dialect().in_ids("pk", ids))
+        .values_list("channel_id", flat=True)
+        .distinct()
     )
     live.monitor_changed(channel_ids)
     if change != Event.Kind.ASSIGNED:

@@ -82,6 +82,8 @@ def on_conversation_changed(sender, conversation_ids, change="", actor_id=None, 
         sla.on_tags_changed(ids, now=now)
         return
     sla.on_status_changed(ids, now=now)
+    if change == Event.Kind.AUTO_RESOLVED:
+        return  # resolved by the system: nothing reopened, and surveys follow an agent's resolve
     statuses = dict(Conversation.objects.filter(pk__in=ids).values_list("id", "status"))
     csat.on_reopened([i for i, s in statuses.items() if s in Conversation.OPEN])
     csat.on_resolved([i for i, s in statuses.items() if s == Conversation.Status.RESOLVED], now=now)

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 
+from config import db_features
 from conversations.models import Conversation
 from service_levels import hours
 from service_levels.models import SlaPolicy, SlaTarget
@@ -190,8 +191,9 @@ def _conversations(ids: Iterable[int]) -> list[Conversation]:
 
 
 def _live(conversation_ids, kinds=None) -> dict[tuple[int, str], SlaTarget]:
+    ids = list(conversation_ids)
     qs = SlaTarget.objects.select_for_update().filter(
-        conversation_id__in=list(conversation_ids), state__in=LIVE
+        db_features.dialect().in_ids("conversation_id", ids), state__in=LIVE
     )
     if kinds:
         qs = qs.filter(kind__in=kinds)

@@ -425,6 +425,10 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=4 * 1024 * 10
 # one); a larger one is stored as received and applied by the worker, so that the answer never
 # waits for it (conversations.inbound_payloads).
 WEBHOOK_INLINE_MAX_ITEMS = env.int("WEBHOOK_INLINE_MAX_ITEMS", default=50)
+# What a webhook stores is announced to the receivers (live push, routing, SLA clocks, rules,
+# API webhooks) by the worker (the task conversations.tasks.announce), not in the request the
+# provider waits on; with the broker down they run in the request (docs/architecture.md).
+ANNOUNCE_WEBHOOKS_IN_WORKER = env.bool("ANNOUNCE_WEBHOOKS_IN_WORKER", default=True)
 # Events applied per transaction: short enough that SQLite's write lock is held well under a
 # second (a concurrent login waits for it, up to the 20 s busy timeout, never fails).
 WEBHOOK_CHUNK_EVENTS = env.int("WEBHOOK_CHUNK_EVENTS", default=50)

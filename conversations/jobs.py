@@ -18,6 +18,7 @@ from django.db import transaction
 DISPATCH_MESSAGE = "conversations.tasks.dispatch_message"
 DOWNLOAD_MEDIA = "conversations.tasks.download_media"
 APPLY_PAYLOAD = "conversations.tasks.apply_inbound_payload"
+ANNOUNCE = "conversations.tasks.announce"
 
 
 def enqueue(name: str, *args) -> None:
@@ -28,6 +29,12 @@ def enqueue(name: str, *args) -> None:
 def enqueue_on_commit(name: str, *args) -> None:
     """Publish the task ``name`` when the current transaction commits (now if there is none)."""
     transaction.on_commit(partial(enqueue, name, *args))
+
+
+def announce_in_worker(name: str, kwargs: dict) -> None:
+    """Hand an announcement to the worker (signals.handed_to_worker); raises when the broker
+    cannot take it, and the caller then sends it itself."""
+    current_app.tasks[ANNOUNCE].apply_async((name, kwargs))
 
 
 def dispatch_message(message_id: int) -> None:

@@ -33,7 +33,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -61,26 +62,74 @@ class _Marker:
         pass
 
 
+# Inside ``handed_to_worker()`` (the webhook's request) an announcement is handed, after the
+# commit, to ``handover`` (conversations.jobs.announce_in_worker: the Celery task
+# ``conversations.tasks.announce``), so the receivers' work (live rows, clocks, routing, rules:
+# ~30 ms of CPU per message) leaves the request Meta waits on. When the handover raises (broker
+# unreachable) the receivers run here, as outside the block: nothing is lost.
+_to_worker: contextvars.ContextVar[Callable[[str, dict], None] | None] = contextvars.ContextVar(
+    "conversations_signals_to_worker", default=None
+)
+BY_NAME = {
+    "message_received": message_received,
+    "message_sent": message_sent,
+    "message_changed": message_changed,
+    "conversation_changed": conversation_changed,
+    "marketing_preference": marketing_preference,
+}
+_NAMES = {id(signal): name for name, signal in BY_NAME.items()}
+
+
+@contextlib.contextmanager
+def handed_to_worker(handover: Callable[[str, dict], None] | None) -> Iterator[None]:
+    """Announcements made inside the block go to ``handover(name, kwargs)`` after the commit
+    (None: sent here as usual)."""
+    token = _to_worker.set(handover)
+    try:
+        yield
+    finally:
+        _to_worker.reset(token)
+
+
+def deliver(name: str, kwargs: dict) -> None:
+    """Send the announcement ``name`` now (the worker's side of ``handed_to_worker``)."""
+    _send(BY_NAME[name], kwargs)
+
+
+def _send(signal: Signal, kwargs: dict) -> None:
+    for receiver, result in signal.send_robust(sender=None, **kwargs):
+        if isinstance(result, Exception):
+            log.error(
+                "receiver %r of a conversations signal failed",
+                getattr(receiver, "__qualname__", receiver),
+                exc_info=result,
+            )
+
+
+def _hand_over(handover: Callable[[str, dict], None], signal: Signal, kwargs: dict) -> None:
+    try:
+        handover(_NAMES[id(signal)], kwargs)
+    except Exception as exc:  # the broker is down: the receivers run here, nothing is lost
+        log.warning("announcement not handed to the worker (%s: %s), sent here",
+                    type(exc).__name__, str(exc)[:200])  # fmt: skip
+        _send(signal, kwargs)
+
+
 def announce(signal: Signal, **kwargs) -> None:
     """Send ``signal`` with ``kwargs`` when the current transaction commits (now if none).
-    Inside ``coalesced()`` the block's announcements are merged when it ends."""
+    Inside ``coalesced()`` the block's announcements are merged when it ends; inside
+    ``handed_to_worker()`` they go to the worker."""
     collected = _collecting.get()
     if collected is not None and transaction.get_connection().in_atomic_block:
         marker = _Marker()
         transaction.on_commit(marker)
         collected.append((signal, kwargs, marker))
         return
-
-    def send() -> None:
-        for receiver, result in signal.send_robust(sender=None, **kwargs):
-            if isinstance(result, Exception):
-                log.error(
-                    "receiver %r of a conversations signal failed",
-                    getattr(receiver, "__qualname__", receiver),
-                    exc_info=result,
-                )
-
-    transaction.on_commit(send)
+    handover = _to_worker.get()
+    if handover is not None:
+        transaction.on_commit(partial(_hand_over, handover, signal, kwargs))
+        return
+    transaction.on_commit(partial(_send, signal, kwargs))
 
 
 @contextlib.contextmanager

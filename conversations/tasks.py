@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from conversations import media, partitions
+from conversations import media, partitions, signals
 from conversations.services import autoresolve as autoresolve_service
 from conversations.services import inbound_payloads, message_changes, outbound
 
@@ -23,6 +23,7 @@ class EnqueueOrSweep(Task):
     filesystem-broker folder, a bad URL) the work stays recorded in the database and a sweep
     (``sweep_outbound``, ``sweep_media``) enqueues it again once the broker is back. One warning
     line, no traceback: an outage would otherwise write one per request."""
+
     def apply_async(self, *args, **kwargs):
         try:
             return super().apply_async(*args, **kwargs)
@@ -117,6 +118,15 @@ def sweep_inbound_payloads() -> int:
     """Queue webhook bodies not applied yet (broker down, worker died), drop old applied ones
     (beat, every minute); idempotent."""
     return inbound_payloads.sweep_payloads(now=timezone.now())
+
+
+@shared_task(name="conversations.tasks.announce", acks_late=False)
+def announce(name: str, kwargs: dict) -> None:
+    """Run the receivers of an announcement the webhook handed over (signals.handed_to_worker).
+
+    At most once, as in the request it came from (acked on receipt, not redelivered after a
+    killed worker): a receiver's work is not all idempotent (a rule's auto-reply)."""
+    signals.deliver(name, kwargs)
 
 
 @shared_task(name="conversations.tasks.maintain_partitions")

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_http_methods
 
 from channels_app import transports
 from channels_app.models import Channel
+from conversations import jobs, signals
 from conversations.services import inbound_events, inbound_payloads
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,10 @@ def inbound_webhook(request: HttpRequest, kind: str) -> HttpResponse:
     if transport.count_items(data) > settings.WEBHOOK_INLINE_MAX_ITEMS:
         payload = inbound_payloads.store_payload(raw, now=timezone.now(), kind=kind)
         return JsonResponse({"stored": 1, "payload": payload.pk})
-    counts = inbound_events.process_events(transport.events(data), kind=kind)
+    # The receivers of what this stores run in the worker, not while the provider waits.
+    handover = jobs.announce_in_worker if settings.ANNOUNCE_WEBHOOKS_IN_WORKER else None
+    with signals.handed_to_worker(handover):
+        counts = inbound_events.process_events(transport.events(data), kind=kind)
     return JsonResponse(dict(counts))
 
 

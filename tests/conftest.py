@@ -91,6 +91,13 @@ def pytest_report_header(config):
     return f"database backend: {settings.DATABASES['default']['ENGINE']}"
 
 
+@pytest.fixture(autouse=True)
+def _webhook_announcements_in_the_request(settings):
+    """Nobody consumes the unit tests' broker: a webhook's receivers run in its request, as
+    with the broker down (tests/conversations/test_signals.py covers the handover)."""
+    settings.ANNOUNCE_WEBHOOKS_IN_WORKER = False
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _in_memory_broker():
     """Unit tests publish tasks to an in-memory broker that nobody consumes; integration tests

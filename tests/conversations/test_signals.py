@@ -8,6 +8,7 @@ inbound path) and on PostgreSQL (the one-statement inbound path, the SQL auto-re
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app.transports import InboundMessage
-from conversations import services, signals
+from conversations import jobs, services, signals, tasks
 from conversations.models import Conversation, Event, Message
 from conversations.services import autoresolve, delivery, inbound, message_changes
 from tests.factories import (
@@ -354,6 +355,45 @@ def test_a_number_change_announces_the_line_and_the_conversation(
     assert only(heard, "conversation_changed") == [
         {"conversation_ids": [line.conversation_id], "change": "number_changed", "actor_id": None}
     ]
+
+
+def test_a_webhook_hands_its_announcements_to_the_worker(
+    client, webhook_channel, heard, committed, settings, monkeypatch
+):
+    """With ANNOUNCE_WEBHOOKS_IN_WORKER the request runs no receiver: the announcement goes to
+    the worker's task as JSON, and the task delivers exactly what the request would have."""
+    handed: list[tuple[str, dict]] = []
+    monkeypatch.setattr(jobs, "announce_in_worker", lambda name, kw: handed.append((name, kw)))
+    settings.ANNOUNCE_WEBHOOKS_IN_WORKER = True
+    with committed():
+        deliver(client, "d21_original_text")
+    assert heard == []
+    message = Message.objects.get()
+    [(name, kwargs)] = [(n, k) for n, k in handed if n == "message_received"]
+    assert kwargs["message_ids"] == [message.pk]
+    for name, kwargs in handed:
+        tasks.announce.apply(args=(name, json.loads(json.dumps(kwargs))))
+    assert only(heard, "received") == [
+        {
+            "message_ids": [message.pk],
+            "created_conversation_ids": [message.conversation_id],
+            "reopened_conversation_ids": [],
+        }
+    ]
+
+
+def test_a_webhook_whose_handover_fails_runs_the_receivers_itself(
+    client, webhook_channel, heard, committed, settings, monkeypatch
+):
+    def broker_down(name, kwargs):
+        raise ConnectionRefusedError("broker unreachable")
+
+    monkeypatch.setattr(jobs, "announce_in_worker", broker_down)
+    settings.ANNOUNCE_WEBHOOKS_IN_WORKER = True
+    with committed():
+        deliver(client, "d21_original_text")
+    message = Message.objects.get()
+    assert [k["message_ids"] for k in only(heard, "received")] == [[message.pk]]
 
 
 def test_imported_history_announces_its_messages(client, webhook_channel, heard, committed):

@@ -178,7 +178,12 @@ _RUN_CONTACTS = (
 
 
 def forget_run_rows(conn) -> None:
-    """Delete an earlier run's rows and nothing else (grown mode)."""
+    """Delete an earlier run's rows and nothing else (grown mode).
+
+    Children go first, so the foreign-key checks are skipped (``session_replication_role``,
+    as bench.dataset loads): each deleted conversation would otherwise be looked up in every
+    monthly partition of messages and events (minutes for a few thousand rows)."""
+    conn.execute("SET session_replication_role = replica")
     prefixes = {
         "open": f"{str(OPEN_WA_BASE)[:4]}%",
         "resolved": f"{str(RESOLVED_WA_BASE)[:4]}%",
@@ -203,6 +208,7 @@ def forget_run_rows(conn) -> None:
             conn.execute(f'DELETE FROM {table} WHERE "{column}" IN (SELECT id FROM {ids})')
         conn.execute(f"DELETE FROM {parent} WHERE id IN (SELECT id FROM {ids})")
     conn.execute("DROP TABLE run_channels, run_contacts, run_conversations")
+    conn.execute("SET session_replication_role = DEFAULT")
 
 
 def seed(database_url: str, *, keep_history: bool = False) -> None:

@@ -31,7 +31,7 @@ from channels_app.models import Channel
 from config.db_routing import reading_reports
 from conversations.models import Conversation, Tag
 from reports.figures import Duration, Period, Spread
-from reports.sql import person_name
+from reports.sql import Seconds, percentile_rows, person_name, spread
 from service_levels import hours
 from service_levels.models import CsatSurvey, SlaTarget
 
@@ -239,21 +239,25 @@ def _met_rows(qs, key: str, names: dict, *, order_by_name=True) -> list[MetRow]:
 
 def _business_times(ids: Sequence[int], period: Period):
     start, end = period.start, period.end
-    answered = list(
-        Conversation.objects.filter(
-            channel_id__in=ids,
-            opened_at__gte=start,
-            opened_at__lt=end,
-            first_response_at__isnull=False,
-        ).values_list("channel_id", "opened_at", "first_response_at")
+    answered_qs = Conversation.objects.filter(
+        channel_id__in=ids, opened_at__gte=start, opened_at__lt=end, first_response_at__isnull=False
     )
-    resolved = list(
-        Conversation.objects.filter(
-            channel_id__in=ids, resolved_at__gte=start, resolved_at__lt=end
-        ).values_list("channel_id", "opened_at", "resolved_at")
+    resolved_qs = Conversation.objects.filter(
+        channel_id__in=ids, resolved_at__gte=start, resolved_at__lt=end
     )
-    rows = answered + resolved
     schedules = hours.schedules(ids)  # for every channel, so the query count is constant
+    if all(s is hours.ALWAYS_OPEN for s in schedules.values()):
+        # Around the clock, business time is calendar time: the percentiles in SQL, as the
+        # report's own figures, instead of every conversation of the range in Python (2M rows
+        # with 10M messages in range).
+        def in_sql(qs, end_field: str) -> Spread:
+            d = Seconds(F(end_field), F("opened_at"))
+            return spread(percentile_rows(qs.values(d=d), extras={"n_d": "COUNT(d)"})[0])
+
+        return in_sql(answered_qs, "first_response_at"), in_sql(resolved_qs, "resolved_at")
+    answered = list(answered_qs.values_list("channel_id", "opened_at", "first_response_at"))
+    resolved = list(resolved_qs.values_list("channel_id", "opened_at", "resolved_at"))
+    rows = answered + resolved
     if not rows:
         return Spread(), Spread()
     lo = min(r[1] for r in rows)

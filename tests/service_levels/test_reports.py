@@ -13,7 +13,8 @@ from django.urls import reverse
 from channels_app.access import Role
 from reports import figures
 from reports import service_levels as report
-from service_levels.models import CsatSurvey, SlaTarget
+from service_levels import hours
+from service_levels.models import CsatSurvey, ServiceSettings, SlaTarget
 from tests.factories import (
     ChannelFactory,
     ConversationFactory,
@@ -183,3 +184,24 @@ def test_the_reports_page_shows_the_service_levels(client, cast, world):
     # The page's days are the user's (UTC here): Thursday 00:00 Berlin is still Wednesday.
     assert "4 of 6 targets settled in the period" in html
     assert "Great help" in html
+
+
+def test_around_the_clock_the_business_figures_come_from_sql_and_equal_the_python_ones(
+    world, monkeypatch
+):
+    """Without business hours the figures are taken in SQL (2M conversations with 10M messages
+    in range stay in the database); they equal the per-conversation computation exactly."""
+    channel, *_ = world
+    ServiceSettings.objects.filter(channel=channel).update(hours_enabled=False)
+    in_sql = report.build(channel_ids=[channel.pk], period=PERIOD)
+    # A schedule that is open around the clock but not the shared sentinel: the Python path.
+    monkeypatch.setattr(hours, "schedules", lambda ids: {pk: hours.AlwaysOpen() for pk in set(ids)})
+    in_python = report.build(channel_ids=[channel.pk], period=PERIOD)
+
+    def figures_of(spread):
+        return (spread.count, spread.median.seconds, spread.p90.seconds)
+
+    for name in ("first_response_business", "resolution_business"):
+        sql_figures = figures_of(getattr(in_sql, name))
+        assert sql_figures == pytest.approx(figures_of(getattr(in_python, name)))
+        assert sql_figures[0] > 0

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.models import Conversation, Message
+from conversations.services import autoresolve
+from realtime.receivers import BULK_ROWS
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -246,3 +248,39 @@ def test_the_customer_phone_shows_the_desks_reply_at_once(
         timeout=5_000,
     )
     phone.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "viewport"),
+    [("en", {"width": 1366, "height": 900}), ("de", {"width": 390, "height": 844})],
+)
+def test_an_auto_resolve_batch_leaves_the_new_queue_at_once_without_a_reload(
+    open_page, cast, channel, locale, viewport
+):
+    """More than BULK_ROWS conversations resolved in one batch reach the page as one
+    ``conversations`` push: the inbox fetches its list once and the resolved rows are gone."""
+    channel.auto_resolve_new_after = timedelta(days=1)
+    channel.save()
+    stale = [
+        _conversation(channel, f"Stale {n:02d}", "Anyone there?", minutes=3 * 24 * 60)
+        for n in range(BULK_ROWS + 5)
+    ]
+    _conversation(channel, "Fresh Fiona", "Is the shop open today?", minutes=2)
+    Conversation.objects.filter(pk__in=[c.pk for c in stale]).update(
+        last_activity_at=timezone.now() - timedelta(days=3)
+    )
+    inbox = open_page(cast.supervisor, "/inbox/?status=new", locale=locale, viewport=viewport)
+    _live(inbox)
+    assert inbox.locator(".conversation-row", has_text="Stale").count() > 0
+
+    autoresolve.autoresolve(now=timezone.now())
+
+    inbox.locator(".conversation-row", has_text="Stale").first.wait_for(
+        state="detached", timeout=10_000
+    )
+    assert inbox.locator(".conversation-row").count() == 1
+    assert inbox.locator(".conversation-row .contact").inner_text() == "Fresh Fiona"
+    assert "conversations" in [f["kind"] for f in _frames(inbox)]
+    assert _not_reloaded(inbox)
+    # No horizontal scrolling at either size.
+    assert inbox.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

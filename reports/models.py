@@ -62,3 +62,60 @@ class TallyWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"tallies up to {self.upto:%Y-%m-%d %H:%M}"
+
+
+class ConversationTally(models.Model):
+    """Conversations counted per channel, UTC hour (or UTC day), figure, breakdown and duration
+    bucket: the pre-aggregate of every conversation figure of the reports (docs/reports.md).
+
+    Written only by ``reports.conversation_tallies`` (the periodic roll-up and the rebuild).
+    ``measure`` says which figure and which instant places the conversation in time: the
+    first response by the opening hour, the resolution by the resolving hour, the business-hours
+    first response and resolution likewise, reopens by the reopen's hour. ``dim``/``key`` is the
+    breakdown (all; the first responder or resolving agent; a tag; a topic; the kind of
+    resolution), ``bucket`` a logarithmic duration bucket (-1: no duration, e.g. unanswered), with
+    the smallest and largest exact duration in it so that percentiles interpolate inside it.
+    ``n_resolved`` counts the conversations that are resolved now (the tags' and topics' figure).
+    Hour rows (``day`` false) hold every hour; day rows repeat them per UTC day, for the report's
+    whole days.
+    """
+
+    class Measure(models.IntegerChoices):
+        FIRST_RESPONSE = 1, _("first response")
+        RESOLUTION = 2, _("resolution")
+        FIRST_RESPONSE_BUSINESS = 3, _("first response in business hours")
+        RESOLUTION_BUSINESS = 4, _("resolution in business hours")
+        REOPENED = 5, _("reopened")
+
+    class Dim(models.IntegerChoices):
+        ALL = 0, _("all")
+        AGENT = 1, _("agent")
+        TAG = 2, _("tag")
+        TOPIC = 3, _("topic")
+        RESOLUTION_KIND = 4, _("resolution")
+
+    # Indexed through the unique key (its first column).
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.BooleanField(default=False)
+    start = models.DateTimeField(_("hour"))
+    measure = models.PositiveSmallIntegerField(choices=Measure.choices)
+    dim = models.PositiveSmallIntegerField(choices=Dim.choices, default=Dim.ALL)
+    key = models.IntegerField(default=0)
+    bucket = models.SmallIntegerField(default=-1)
+    n = models.PositiveIntegerField(default=0)
+    n_resolved = models.PositiveIntegerField(default=0)
+    low = models.FloatField(null=True)
+    high = models.FloatField(null=True)
+
+    class Meta:
+        verbose_name = _("conversation tally")
+        verbose_name_plural = _("conversation tallies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "day", "start", "measure", "dim", "key", "bucket"],
+                name="conversation_tally_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.start:%Y-%m-%d %H}h m{self.measure}: {self.n}"

@@ -71,6 +71,8 @@ _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 _LOGIN_ONLY_BACKENDS = {"axes.backends.AxesStandaloneBackend"}
 # Where is_admin() keeps its answer on the user object (like Django's own _perm_cache).
 _ADMIN_CACHE = "_desk_admin_permission"
+# Where sees_reports() keeps its answer on the user object (as is_admin() does).
+_REPORTS_CACHE = "_desk_sees_reports"
 
 
 def _holds_admin_permission(user) -> bool:
@@ -198,9 +200,12 @@ def with_channel_role(
 
 def remember_role(user: AnyUser, channel: Channel, role: int | None) -> None:
     """Record on ``channel`` the user's role read by with_channel_role(), so that role_for(),
-    can() and require() on it cost no query."""
+    can() and require() on it cost no query. A role that opens the reports also answers
+    sees_reports() (the top bar's link) for the request, without its query."""
     channel.effective_role = role or 0
     channel.effective_role_of = user.pk
+    if role_allows(role, Cap.REPORTS):
+        setattr(user, _REPORTS_CACHE, True)
 
 
 def users_with_access(channel: Channel, *, minimum: Role = Role.VIEWER):
@@ -281,9 +286,6 @@ def channels_where(user: AnyUser, cap: Cap):
         return qs
     return qs.filter(effective_role__gte=int(MINIMUM_ROLE[cap]))
 
-
-# Where sees_reports() keeps its answer on the user object (as is_admin() does).
-_REPORTS_CACHE = "_desk_sees_reports"
 
 
 def sees_reports(user: AnyUser) -> bool:

@@ -21,7 +21,6 @@ from django.utils.dateparse import parse_datetime
 
 from channels_app.access import (
     Cap,
-    can,
     is_admin,
     users_holding,
     with_channel_role,
@@ -335,16 +334,11 @@ _HISTORY_FIELDS = (
 
 def contact_history(conversation: Conversation, user) -> list[Conversation]:
     """The contact's other conversations on channels the user can see, newest first (the
-    latest ``HISTORY_LIMIT``); one query, two when they are on other channels.
+    latest ``HISTORY_LIMIT``); one query.
 
-    A customer usually writes to one number, so the contact's latest conversations are read as
-    they are first. When they all sit on this conversation's channel, whose role the access
-    check has already read (``conversation_for`` keeps it on the channel), or the user is an
-    admin, every one is visible and that is the answer: the role expression is neither built
-    nor run, which was most of this read's cost. Otherwise they are read again with the user's
-    role on each row's channel, computed for the contact's rows only (a handful), not for every
-    channel the user can see (201 for a Supervisor), as the ``channel__in`` form of this query
-    did.
+    The user's role is computed for the contact's rows only (a handful: the query starts from
+    the contact's index), not for every channel the user can see (201 for a Supervisor); an
+    admin sees them all, without the role expression.
     """
     others = (
         Conversation.objects.filter(contact_id=conversation.contact_id)
@@ -353,15 +347,9 @@ def contact_history(conversation: Conversation, user) -> list[Conversation]:
         .only(*_HISTORY_FIELDS)
         .order_by("-opened_at")
     )
-    latest = list(others[:HISTORY_LIMIT])
-    own = conversation.channel_id
-    if is_admin(user) or (
-        all(row.channel_id == own for row in latest) and can(user, Cap.SEE, conversation.channel)
-    ):
-        return latest
-    return list(
-        with_channel_role(others, user, select=False).filter(channel_role__gt=0)[:HISTORY_LIMIT]
-    )
+    if not is_admin(user):
+        others = with_channel_role(others, user, select=False).filter(channel_role__gt=0)
+    return list(others[:HISTORY_LIMIT])
 
 
 def sendable_templates(channel: Channel) -> list[MessageTemplate]:

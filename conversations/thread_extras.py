@@ -57,9 +57,11 @@ def _author(first: str, last: str, username: str) -> str:
     return f"{first} {last}".strip() or username or ""
 
 
-def for_page(conversation_id: int | None, rows: list) -> Extras:
+def for_page(conversation_id: int | None, rows: list, *, reaches_end: bool = False) -> Extras:
     """The reactions and quotes of one thread page (``rows``: its ThreadRow messages). Without
-    a conversation id only the page itself is searched (no query)."""
+    a conversation id only the page itself is searched (no query). A page that ``reaches_end``
+    of the thread (the latest page, the one the conversation opens on) holds every reaction to
+    its messages already, since a reaction comes after its target: none is read again."""
     extras = Extras()
     messages = [r for r in rows if getattr(r, "direction", "")]
     by_wamid = {
@@ -87,7 +89,7 @@ def for_page(conversation_id: int | None, rows: list) -> Extras:
         return extras
     # Every reaction to a message of this page, wherever it sits in the thread.
     latest: dict[tuple[str, str], tuple[str, str, int]] = {}
-    if conversation_id is None:
+    if conversation_id is None or reaches_end:
         reactions = [
             (r.pk, r.direction, r.payload, *_names(r.author))
             for r in messages

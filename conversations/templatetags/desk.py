@@ -330,6 +330,7 @@ def thread_items(
     show_deleted: bool = False,
     can_reply: bool = False,
     csrf_token: str = "",
+    later=True,
 ) -> str:
     """The thread's rows (``<li>`` per message and note): conversations/_thread_rows.html of
     the Jinja2 backend, rendered once for the page.
@@ -341,12 +342,16 @@ def thread_items(
 
     A Django template per row ran ~20 nodes and a ``get_*_display()`` per row, about half of
     the conversation page's render time; here the time zone, the date format and the labels are
-    read once a page. ``inline_types``: the attachment types shown as a picture.
+    read once a page. ``inline_types``: the attachment types shown as a picture. ``later``: the
+    page's cursor to newer messages (ThreadPage.later), None when it reaches the thread's end.
     """
     times = LocalTimes()
-    # The reactions shown on their targets and the quoted messages (two queries at most).
+    # The reactions shown on their targets and the quoted messages (two queries at most, none
+    # for reactions on the latest page).
     rows = [item.obj for item in items if item.kind == "message"]
-    extras = thread_extras.for_page(_conversation_of(rows, attachment_base), rows)
+    extras = thread_extras.for_page(
+        _conversation_of(rows, attachment_base), rows, reaches_end=later is None
+    )
     return _rows(
         "conversations/_thread_rows.html",
         {

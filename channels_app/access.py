@@ -287,7 +287,6 @@ def channels_where(user: AnyUser, cap: Cap):
     return qs.filter(effective_role__gte=int(MINIMUM_ROLE[cap]))
 
 
-
 def sees_reports(user: AnyUser) -> bool:
     """Whether the user may open the reports page at all: an admin, or a Supervisor of some
     channel (what the top bar's "Reports" link follows). At most one EXISTS query, remembered on

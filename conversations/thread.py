@@ -35,6 +35,7 @@ EVENT_LIMIT = 200  # the full history view
 EVENT_PAGE = 20  # the history panel beside the thread
 ASSIGNABLE_LIMIT = 200
 
+
 def _loaded(model, db: str, **values):
     """A ``model`` instance as the ORM loads it with only these fields (the others deferred)."""
     names = [f.attname for f in model._meta.concrete_fields if f.attname in values]

@@ -12,7 +12,6 @@ the durations, in SQL. Days are the user's days: the time-zone conversion happen
 midnight after the last, both in that zone. See docs/reports.md for every definition.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -37,6 +36,8 @@ from config.db_routing import read_connection as connection
 from config.db_routing import reading_reports
 from conversations import rules
 from conversations.models import Conversation, Event, Message, Tag, Topic
+from reports import conversation_figures
+from reports.conversation_figures import Parts
 from reports.figures import (
     PERCENTILES,
     AgentRow,
@@ -67,7 +68,6 @@ RESOLVED = Conversation.Status.RESOLVED
 OUT = Message.Direction.OUTBOUND
 IN = Message.Direction.INBOUND
 AUTO_RESOLUTIONS = (Conversation.Resolution.AUTO_NEW, Conversation.Resolution.AUTO_PENDING)
-
 
 
 def _opened(channel_ids: Sequence[int], period: Period) -> QuerySet:
@@ -283,7 +283,10 @@ def build_report(*, channel_ids: Iterable[int], period: Period, now: datetime) -
         return _build(list(channel_ids), period, now)
 
 
-def _build(ids: list[int], period: Period, now: datetime) -> Report:
+def _direct_parts(ids: list[int], period: Period) -> Parts:
+    """The conversation figures computed from the conversations themselves (periods whose ends
+    are not whole UTC hours, e.g. Asia/Kolkata; and the reference the roll-up is tested
+    against): 7 statements on PostgreSQL, 8 on SQLite, all exact."""
     tz = period.tz
     start, end = period.start, period.end
 
@@ -319,6 +322,52 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         created_at__lt=end,
     ).count()
 
+    names = {}
+    per_day_resolved: dict = {}
+    by_agents = automatically = 0
+    resolvers: dict[int, int] = {}
+    for row in resolved_groups:
+        day = as_date(row["g"])
+        per_day_resolved[day] = per_day_resolved.get(day, 0) + row["n"]
+        if row["resolution"] == Conversation.Resolution.AGENT:
+            by_agents += row["n"]
+            if row["resolved_by_id"] is not None:
+                resolvers[row["resolved_by_id"]] = (
+                    resolvers.get(row["resolved_by_id"], 0) + row["n"]
+                )
+                names[row["resolved_by_id"]] = (row["fname"], row["lname"], row["uname"])
+        elif row["resolution"] in AUTO_RESOLUTIONS:
+            automatically += row["n"]
+    for row in responders:
+        names[row["r"]] = (row["fname"], row["lname"], row["uname"])
+    tags, topics = _label_rows(ids, period)
+    return Parts(
+        opened={
+            as_date(row["g"]): (int(row["opened"]), as_float(row["p50"])) for row in opened_days
+        },
+        resolved=per_day_resolved,
+        opened_total=int(opened_total.get("opened") or 0),
+        first_response=spread(opened_total),
+        responders={row["r"]: (int(row["n_d"]), as_float(row["p50"])) for row in responders},
+        resolution=spread(resolution_total),
+        by_agents=by_agents,
+        automatically=automatically,
+        resolvers=resolvers,
+        reopened=reopened,
+        tags=tags,
+        topics=topics,
+        names=names,
+    )
+
+
+def _build(ids: list[int], period: Period, now: datetime) -> Report:
+    # The conversation figures: from the roll-up when the period's days are whole UTC hours
+    # (every zone with a whole-hour offset), otherwise from the conversations.
+    if _whole_hours(period):
+        parts = conversation_figures.parts(ids, period)
+    else:
+        parts = _direct_parts(ids, period)
+
     # Messages per day and author (a few hundred rows at most); the per-day and the per-agent
     # figures are both sums over these rows.
     message_groups = _message_groups_sql(ids, period)
@@ -331,23 +380,15 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
 
     # --- shape (aggregated rows only) ---
     days = {d: {"opened": 0, "resolved": 0, "in": 0, "out": 0, "frt": None} for d in period.days()}
-    for row in opened_days:
-        slot = days.get(as_date(row["g"]))
+    for day, (opened, median) in parts.opened.items():
+        slot = days.get(day)
         if slot is not None:
-            slot["opened"] = int(row["opened"])
-            slot["frt"] = as_float(row["p50"])
-    by_agents = automatically = 0
-    resolvers: dict[int, dict] = {}
-    for row in resolved_groups:
-        slot = days.get(as_date(row["g"]))
+            slot["opened"] = opened
+            slot["frt"] = median
+    for day, resolved in parts.resolved.items():
+        slot = days.get(day)
         if slot is not None:
-            slot["resolved"] += row["n"]
-        if row["resolution"] == Conversation.Resolution.AGENT:
-            by_agents += row["n"]
-            if row["resolved_by_id"] is not None:
-                resolvers.setdefault(row["resolved_by_id"], {**row, "n": 0})["n"] += row["n"]
-        elif row["resolution"] in AUTO_RESOLUTIONS:
-            automatically += row["n"]
+            slot["resolved"] += resolved
 
     agents: dict[int, dict] = {}
 
@@ -389,25 +430,25 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
     ]
 
     summary = Summary(
-        opened=int(opened_total.get("opened") or 0),
-        resolved=int(resolution_total.get("n_d") or 0),
-        resolved_by_agents=by_agents,
-        resolved_automatically=automatically,
-        reopened=reopened,
+        opened=parts.opened_total,
+        resolved=parts.resolution.count,
+        resolved_by_agents=parts.by_agents,
+        resolved_automatically=parts.automatically,
+        reopened=parts.reopened,
         messages_in=n_in,
         messages_out=n_out,
         outside_window=n_outside,
-        first_response=spread(opened_total),
-        resolution=spread(resolution_total),
+        first_response=parts.first_response,
+        resolution=parts.resolution,
     )
 
-    for user_id, row in resolvers.items():
-        a = agent(user_id, row["fname"], row["lname"], row["uname"])
-        a["resolved"] = row["n"]
-    for row in responders:
-        a = agent(row["r"], row["fname"], row["lname"], row["uname"])
-        a["first_responses"] = int(row["n_d"])
-        a["first_response_median"] = Duration(as_float(row["p50"]))
+    for user_id, n in parts.resolvers.items():
+        a = agent(user_id, *parts.names.get(user_id, (None, None, None)))
+        a["resolved"] = n
+    for user_id, (n, median) in parts.responders.items():
+        a = agent(user_id, *parts.names.get(user_id, (None, None, None)))
+        a["first_responses"] = n
+        a["first_response_median"] = Duration(median)
     agent_rows = sorted(
         (AgentRow(**a) for a in agents.values()), key=lambda r: (-r.replies, r.name.lower())
     )
@@ -426,7 +467,6 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
             )
         )
 
-    tags, topics = _label_rows(ids, period)
     return Report(
         period=period,
         now=now,
@@ -434,6 +474,6 @@ def _build(ids: list[int], period: Period, now: datetime) -> Report:
         queues=queue_rows,
         daily=daily,
         agents=agent_rows,
-        tags=tags,
-        topics=topics,
+        tags=parts.tags,
+        topics=parts.topics,
     )

@@ -30,6 +30,8 @@ from django.db.models.functions import TruncDate
 from channels_app.models import Channel
 from config.db_routing import reading_reports
 from conversations.models import Conversation, Tag
+from reports import build as report_build
+from reports import conversation_figures
 from reports.figures import Duration, Period, Spread
 from reports.sql import Seconds, percentile_rows, person_name, spread
 from service_levels import hours
@@ -238,6 +240,15 @@ def _met_rows(qs, key: str, names: dict, *, order_by_name=True) -> list[MetRow]:
 
 
 def _business_times(ids: Sequence[int], period: Period):
+    if report_build._whole_hours(period):  # the rule of the whole report
+        # From the roll-up: the business seconds were counted when each hour was rolled up.
+        return conversation_figures.business_spreads(list(ids), period)
+    return _business_times_direct(ids, period)
+
+
+def _business_times_direct(ids: Sequence[int], period: Period):
+    """Every conversation of the period into Python, one bisection each (the periods whose
+    days are not whole UTC hours; the reference the roll-up is tested against)."""
     start, end = period.start, period.end
     answered_qs = Conversation.objects.filter(
         channel_id__in=ids, opened_at__gte=start, opened_at__lt=end, first_response_at__isnull=False

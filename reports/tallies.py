@@ -27,6 +27,7 @@ from django.utils import timezone
 from channels_app.models import Channel
 from config import db_features
 from conversations.models import Conversation, Message
+from reports import conversation_tallies
 from reports.models import MessageTally, TallyWatermark
 
 # A message's created_at is taken when its transaction starts; the hour it falls in is rolled
@@ -115,20 +116,30 @@ def roll_up(*, now: datetime) -> dict:
     Returns the new watermark and the number of tally rows written."""
     _lock()
     current = watermark()
+    last_run = TallyWatermark.objects.values_list("updated_at", flat=True).order_by("pk").first()
     target = hour_of(now - SETTLE)
     upto = max(current, target) if current else target
     start = None if current is None else min(current, target) - LOOKBACK
     rows = _recompute(start=start, end=upto, channel_ids=None)
+    # The conversations: the same hours, and those of the conversations changed since the
+    # previous run (LOOKBACK earlier too, for a transaction that committed late).
+    conversation_rows = conversation_tallies.roll_up(
+        since=None if last_run is None else last_run - LOOKBACK, start=start, upto=upto
+    )
     _set_watermark(upto, now)
-    return {"upto": upto.isoformat(), "tallies": rows}
+    return {
+        "upto": upto.isoformat(),
+        "tallies": rows,
+        "conversation_tallies": conversation_rows,
+    }
 
 
 @transaction.atomic
 def rebuild(
     *, channel_ids: Iterable[int] | None = None, now: datetime | None = None
 ) -> dict[str, int]:
-    """Recompute the tallies (every hour before the watermark) and the first responses (when
-    and by whom) of these channels (all when None) from the messages. Rebuilding all
+    """Recompute the tallies (every hour before the watermark), the first responses (when
+    and by whom) and the conversation tallies of these channels (all when None). Rebuilding all
     channels, or any when nothing was rolled up yet, also rolls the watermark up to ``now``.
     Returns the number of tally rows written and of answered conversations."""
     _lock()
@@ -163,4 +174,9 @@ def rebuild(
         first_responder=Subquery(first.values("author_id")[:1]),
     )
     answered = conversations.filter(first_response_at__isnull=False).count()
-    return {"tallies": rows, "conversations": answered}
+    # The conversation figures last: they read the first responses just rebuilt.
+    conversation_rows = conversation_tallies.rebuild(
+        channel_ids=ids if ids is not None and current is not None else None,
+        upto=watermark(),
+    )
+    return {"tallies": rows, "conversations": answered, "conversation_tallies": conversation_rows}

@@ -138,6 +138,14 @@ def auto_resolve_after(channel, status: str) -> timedelta | None:
     return None if field is None else getattr(channel, field)
 
 
+def auto_resolve_on_q() -> Q:
+    """Channels with auto-resolve on for at least one queue (the ORM)."""
+    on = Q()
+    for field in AUTO_RESOLVE_SETTING.values():
+        on |= Q(**{f"{field}__isnull": False})
+    return on
+
+
 def auto_resolve_ages(channel) -> list[tuple[str, timedelta]]:
     """(queue, age) for each queue of the channel with auto-resolve on, in QUEUES order."""
     return [(q, after) for q in QUEUES if (after := auto_resolve_after(channel, q)) is not None]

@@ -15,11 +15,12 @@ docs/concurrency.md.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ MIN_BATCH_SIZE = 50
 # The first batch of a loop has cold caches and no timing to go by: it starts small and grows (at
 # most doubling per batch), so not even the first one can hold its locks far past the target.
 FIRST_BATCH_SIZE = 100
+# Side-by-side workers take the channels in this many id ranges each (see channel_shares).
+SHARES_PER_WORKER = 16
 
 # pg_try_advisory_lock key, fixed so every process agrees on it ("autoresol" in ASCII).
 ADVISORY_LOCK_KEY = 0x6175746F7265736F
@@ -198,17 +201,17 @@ SELECT p.channel_id, p.status, count(*)
 """  # noqa: S608
 
 
-def _pg_channel_filter(channel_id: int | None, partition: tuple[int, int] | None = None) -> str:
+def _pg_channel_filter(channel_id: int | None, share: tuple[int, int] | None = None) -> str:
     sql = "" if channel_id is None else "AND ch.id = %(channel_id)s"
-    if partition is not None:
-        sql += " AND ch.id %% %(partitions)s = %(partition)s"
+    if share is not None:
+        sql += " AND ch.id BETWEEN %(share_first)s AND %(share_last)s"
     return sql
 
 
 class _OneStatement:
     """PostgreSQL: each batch is one statement (data-modifying CTEs, SKIP LOCKED row locks), the
     due limits read from the channel table inside it; several batch loops can run side by side
-    on disjoint channels."""
+    on disjoint shares of the channels."""
 
     parallel = True
 
@@ -222,18 +225,18 @@ class _OneStatement:
         batch_size: int,
         channel_id: int | None,
         start: tuple[int, str],
-        partition: tuple[int, int] | None,
+        share: tuple[int, int] | None,
         plan: None,
     ) -> Batch:
-        sql = _PG_BATCH.format(channel_filter=_pg_channel_filter(channel_id, partition))
+        sql = _PG_BATCH.format(channel_filter=_pg_channel_filter(channel_id, share))
         params = {
             "now": now,
             "limit": batch_size,
             "channel_id": channel_id,
             "from_channel": start[0],
             "from_queue": start[1],
-            "partition": partition[0] if partition else None,
-            "partitions": partition[1] if partition else None,
+            "share_first": share[0] if share else None,
+            "share_last": share[1] if share else None,
         }
         with connection.cursor() as cursor:
             # The job is idempotent, so a batch lost to a crash in the few milliseconds before
@@ -323,7 +326,7 @@ class _UnderWriteLock:
         batch_size: int,
         channel_id: int | None,
         start: tuple[int, str],
-        partition: tuple[int, int] | None,
+        share: tuple[int, int] | None,
         plan: list[tuple[int, str, timedelta]],
     ) -> Batch:
         ops = connection.ops
@@ -388,7 +391,7 @@ def autoresolve_batch(
     batch_size: int = DEFAULT_BATCH_SIZE,
     channel_id: int | None = None,
     start: tuple[int, str] = (0, ""),
-    partition: tuple[int, int] | None = None,
+    share: tuple[int, int] | None = None,
     announce: bool = True,
 ) -> Batch:
     """Resolve up to ``batch_size`` due conversations in one short transaction.
@@ -399,8 +402,8 @@ def autoresolve_batch(
     the same transaction. On PostgreSQL the rows are claimed FOR NO KEY UPDATE SKIP LOCKED, so
     rows an agent holds are left for the next run. (channel id, queue) pairs before ``start``
     are not looked at; pass the previous batch's ``last_pair`` to continue a run.
-    ``partition=(i, n)`` (PostgreSQL only) limits the batch to channels whose id is i modulo n,
-    so n workers can run side by side on disjoint rows.
+    ``share=(first, last)`` (PostgreSQL only) limits the batch to the channels with ids from
+    ``first`` to ``last``, so that workers can run side by side on disjoint rows.
     """
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
@@ -416,7 +419,7 @@ def autoresolve_batch(
             batch_size=batch_size,
             channel_id=channel_id,
             start=start,
-            partition=partition,
+            share=share,
             plan=plan,
         )
         if announce:
@@ -472,6 +475,20 @@ def _run_lock(exclusive: bool):
         yield acquired
 
 
+def channel_shares(workers: int) -> list[tuple[int, int]]:
+    """The channels with auto-resolve on, cut into consecutive id ranges (first id, last id) for
+    ``workers`` side by side: SHARES_PER_WORKER ranges each, so that when one worker's channels
+    hold fewer due rows it takes more ranges and none is left running alone for long."""
+    ids = list(
+        Channel.objects.filter(rules.auto_resolve_on_q())
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    count = min(len(ids), workers * SHARES_PER_WORKER)
+    bounds = [len(ids) * i // count for i in range(count + 1)] if count else []
+    return [(ids[a], ids[b - 1]) for a, b in itertools.pairwise(bounds)]
+
+
 def next_batch_size(size: int, took: float, *, maximum: int) -> int:
     """The size of the next batch after one of ``size`` rows took ``took`` seconds: scaled
     towards TARGET_BATCH_SECONDS, at most doubling, never below MIN_BATCH_SIZE or above
@@ -501,33 +518,29 @@ def autoresolve(
     SKIP LOCKED and the re-stated conditions keep them apart. ``should_stop`` is checked before
     each batch; ``on_batch`` is called after each one (progress reporting, under a lock).
     ``workers`` > 1 (PostgreSQL, all channels) runs that many batch loops side by side, each on
-    its own connection and its own share of the channels.
+    its own connection, taking the channels a share at a time (channel_shares).
     """
     summary = Summary()
     started = time.perf_counter()
     guard = threading.Lock()
 
-    def run_partition(partition: tuple[int, int] | None) -> None:
-        announcer = _Announcer(now)
-        try:
-            run_batches(partition, announcer)
-        finally:
-            announcer.flush()
-
-    def run_batches(partition: tuple[int, int] | None, announcer: _Announcer) -> None:
+    def run_batches(
+        share: tuple[int, int] | None, announcer: _Announcer, size: int
+    ) -> tuple[bool, int]:
+        """Batches until ``share`` (all channels when None) is exhausted; returns whether the
+        run was asked to stop, and the batch size reached (the next share starts there)."""
         start: tuple[int, str] = (0, "")
-        size = min(batch_size, FIRST_BATCH_SIZE)
         while True:
             if should_stop is not None and should_stop():
                 summary.stopped = True
-                return
+                return True, size
             batch = autoresolve_batch(
                 now=now, batch_size=size, channel_id=channel_id, start=start,
-                partition=partition, announce=False,
+                share=share, announce=False,
             )  # fmt: skip
             took = batch.held
             if not batch.claimed:
-                return
+                return False, size
             announcer.add(batch)
             with guard:
                 summary.batches += 1
@@ -539,14 +552,27 @@ def autoresolve(
             # A short batch means every pair from the cursor on is exhausted; rows skipped as
             # locked wait for the next run rather than being spun on here.
             if batch.claimed < size:
-                return
+                return False, size
             start = batch.last_pair
             size = next_batch_size(size, took, maximum=batch_size)
 
-    def in_own_connection(partition: tuple[int, int]) -> None:
+    def worker(shares: Iterator[tuple[int, int]]) -> None:
+        """Take the next share of the channels until none is left (each on this thread's own
+        connection): a worker that finishes a small share takes another, so both stay busy to
+        the end whatever the channels' sizes."""
+        announcer = _Announcer(now)
+        size = min(batch_size, FIRST_BATCH_SIZE)
         try:
-            run_partition(partition)
+            while True:
+                with guard:
+                    share = next(shares, None)
+                if share is None or summary.stopped:
+                    return
+                stop, size = run_batches(share, announcer, size)
+                if stop:
+                    return
         finally:
+            announcer.flush()
             connection.close()  # this thread's connection
 
     with _run_lock(exclusive) as acquired:
@@ -554,14 +580,17 @@ def autoresolve(
             summary.skipped = True
             return summary
         if workers > 1 and channel_id is None and _engine().parallel:
-            # Disjoint channel sets, one connection each: PostgreSQL runs the batches on as many
-            # cores, and the row locks keep each row to exactly one of them anyway.
+            # Disjoint shares of the channels, one connection per worker: PostgreSQL runs the
+            # batches on as many cores, and the row locks keep each row to exactly one of them.
+            shares = iter(channel_shares(workers))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [
-                    pool.submit(in_own_connection, (i, workers)) for i in range(workers)
-                ]:
+                for future in [pool.submit(worker, shares) for _ in range(workers)]:
                     future.result()
         else:
-            run_partition(None)
+            announcer = _Announcer(now)
+            try:
+                run_batches(None, announcer, min(batch_size, FIRST_BATCH_SIZE))
+            finally:
+                announcer.flush()
     summary.elapsed = time.perf_counter() - started
     return summary

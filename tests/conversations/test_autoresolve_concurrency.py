@@ -1,5 +1,6 @@
 """Auto-resolve against real concurrency on PostgreSQL: overlapping runs and agents' row locks."""
 
+import itertools
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -189,3 +190,37 @@ def test_side_by_side_workers_share_the_channels_and_resolve_each_row_once(on_po
     assert batches == list(range(1, summary.batches + 1))  # each batch reported once, in order
     assert events_per_conversation() == Counter({c.pk: 1 for c in due})
     assert Conversation.objects.filter(pk__in=[c.pk for c in kept], status="new").count() == 5
+
+
+def test_channel_shares_cover_each_channel_with_auto_resolve_once(db):
+    on = [ChannelFactory(auto_resolve_new_after=7 * DAY) for _ in range(40)]
+    on += [ChannelFactory(auto_resolve_new_after=None, auto_resolve_pending_after=3 * DAY)]
+    ChannelFactory(auto_resolve_new_after=None, auto_resolve_pending_after=None)
+
+    shares = autoresolve.channel_shares(2)
+
+    assert len(shares) == 2 * autoresolve.SHARES_PER_WORKER
+    covered = [ch.pk for ch in on if any(first <= ch.pk <= last for first, last in shares)]
+    assert covered == [ch.pk for ch in on]
+    # Disjoint ranges, in order.
+    assert all(first <= last for first, last in shares)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(shares))
+
+
+def test_a_worker_done_with_small_channels_takes_more_shares(on_postgres):
+    # One large channel first and many small ones: split by a fixed rule, one worker would end
+    # early; taking shares as they finish, both work and every due row is resolved once.
+    big = ChannelFactory(auto_resolve_new_after=7 * DAY)
+    small = [ChannelFactory(auto_resolve_new_after=7 * DAY) for _ in range(6)]
+    due = [waiting(big, "new", 8 * DAY) for _ in range(40)]
+    due += [waiting(ch, "new", 8 * DAY) for ch in small for _ in range(2)]
+    threads = Counter()
+
+    def seen(summary):
+        threads[threading.current_thread().name] += 1
+
+    summary = autoresolve.autoresolve(now=NOW, batch_size=4, workers=2, on_batch=seen)
+
+    assert summary.total == len(due) == 52
+    assert len(threads) == 2
+    assert events_per_conversation() == Counter({c.pk: 1 for c in due})

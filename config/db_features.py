@@ -16,12 +16,17 @@ in the app code that branches on the database and fails above four.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from django.db import connection as default_connection
+from django.db import connections
 from django.db.models import BooleanField, CharField, F, Func, Lookup, Q, QuerySet, Value
+from django.db.models.expressions import Expression, RawSQL
+from django.db.models.lookups import In
 
 
 class AnyOf(Lookup):
@@ -118,21 +123,44 @@ class Dialect:
 
     # --- expressions ---
 
-    def in_ids(self, field: str, ids: list[int]) -> Q | Lookup:
-        """``field IN ids``."""
-        return Q(**{f"{field}__in": ids})
+    def in_ids(self, field: str | Expression, ids: list[int]) -> Q | Lookup:
+        """``field IN ids`` (``field`` a name or an expression)."""
+        return Q(**{f"{field}__in": ids}) if isinstance(field, str) else In(field, list(ids))
 
     def text_search(self, field: str, text: str) -> list:
         """The filters that find messages whose ``field`` contains ``text``: a plain scan here,
         capped by the caller like the full-text one."""
         return [Q(**{f"{field}__icontains": text})]
 
+    def newest_months_first(
+        self, qs: QuerySet, *, field: str, now: datetime, months: int
+    ) -> list[QuerySet]:
+        """``qs`` cut into slices of ``field`` to read newest first, so that a capped read
+        stops in the latest months. SQLite keeps one table: ``[qs]``."""
+        return [qs]
+
+    def per_group_sql(
+        self,
+        qs: QuerySet,
+        *,
+        field: str,
+        values: Sequence,
+        columns: Sequence[str],
+        order: Sequence,
+        limit: int,
+    ) -> tuple[str, tuple]:
+        """A SELECT of ``columns`` of ``qs``'s first ``limit`` rows in ``order`` for each of the
+        ``values`` of ``field`` (PostgreSQL: a LATERAL join). SQLite has no LATERAL: the first
+        ``limit`` x len(values) rows of ``qs`` in ``order``."""
+        rows = qs.order_by(*order).values(*columns)[: limit * len(values)]
+        return rows.query.sql_with_params()
+
     def newest_per_group(
         self, qs: QuerySet, *, field: str, values: Sequence, key: str, order: Sequence, limit: int
     ) -> QuerySet:
-        """``qs``, for a page of its first ``limit`` rows in ``order`` over a few ``values`` of
-        ``field``, read ahead per value where that pays (PostgreSQL). SQLite walks the merged
-        range well: ``qs`` as it is."""
+        """``qs``, for a page of its first ``limit`` rows in ``order`` over several ``values`` of
+        ``field``, read per value where that pays (PostgreSQL). SQLite walks the merged range
+        well: ``qs`` as it is."""
         return qs
 
     # --- locks and transaction settings ---
@@ -225,28 +253,92 @@ class PostgreSQL(Dialect):
     def json_param(self, param: str) -> str:
         return f"{param}::jsonb"
 
-    def in_ids(self, field: str, ids: list[int]) -> Q | Lookup:
+    def in_ids(self, field: str | Expression, ids: list[int]) -> Q | Lookup:
         """``field = ANY(array)``: one array parameter (see ``AnyOf``)."""
-        return AnyOf(F(field), ids) if ids else Q(**{f"{field}__in": ids})
+        if not ids:
+            return super().in_ids(field, ids)
+        return AnyOf(F(field) if isinstance(field, str) else field, ids)
 
     def text_search(self, field: str, text: str) -> list:
         """Full text on the ``msg_body_fts`` index, the cheap substring test first."""
         value = Value(text, output_field=CharField())
         return [BodyMayMatch(F(field), value), BodyMatches(F(field), value)]
 
+    def newest_months_first(
+        self, qs: QuerySet, *, field: str, now: datetime, months: int
+    ) -> list[QuerySet]:
+        """``qs`` as one slice per UTC month of ``field`` (the monthly partitions), newest
+        first: everything from next month on, this month and the ``months - 1`` before it one
+        by one, then everything older. The slices cover every row once.
+
+        Read as a UNION ALL of capped slices under the same cap, each slice is planned alone
+        for its own few rows: a word in one message in twelve is found by a short scan of the
+        newest month and the read stops there, a rare word by each month's GIN index. As one
+        capped scan of the whole table PostgreSQL chose bitmap scans that AND the full-text
+        index with the channel index over whole partitions (2.8M entries each), 400 ms and more
+        at 50M messages (bench/RESULTS.md, "Inbox at 10M").
+        """
+        index = now.year * 12 + now.month - 1
+        starts = [
+            datetime(i // 12, i % 12 + 1, 1, tzinfo=UTC)
+            for i in range(index + 1, index - months, -1)
+        ]
+        slices = [qs.filter(**{f"{field}__gte": starts[0]})]
+        for later, earlier in itertools.pairwise(starts):
+            slices.append(qs.filter(**{f"{field}__gte": earlier, f"{field}__lt": later}))
+        slices.append(qs.filter(**{f"{field}__lt": starts[-1]}))
+        return slices
+
+    def per_group_sql(
+        self,
+        qs: QuerySet,
+        *,
+        field: str,
+        values: Sequence,
+        columns: Sequence[str],
+        order: Sequence,
+        limit: int,
+    ) -> tuple[str, tuple]:
+        """``SELECT per_group.* FROM unnest(values) CROSS JOIN LATERAL (qs's first ``limit``
+        rows in ``order`` where ``field`` is the value)``: one index range per value."""
+        connection = connections[qs.db]
+        cast = qs.model._meta.get_field(field).cast_db_type(connection)
+        rows = (
+            qs.filter(**{field: RawSQL("per_group_value.value", ())})
+            .order_by(*order)
+            .values(*columns)[:limit]
+        )
+        sql, params = rows.query.sql_with_params()
+        return (
+            f"SELECT per_group.* FROM unnest(%s::{cast}[]) AS per_group_value (value)"  # noqa: S608
+            f" CROSS JOIN LATERAL ({sql}) AS per_group",
+            (list(values), *params),
+        )
+
     def newest_per_group(
         self, qs: QuerySet, *, field: str, values: Sequence, key: str, order: Sequence, limit: int
     ) -> QuerySet:
-        """For a handful of ``values`` of ``field``, the first ``limit`` ids of each value read
-        separately (one index range each, UNION ALL), then the rows by id: one query more, but
-        no walk through every group's rows to find the few that match."""
-        per_group = [
-            qs.filter(**{field: value}).order_by(*order).values_list(key, "id")[:limit]
-            for value in values
-        ]
-        union = per_group[0].union(*per_group[1:], all=True).order_by(*order)[:limit]
-        ids = [pk for _, pk in union]
-        return qs.model._default_manager.filter(pk__in=ids)
+        """The first ``limit`` ids of each value of ``field`` read separately (``per_group_sql``:
+        one index range each, ``limit`` rows at most), the first ``limit`` of them all in
+        ``order``, and the rows by those ids, in one statement.
+
+        One walk of the whole order (``conv_inbox_all``) skips every newer row of a group the
+        user does not see, and those can be millions (bench/RESULTS.md, "Inbox at 10M"); read
+        per group, the cost is bounded by groups x ``limit`` index entries whatever the data.
+        """
+        sql, params = self.per_group_sql(
+            qs, field=field, values=values, columns=(key, "id"), order=order, limit=limit
+        )
+        ordering = ", ".join(
+            f'per_group."{name.lstrip("-")}" {"DESC" if name.startswith("-") else "ASC"}'
+            for name in order
+        )
+        ids = (
+            f"SELECT per_group.id FROM ({sql}) AS per_group ORDER BY {ordering} LIMIT {int(limit)}"  # noqa: S608
+        )
+        return qs.model._default_manager.filter(
+            pk__in=RawSQL(ids, params)  # noqa: S611 (compiled SQL, bound values)
+        )
 
     @contextmanager
     def try_advisory_lock(self, connection, key: int):

@@ -29,7 +29,8 @@ from channels_app.access import (
 )
 from channels_app.models import Channel
 from config import db_features
-from conversations.models import Contact, Conversation, Message, Tag, Topic
+from conversations import search
+from conversations.models import Conversation, Tag, Topic
 from conversations.thread import (
     ASSIGNABLE_LIMIT as ASSIGNABLE_LIMIT,
 )
@@ -78,14 +79,14 @@ from conversations.thread import (
     thread_page as thread_page,
 )
 
-# Message-text search stops after this many matching messages (newest conversations first is
-# not guaranteed beyond it); see docs/conversation-lifecycle.md, "Search".
-SEARCH_MESSAGE_CAP = 500
-SEARCH_CONTACT_CAP = 500
+# Message-text search stops after this many matching messages (newest months first, see
+# conversations/search.py); see docs/conversation-lifecycle.md, "Search".
+SEARCH_MESSAGE_CAP = search.MESSAGE_CAP
+SEARCH_CONTACT_CAP = search.CONTACT_CAP
 # Queue counts stop here (shown as "1,000+"); see queue_counts. At 1M conversations every queue
 # of a Supervisor passes 10,000, and counting 10,000 index entries three times cost ~30 ms a page.
 COUNT_CAP = 1_000
-# Up to this many channels, a sparse filter's page is read per channel (inbox_page).
+# Up to this many channels, a sparse filter's page is read per channel (per_channel_ids).
 SPLIT_CHANNELS_MAX = 20
 # With a tag or topic filter each counted row costs a probe into the link table, so the queues
 # are counted to a lower cap ("100+"): at a million conversations an uncapped tag count is a
@@ -217,45 +218,11 @@ _BodyMatches = db_features.BodyMatches
 _BodyMayMatch = db_features.BodyMayMatch
 
 
-def _matching_conversation_ids(q: str, channel_ids: list[int]) -> QuerySet:
-    # A message its sender deleted is not searched: its text is hidden from most readers, and a
-    # hit would point at it (issue 21).
-    messages = Message.objects.filter(_in_ids("channel_id", channel_ids), revoked_at__isnull=True)
-    # Full text on PostgreSQL (the msg_body_fts index); a plain scan on SQLite, capped alike.
-    messages = messages.filter(*db_features.dialect().text_search("body", q))
-    return messages.order_by().values("conversation_id")[:SEARCH_MESSAGE_CAP]
-
-
-def _matching_contact_ids(q: str) -> QuerySet:
-    digits = "".join(ch for ch in q if ch.isdigit())
-    match = Q(profile_name__icontains=q)
-    if len(digits) >= 3:
-        # The number is the WhatsApp ID (the phone field is "+" and the same digits).
-        match |= Q(wa_id__contains=digits)
-    return Contact.objects.filter(match).order_by().values("pk")[:SEARCH_CONTACT_CAP]
-
-
 def _search(qs: QuerySet, q: str, channel_ids: list[int]) -> QuerySet:
-    # One id set, the UNION of two capped subqueries (conversations of matching contacts,
-    # conversations of matching messages). Two subqueries joined by OR cannot be a join, so the
-    # planner scanned every visible conversation instead (one whole pass per page at 1M
-    # conversations; bench/pages.py). The set is read once, here (one query, at most ~1,000
-    # ids), because the page uses it twice, for the counts and for the rows: as a subquery
-    # PostgreSQL ran the full-text match for both (~45 ms each for a common word).
-    if not channel_ids:
-        return qs.none()
-    by_contact = (
-        Conversation.objects.filter(contact_id__in=_matching_contact_ids(q)).order_by().values("pk")
-    )
-    parts, params = [], []
-    for ids in (by_contact, _matching_conversation_ids(q, channel_ids)):
-        sql, sub_params = ids.query.sql_with_params()
-        parts.append(f"SELECT * FROM ({sql}) AS search_{len(parts)}")  # noqa: S608
-        params.extend(sub_params)
-    with connections[qs.db].cursor() as cursor:
-        # Django-compiled SQL; every value in it stays a bound parameter.
-        cursor.execute(" UNION ".join(parts), params)
-        found = [pk for (pk,) in cursor.fetchall()]
+    # One id set (conversations.search: the capped contact and message matches, one query),
+    # read once here because the page uses it twice, for the counts and for the rows: as a
+    # subquery PostgreSQL ran the full-text match for both (~45 ms each for a common word).
+    found = search.matching_ids(q, channel_ids, using=qs.db)
     if not found:
         return qs.none()  # no counts and no rows to query
     return qs.filter(_in_ids("pk", found))
@@ -283,6 +250,32 @@ def inbox_for(user, filters: InboxFilters, *, channels: list[Channel]) -> QueryS
     if filters.q:
         qs = _search(qs, filters.q, channel_ids)
     return qs
+
+
+def per_channel_ids(filters: InboxFilters, channels: list[ChannelOption]) -> list[int] | None:
+    """The channel ids whose rows ``inbox_page`` reads per channel, or None for one walk.
+
+    A queue's page over several channels is read per channel (one bounded index range each):
+    one walk of every channel's rows in activity order first skips the newer rows of the
+    channels the user does not see, and at 10M conversations a busy invisible channel put two
+    million of them in front of a Supervisor's Resolved page (bench/RESULTS.md, "Inbox at
+    10M"). Not with a search (its rows come from a short id list), a channel filter (one range
+    already) or "assigned to me" (its own index, ``conv_inbox_mine``). A tag, a topic or
+    "unassigned" in an open queue passes part of the rows only, so each channel's range is
+    walked further (a probe or a heap visit per row) to fill its share: per channel only up to
+    ``SPLIT_CHANNELS_MAX`` channels.
+    """
+    if filters.q or filters.channel is not None or filters.assignee == ASSIGNEE_ME:
+        return None
+    ids = [c.pk for c in channels]
+    # "Unassigned" passes some open rows (each a heap visit to tell), and every resolved one.
+    unassigned = (
+        filters.assignee == ASSIGNEE_NONE and filters.status != Conversation.Status.RESOLVED
+    )
+    sparse = filters.tag is not None or filters.topic is not None or unassigned
+    if len(ids) < 2 or (sparse and len(ids) > SPLIT_CHANNELS_MAX):
+        return None
+    return ids
 
 
 def queue_counts(qs: QuerySet, *, cap: int | None = COUNT_CAP) -> dict[str, int]:
@@ -322,7 +315,7 @@ def inbox_page(
     cursor: Cursor | None,
     size: int,
     channels: list[ChannelOption] | None = None,
-    sparse_in: list[int] | None = None,
+    per_channel: list[int] | None = None,
     sort: str = SORT_ACTIVITY,
 ) -> InboxPage:
     """One page of a queue with keyset pagination (two queries: rows, then their tags).
@@ -331,10 +324,10 @@ def inbox_page(
     ``conv_inbox`` index order, so deep pages cost the same as the first. Each row gets
     ``channel_name``, from ``channels`` when given (no join), else from its channel.
 
-    ``sparse_in``: the channel ids of a filter that few rows pass (a tag, a topic). On
-    PostgreSQL, for a handful of channels, the page's ids are then read as the newest rows of
-    each channel separately (one index range each, UNION ALL), and the rows by id: one query
-    more, but no walk through every channel's rows to find the few that match.
+    ``per_channel``: the channel ids to read separately (``per_channel_ids``). On PostgreSQL
+    the page's ids are then the first rows of each channel's own index range (a LATERAL join,
+    in the same statement), so the page costs channels x (size + 1) index entries at most,
+    whatever the rows of other channels.
 
     ``sort=SORT_WAITING``: longest waiting first (``waiting_since`` ascending, the answered rows
     last, then id), on the ``conv_inbox_waiting`` indexes, with a ``WaitingCursor``.
@@ -355,9 +348,9 @@ def inbox_page(
     # PostgreSQL sorts NULL last in ascending order (as the index stores it); SQLite is told.
     order = ("waiting_since", "id") if waiting else ("-last_activity_at", "-id")
     full_order = (F("waiting_since").asc(nulls_last=True), "id") if waiting else order
-    if sparse_in is not None and 1 < len(sparse_in) <= SPLIT_CHANNELS_MAX:
+    if per_channel is not None and len(per_channel) > 1:
         qs = db_features.dialect(connections[qs.db]).newest_per_group(
-            qs, field="channel_id", values=sparse_in, key=key, order=order, limit=size + 1
+            qs, field="channel_id", values=per_channel, key=key, order=order, limit=size + 1
         )
     rows = list(
         qs.select_related(*related)

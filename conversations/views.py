@@ -84,14 +84,13 @@ def inbox(request):
     counts = queries.queue_counts(base, cap=cap)
     sort = data.get("sort") or queries.SORT_ACTIVITY
     cursor = queries.decode_cursor(request.GET.get("cursor"), sort)
-    sparse = filters.tag is not None or filters.topic is not None
     page = queries.inbox_page(
         base,
         status=status,
         cursor=cursor,
         size=settings.INBOX_PAGE_SIZE,
         channels=channels,
-        sparse_in=[c.pk for c in channels] if sparse and filters.channel is None else None,
+        per_channel=queries.per_channel_ids(filters, channels),
         sort=sort,
     )
 

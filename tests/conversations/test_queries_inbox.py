@@ -6,7 +6,7 @@ import pytest
 from django.db.models import CharField, F, Value
 
 from channels_app.access import Role
-from conversations import queries
+from conversations import queries, search
 from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory, MessageFactory
 
@@ -89,11 +89,11 @@ def test_message_search_is_the_full_text_match_whatever_the_case_or_wildcards(ca
 
     def found(q, messages=None):
         if messages is None:
-            messages = queries._matching_conversation_ids(q, [cast.channel.pk])
+            ids = set(search.matching_ids(q, [cast.channel.pk]))
         else:
             text = Value(q, output_field=CharField())
             messages = messages.filter(queries._BodyMatches(F("body"), text))
-        ids = set(messages.values_list("conversation_id", flat=True))
+            ids = set(messages.values_list("conversation_id", flat=True))
         return {key for key, c in conversations.items() if c.pk in ids}
 
     assert found("Refund") == {"refund", "path"}  # not "Refunds": whole words only
@@ -104,9 +104,16 @@ def test_message_search_is_the_full_text_match_whatever_the_case_or_wildcards(ca
         assert found(q) == found(q, text_only), q
 
 
-def test_a_tag_page_read_per_channel_is_the_same_walk_as_the_plain_query(cast, on_postgres):
-    """inbox_page(sparse_in=...) must page exactly like the single query: same rows, same
-    order, ties on last_activity_at broken by id, every row once across pages."""
+@pytest.mark.parametrize(
+    ("tagged", "sort"),
+    [(True, queries.SORT_ACTIVITY), (False, queries.SORT_ACTIVITY), (False, queries.SORT_WAITING)],
+)
+def test_a_page_read_per_channel_is_the_same_walk_as_the_plain_query(
+    cast, on_postgres, tagged, sort
+):
+    """inbox_page(per_channel=...) must page exactly like the single query: same rows, same
+    order, ties on last_activity_at (or waiting_since) broken by id, every row once across
+    pages; with a tag filter and without."""
     from channels_app.access import Role
     from tests.factories import ChannelFactory, GrantFactory, TagFactory
 
@@ -118,21 +125,31 @@ def test_a_tag_page_read_per_channel_is_the_same_walk_as_the_plain_query(cast, o
     for i, channel in enumerate([cast.channel, *extra] * 7):
         same = at.replace(minute=i // 3)  # three rows share each timestamp
         conv = ConversationFactory(
-            channel=channel, status="resolved", opened_at=same, last_activity_at=same
+            channel=channel,
+            status="resolved",
+            opened_at=same,
+            last_activity_at=same,
+            waiting_since=same if i % 5 else None,  # the answered ones last in "waiting"
         )
         if i % 4:
             conv.tags.add(refund)
     channels = queries.inbox_channels(cast.viewer)
     assert len(channels) == 3
-    base = queries.inbox_for(
-        cast.viewer, queries.InboxFilters(status="resolved", tag=refund), channels=channels
-    )
+    filters = queries.InboxFilters(status="resolved", tag=refund if tagged else None)
+    base = queries.inbox_for(cast.viewer, filters, channels=channels)
+    assert queries.per_channel_ids(filters, channels) == [c.pk for c in channels]
 
     def walk(**kwargs):
         seen, cursor = [], None
         while True:
             page = queries.inbox_page(
-                base, status="resolved", cursor=cursor, size=4, channels=channels, **kwargs
+                base,
+                status="resolved",
+                cursor=cursor,
+                size=4,
+                channels=channels,
+                sort=sort,
+                **kwargs,
             )
             seen += [row.pk for row in page.rows]
             if page.next_cursor is None:
@@ -140,5 +157,5 @@ def test_a_tag_page_read_per_channel_is_the_same_walk_as_the_plain_query(cast, o
             cursor = page.next_cursor
 
     plain = walk()
-    assert len(plain) == len(set(plain)) == 15
-    assert walk(sparse_in=[c.pk for c in channels]) == plain
+    assert len(plain) == len(set(plain)) == (15 if tagged else 21)
+    assert walk(per_channel=[c.pk for c in channels]) == plain

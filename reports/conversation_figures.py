@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, IntegerField, Max, Min, Q, Sum, Value, When
+from django.db.models import Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 
 from conversations.models import Tag, Topic
@@ -109,6 +109,16 @@ class ConversationFigures:
         return {k: h for (m, d, k), h in self.totals.items() if m == measure and d == dim}
 
 
+# The rows of the per-day figures: the first responses (all), the resolved (per kind of
+# resolution: a few rows an hour, adding up to all) and the reopens.
+PER_DAY_KEYS = {M.FIRST_RESPONSE: D.ALL, M.RESOLUTION: D.RESOLUTION_KIND, M.REOPENED: D.ALL}
+PER_DAY = (
+    Q(measure=M.FIRST_RESPONSE, dim=D.ALL)
+    | Q(measure=M.RESOLUTION, dim=D.RESOLUTION_KIND)
+    | Q(measure=M.REOPENED)
+)
+
+
 def _day_start(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -132,26 +142,20 @@ def read(channel_ids: list[int], period: Period, *, business: bool) -> Conversat
         if not business:
             # Per day of the user's zone, from the hour rows: the first responses (buckets, for
             # the day's median) and the counts of the resolved and reopened.
+            # (The resolved per day: the resolution kinds' rows, a few per hour, add up to all.)
             per_day = (
-                tallies.filter(day=False, dim=D.ALL, start__gte=start, start__lt=stored_end)
-                .annotate(
-                    g=TruncDate("start", tzinfo=period.tz),
-                    b=Case(
-                        When(measure=M.FIRST_RESPONSE, then="bucket"),
-                        default=Value(ct.NO_VALUE),
-                        output_field=IntegerField(),
-                    ),
-                )
-                .values("g", "measure", "b")
+                tallies.filter(PER_DAY, day=False, start__gte=start, start__lt=stored_end)
+                .annotate(g=TruncDate("start", tzinfo=period.tz))
+                .values("g", "measure", "bucket")
                 .annotate(sn=Sum("n"), sr=Sum("n_resolved"), lo=Min("low"), hi=Max("high"))
                 .order_by()
             )
             for r in per_day:
                 h = figures.days[as_date(r["g"])][r["measure"]]
-                h.add(r["b"], r["sn"], r["sr"], r["lo"], r["hi"])
+                h.add(r["bucket"], r["sn"], r["sr"], r["lo"], r["hi"])
                 if r["measure"] == M.FIRST_RESPONSE:
                     figures.totals[(M.FIRST_RESPONSE, D.ALL, 0)].add(
-                        r["b"], r["sn"], r["sr"], r["lo"], r["hi"]
+                        r["bucket"], r["sn"], r["sr"], r["lo"], r["hi"]
                     )
         # The period's totals per breakdown: day rows for the whole UTC days, hour rows at the
         # ends (the per-day statement above already has the first responses' ALL rows).
@@ -192,11 +196,9 @@ def read(channel_ids: list[int], period: Period, *, business: bool) -> Conversat
         for (_c, hour, measure, dim, key, b), (n, n_resolved, low, high) in live.items():
             if measure not in measures:
                 continue
-            if dim == D.ALL and not business:
+            if not business and PER_DAY_KEYS.get(measure) == dim:
                 g = hour.astimezone(period.tz).date()
-                figures.days[g][measure].add(
-                    b if measure == M.FIRST_RESPONSE else ct.NO_VALUE, n, n_resolved, low, high
-                )
+                figures.days[g][measure].add(b, n, n_resolved, low, high)
             figures.totals[(measure, dim, key)].add(b, n, n_resolved, low, high)
     return figures
 

@@ -319,7 +319,9 @@ def roll_up(*, since: datetime | None, start: datetime | None, upto: datetime) -
     """The roll-up's conversation part (``reports.tallies.roll_up`` calls it under its lock):
     every hour in [start, upto) (everything before ``upto`` when start is None), and the hours
     of the conversations changed since ``since`` (a reply, an event), before ``start``."""
-    if start is None:
+    if start is None or not ConversationTally.objects.exists():
+        # The first run, or the first since this roll-up was added to a desk with history
+        # (``manage.py rebuild_report_tallies`` does the same outside the beat job).
         return rebuild(channel_ids=None, upto=upto)
     channels = list(Channel.objects.values_list("pk", flat=True))
     written = recompute(

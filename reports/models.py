@@ -119,3 +119,34 @@ class ConversationTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id} {self.start:%Y-%m-%d %H}h m{self.measure}: {self.n}"
+
+
+class CostTally(models.Model):
+    """Outbound messages that carry WhatsApp's pricing block, counted per channel, UTC hour,
+    author, template, pricing category and billable flag (reports/costs.py).
+
+    Written with ``MessageTally`` by the same roll-up, for the same hours (a message's pricing
+    arrives with its first status, seconds after it is sent, long before its hour is rolled
+    up). ``author_key``/``template_key``: the id, 0 for none; not foreign keys.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField(_("hour"))
+    author_key = models.IntegerField(default=0)
+    template_key = models.IntegerField(default=0)
+    category = models.CharField(max_length=40)
+    billable = models.BooleanField(default=False)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("cost tally")
+        verbose_name_plural = _("cost tallies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "hour", "author_key", "template_key", "category", "billable"],
+                name="cost_tally_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.hour:%Y-%m-%d %H}h {self.category}: {self.count}"

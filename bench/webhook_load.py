@@ -129,7 +129,10 @@ SEED_SQL = [
          EXECUTE (SELECT 'TRUNCATE ' || string_agg(quote_ident(tablename), ', ')
                          || ' RESTART IDENTITY CASCADE'
                   FROM pg_tables
-                  WHERE schemaname = 'public' AND tablename LIKE 'conversations\\_%%');
+                  WHERE schemaname = 'public' AND tablename LIKE 'conversations\\_%%'
+                    -- emptied by conversations_message's TRUNCATE trigger (migration 0017):
+                    -- naming it here too fails ("being used by active queries")
+                    AND tablename <> 'conversations_messagekey');
        END $$""",
     "DELETE FROM channels_app_channel WHERE phone_number_id LIKE 'benchwh%%'",
     seed_channels,  # a step of Python: the channels the generated webhooks are addressed to
@@ -453,11 +456,40 @@ def _postmaster_pid(database_url: str) -> int | None:
 
     with psycopg.connect(_dsn(database_url)) as conn:
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    try:
-        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+        try:  # while the backend lives: once the connection closes its /proc entry may be gone
+            fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
     return int(fields[1])
+
+
+def _backends_of(postmaster: int | None, database: str) -> list[int]:
+    """The PostgreSQL backends connected to ``database`` (their process title names it): the
+    CPU they use is this run's, whatever else the cluster serves meanwhile."""
+    pids = []
+    for pid in _children(postmaster)[1:] if postmaster else []:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f" {database} " in title:
+            pids.append(pid)
+    return pids
+
+
+def _loadavg() -> float:
+    """The machine's 1-minute load average."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def _forget_announcements() -> None:
+    """Remove the announcements the run queued for a worker (none runs here) from the bench's
+    Redis database (conversations/announce_queue.py names the keys)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    with contextlib.suppress(redis.RedisError):
+        client.delete("desk:announcements", "desk:announcements:drain-queued")
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -713,11 +745,13 @@ def _floor_worker(dsn: str, messages: list[dict], duration: float, ready, out) -
         out.put(f"{type(exc).__name__}: {exc}")
 
 
-def _floor_loop(dsn: str, messages: list[dict], duration: float, ready) -> int:
+def _floor_loop(dsn: str, messages: list[dict], duration: float, ready) -> tuple[int, float, float]:
+    """(messages stored, this process's CPU seconds, its PostgreSQL backend's CPU seconds)."""
     import psycopg
 
     done = 0
     with psycopg.connect(dsn) as conn:
+        backend = [conn.execute("SELECT pg_backend_pid()").fetchone()[0]]
         # Channels are looked up once: the floor is the per-message work only.
         channels = dict(
             conn.execute(
@@ -727,6 +761,7 @@ def _floor_loop(dsn: str, messages: list[dict], duration: float, ready) -> int:
         )
         conn.commit()
         ready.wait()  # every worker connected before the clock starts
+        cpu_before = (time.process_time(), _cpu_seconds(backend))
         stop_at = time.monotonic() + duration
         for m in messages:
             if time.monotonic() >= stop_at:
@@ -768,7 +803,8 @@ def _floor_loop(dsn: str, messages: list[dict], duration: float, ready) -> int:
                     FLOOR_TALLY, (channel_id, now.replace(minute=0, second=0, microsecond=0))
                 )
             done += 1
-    return done
+        cpu = (time.process_time() - cpu_before[0], _cpu_seconds(backend) - cpu_before[1])
+    return done, *cpu
 
 
 def floor(database_url: str, *, concurrency: int, duration: float, senders: dict) -> dict:
@@ -800,11 +836,16 @@ def floor(database_url: str, *, concurrency: int, duration: float, senders: dict
     failures = [r for r in results if isinstance(r, str)]
     if failures:
         raise SystemExit(f"webhook_load: the floor failed: {failures[0]}")
-    done = sum(results)
+    done = sum(r[0] for r in results)
     elapsed = time.monotonic() - started
     for p in procs:
         p.join()
-    return {"concurrency": concurrency, "messages": done, "floor_rps": done / elapsed, "tag": tag}
+    return {
+        "concurrency": concurrency, "messages": done, "floor_rps": done / elapsed, "tag": tag,
+        # What one message costs the floor: its client's CPU and its backend's (from /proc).
+        "client_cpu_ms": 1000 * sum(r[1] for r in results) / max(1, done),
+        "backend_cpu_ms": 1000 * sum(r[2] for r in results) / max(1, done),
+    }  # fmt: skip
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -841,6 +882,7 @@ def run(
     seeding, checks and the floor stay direct."""
     _check_name(database_url)
     saturation_duration = saturation_duration or duration
+    load = {"start": _loadavg()}
     migrate(database_url)
     seed(database_url, keep_history=keep_history)
     since = datetime.now(UTC) - timedelta(minutes=5)
@@ -874,7 +916,11 @@ def run(
             postmaster = _postmaster_pid(database_url)
             app_pids = _children(server.pid)
             db_pids = _children(postmaster) if postmaster else []
-            cpu_before = (_cpu_seconds(app_pids), _cpu_seconds(db_pids), _machine_busy())
+            own = _backends_of(postmaster, urlsplit(database_url).path.lstrip("/"))
+            load["saturation"] = _loadavg()
+            cpu_before = (
+                _cpu_seconds(app_pids), _cpu_seconds(db_pids), _machine_busy(), _cpu_seconds(own)
+            )  # fmt: skip
             saturation = generate(
                 mode="closed", port=port, workdir=workdir, concurrency=concurrency,
                 duration=saturation_duration,
@@ -882,17 +928,26 @@ def run(
             )  # fmt: skip
             app_cpu = _cpu_seconds(app_pids) - cpu_before[0]
             db_cpu = _cpu_seconds(_children(postmaster) if postmaster else []) - cpu_before[1]
+            backend_cpu = _cpu_seconds(own) - cpu_before[3]
             busy, total = _machine_busy()
             machine_busy = (busy - cpu_before[2][0]) / max(1, total - cpu_before[2][1])
         finally:
             stop_server(server)
+            _forget_announcements()
             server_log = (workdir / "gunicorn.log").read_text(errors="replace")
     checks = {
         "open": check_stored(database_url, f"wamid.{tag}o.%", since),
         "saturation": check_stored(database_url, f"wamid.{tag}s.%", since),
     }
+    load["floor"] = _loadavg()
     floor_result = (
-        {"concurrency": concurrency, "messages": 0, "floor_rps": 0.0}
+        {
+            "concurrency": concurrency,
+            "messages": 0,
+            "floor_rps": 0.0,
+            "client_cpu_ms": 0.0,
+            "backend_cpu_ms": 0.0,
+        }
         if skip_floor
         else floor(
             database_url, concurrency=concurrency, duration=saturation_duration, senders=senders
@@ -944,6 +999,13 @@ def run(
         # CPU per stored message during saturation: what a core buys, independent of the noise.
         "app_cpu_ms_per_request": round(1000 * app_cpu / max(1, saturation["completed"]), 2),
         "db_cpu_ms_per_request": round(1000 * db_cpu / max(1, saturation["completed"]), 2),
+        # Only the backends of this database (the cluster may serve others meanwhile).
+        "backend_cpu_ms_per_request": round(
+            1000 * backend_cpu / max(1, saturation["completed"]), 2
+        ),
+        "floor_client_cpu_ms": round(floor_result["client_cpu_ms"], 2),
+        "floor_backend_cpu_ms": round(floor_result["backend_cpu_ms"], 2),
+        "loadavg_1m": load,
         "machine_busy_during_saturation": round(machine_busy, 2),
         "generator_cpu_s": round(latency["generator_cpu_s"] + saturation["generator_cpu_s"], 2),
         "floor_rps": round(floor_result["floor_rps"], 1),
@@ -1025,13 +1087,17 @@ def _report(r: dict) -> None:
     )
     print(
         f"CPU per request at saturation: gunicorn {r['app_cpu_ms_per_request']} ms, "
-        f"PostgreSQL {r['db_cpu_ms_per_request']} ms; machine busy "
+        f"PostgreSQL {r['db_cpu_ms_per_request']} ms (this database's backends "
+        f"{r['backend_cpu_ms_per_request']} ms); machine busy "
         f"{r['machine_busy_during_saturation']:.0%} (2 cores shared with other work)"
     )
     print(
-        f"raw-SQL floor, {r['floor_concurrency']} connections: {r['floor_rps']} msg/s; "
-        f"ratio {r['ratio']:.0%} ({verdict(r['ratio_met'])}, >= {TARGET_RATIO:.0%})"
+        f"raw-SQL floor, {r['floor_concurrency']} connections: {r['floor_rps']} msg/s "
+        f"(CPU per message: client {r['floor_client_cpu_ms']} ms, backend "
+        f"{r['floor_backend_cpu_ms']} ms); ratio {r['ratio']:.0%} ({verdict(r['ratio_met'])}, "
+        f">= {TARGET_RATIO:.0%})"
     )
+    print("1-minute load average: " + ", ".join(f"{k} {v:.2f}" for k, v in r["loadavg_1m"].items()))
     print(
         f"sent {r['sent']}, stored {r['stored']}, errors {r['errors']} "
         f"(5xx {r['server_errors']}), exactly once: {r['exactly_once']}; "

@@ -55,14 +55,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Who changes what from where, for the audit log's rows (docs/audit.md); it reads the user
+    # only when a row is written, so it may come before the authentication.
+    "audit.middleware.AuditContextMiddleware",
+    # Signed provider webhooks are answered here, without the session, locale, CSRF, auth, ...
+    # middleware below, which they never use (conversations/webhook_lane.py).
+    "conversations.webhook_lane.WebhookLaneMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Who changes what from where, for the audit log's rows (docs/audit.md).
-    "audit.middleware.AuditContextMiddleware",
     "channels_app.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -373,6 +377,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.erase_deleted_messages",
         "schedule": timedelta(seconds=env.int("ERASE_DELETED_EVERY_S", default=3600)),
     },
+    # Every 30 seconds: run the receivers of webhook announcements whose drain task was lost
+    # (a request queues one whenever none is queued; conversations/announce_queue.py).
+    "drain-announcements": {
+        "task": "conversations.tasks.drain_announcements",
+        "schedule": timedelta(seconds=env.int("ANNOUNCE_DRAIN_EVERY_S", default=30)),
+    },
     # Daily (PostgreSQL): create the message and event partitions of the coming months, drop
     # those past HISTORY_RETENTION_MONTHS (conversations.partitions).
     "maintain-partitions": {
@@ -426,9 +436,15 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=4 * 1024 * 10
 # waits for it (conversations.inbound_payloads).
 WEBHOOK_INLINE_MAX_ITEMS = env.int("WEBHOOK_INLINE_MAX_ITEMS", default=50)
 # What a webhook stores is announced to the receivers (live push, routing, SLA clocks, rules,
-# API webhooks) by the worker (the task conversations.tasks.announce), not in the request the
-# provider waits on; with the broker down they run in the request (docs/architecture.md).
+# API webhooks) by the worker (one hand-over per request: conversations.signals), not in the
+# request the provider waits on; with the broker down they run in the request
+# (docs/architecture.md).
 ANNOUNCE_WEBHOOKS_IN_WORKER = env.bool("ANNOUNCE_WEBHOOKS_IN_WORKER", default=True)
+# With a Redis broker a request's announcements go onto a Redis list in one round trip, drained
+# by the worker in batches (conversations/announce_queue.py); empty: one Celery task per request.
+ANNOUNCE_QUEUE_URL = (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
 # Events applied per transaction: short enough that SQLite's write lock is held well under a
 # second (a concurrent login waits for it, up to the 20 s busy timeout, never fails).
 WEBHOOK_CHUNK_EVENTS = env.int("WEBHOOK_CHUNK_EVENTS", default=50)

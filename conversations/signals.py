@@ -62,12 +62,13 @@ class _Marker:
         pass
 
 
-# Inside ``handed_to_worker()`` (the webhook's request) an announcement is handed, after the
-# commit, to ``handover`` (conversations.jobs.announce_in_worker: the Celery task
-# ``conversations.tasks.announce``), so the receivers' work (live rows, clocks, routing, rules:
-# ~30 ms of CPU per message) leaves the request Meta waits on. When the handover raises (broker
-# unreachable) the receivers run here, as outside the block: nothing is lost.
-_to_worker: contextvars.ContextVar[Callable[[str, dict], None] | None] = contextvars.ContextVar(
+# Inside ``handed_to_worker()`` (the webhook's request) the announcements are collected as they
+# commit and handed, when the block ends, to ``handover`` (conversations.jobs.announce_in_worker)
+# in one batch: one hand-over per request, whatever the number of messages, so the receivers' work
+# (live rows, clocks, routing, rules: ~30 ms of CPU per message) leaves the request Meta waits on.
+# When the handover raises (broker unreachable) the receivers run here, as outside the block:
+# nothing is lost.
+_to_worker: contextvars.ContextVar[_Handover | None] = contextvars.ContextVar(
     "conversations_signals_to_worker", default=None
 )
 BY_NAME = {
@@ -80,20 +81,54 @@ BY_NAME = {
 _NAMES = {id(signal): name for name, signal in BY_NAME.items()}
 
 
+Batch = list[tuple[str, dict]]  # announcements by signal name, as they travel to the worker
+
+
+class _Handover:
+    """The committed announcements of one ``handed_to_worker()`` block."""
+
+    def __init__(self, handover: Callable[[Batch], None]):
+        self.handover = handover
+        self.pending: list[tuple[Signal, dict]] = []
+        self.open = True
+
+    def add(self, signal: Signal, kwargs: dict) -> None:  # an on_commit callback
+        if self.open:
+            self.pending.append((signal, kwargs))
+        else:  # committed after the block ended (a test's captured callbacks): on its own
+            _hand_over(self.handover, [(signal, kwargs)])
+
+    def close(self) -> None:
+        self.open = False
+        if self.pending:
+            _hand_over(self.handover, merged(self.pending))
+
+
 @contextlib.contextmanager
-def handed_to_worker(handover: Callable[[str, dict], None] | None) -> Iterator[None]:
-    """Announcements made inside the block go to ``handover(name, kwargs)`` after the commit
-    (None: sent here as usual)."""
-    token = _to_worker.set(handover)
+def handed_to_worker(handover: Callable[[Batch], None] | None) -> Iterator[None]:
+    """Announcements made inside the block go, once committed, to ``handover(batch)`` when the
+    block ends, merged (``merged``) into one batch (None: sent here as usual). Announcements of
+    transactions that committed before an error are handed over all the same."""
+    box = _Handover(handover) if handover is not None else None
+    token = _to_worker.set(box)
     try:
         yield
     finally:
         _to_worker.reset(token)
+        if box is not None:
+            box.close()
 
 
 def deliver(name: str, kwargs: dict) -> None:
-    """Send the announcement ``name`` now (the worker's side of ``handed_to_worker``)."""
+    """Send the announcement ``name`` now (the worker's side of an old single handover)."""
     _send(BY_NAME[name], kwargs)
+
+
+def deliver_batch(batch: Batch) -> None:
+    """Send a batch of handed-over announcements (of one request or of many), merged: each
+    receiver runs once per signal and set of non-list arguments in the batch."""
+    for signal, kwargs in merged([(BY_NAME[name], kwargs) for name, kwargs in batch]):
+        _send(signal, kwargs)
 
 
 def _send(signal: Signal, kwargs: dict) -> None:
@@ -106,13 +141,14 @@ def _send(signal: Signal, kwargs: dict) -> None:
             )
 
 
-def _hand_over(handover: Callable[[str, dict], None], signal: Signal, kwargs: dict) -> None:
+def _hand_over(handover: Callable[[Batch], None], items: list[tuple[Signal, dict]]) -> None:
     try:
-        handover(_NAMES[id(signal)], kwargs)
+        handover([(_NAMES[id(signal)], kwargs) for signal, kwargs in items])
     except Exception as exc:  # the broker is down: the receivers run here, nothing is lost
-        log.warning("announcement not handed to the worker (%s: %s), sent here",
+        log.warning("announcements not handed to the worker (%s: %s), sent here",
                     type(exc).__name__, str(exc)[:200])  # fmt: skip
-        _send(signal, kwargs)
+        for signal, kwargs in items:
+            _send(signal, kwargs)
 
 
 def announce(signal: Signal, **kwargs) -> None:
@@ -125,9 +161,9 @@ def announce(signal: Signal, **kwargs) -> None:
         transaction.on_commit(marker)
         collected.append((signal, kwargs, marker))
         return
-    handover = _to_worker.get()
-    if handover is not None:
-        transaction.on_commit(partial(_hand_over, handover, signal, kwargs))
+    box = _to_worker.get()
+    if box is not None:
+        transaction.on_commit(partial(box.add, signal, kwargs))
         return
     transaction.on_commit(partial(_send, signal, kwargs))
 
@@ -162,20 +198,27 @@ def coalesced() -> Iterator[None]:
     connection.run_on_commit = [
         hook for hook in connection.run_on_commit if id(hook[1]) not in markers
     ]
-    merged: dict[tuple, tuple[Signal, dict]] = {}
-    for signal, kwargs, marker in collected:
-        if id(marker) not in kept:
-            continue  # its savepoint was rolled back
+    live = [(signal, kwargs) for signal, kwargs, marker in collected if id(marker) in kept]
+    for signal, kwargs in merged(live):  # the others' savepoints were rolled back
+        announce(signal, **kwargs)
+
+
+def merged(items: list[tuple[Signal, dict]]) -> list[tuple[Signal, dict]]:
+    """``items`` with the announcements of one signal and the same non-list arguments made one,
+    their id lists merged in order without repeats; announcements without a list argument are
+    kept as they are, first, in their order."""
+    singles: list[tuple[Signal, dict]] = []
+    by_key: dict[tuple, tuple[Signal, dict]] = {}
+    for signal, kwargs in items:
         lists = {k for k, v in kwargs.items() if isinstance(v, list | tuple)}
         if not lists:
-            announce(signal, **kwargs)
+            singles.append((signal, kwargs))
             continue
         key = (id(signal), *sorted((k, repr(v)) for k, v in kwargs.items() if k not in lists))
-        if key not in merged:
-            merged[key] = (signal, {k: (list(v) if k in lists else v) for k, v in kwargs.items()})
+        if key not in by_key:
+            by_key[key] = (signal, {k: (list(v) if k in lists else v) for k, v in kwargs.items()})
             continue
-        into = merged[key][1]
+        into = by_key[key][1]
         for name in lists:
             into[name] = list(dict.fromkeys([*into.get(name, ()), *kwargs[name]]))
-    for signal, kwargs in merged.values():
-        announce(signal, **kwargs)
+    return [*singles, *by_key.values()]

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from conversations import media, partitions, signals
+from conversations import announce_queue, jobs, media, partitions, signals
 from conversations.services import autoresolve as autoresolve_service
 from conversations.services import inbound_payloads, message_changes, outbound
 
@@ -122,11 +122,29 @@ def sweep_inbound_payloads() -> int:
 
 @shared_task(name="conversations.tasks.announce", acks_late=False)
 def announce(name: str, kwargs: dict) -> None:
-    """Run the receivers of an announcement the webhook handed over (signals.handed_to_worker).
+    """Run the receivers of one announcement a webhook handed over (the single handover of an
+    earlier release, kept so that tasks queued before an upgrade are still run).
 
     At most once, as in the request it came from (acked on receipt, not redelivered after a
     killed worker): a receiver's work is not all idempotent (a rule's auto-reply)."""
     signals.deliver(name, kwargs)
+
+
+@shared_task(name="conversations.tasks.announce_batch", acks_late=False)
+def announce_batch(batch: list) -> None:
+    """Run the receivers of a webhook's announcements (signals.handed_to_worker; without a Redis
+    broker, one task per request). At most once, as ``announce``."""
+    signals.deliver_batch([(name, kwargs) for name, kwargs in batch])
+
+
+@shared_task(base=EnqueueOrSweep, name="conversations.tasks.drain_announcements", acks_late=False)
+def drain_announcements() -> int:
+    """Run the receivers of the webhooks' queued announcements, merged in batches
+    (conversations.announce_queue; queued by the request that found no drain queued, and by
+    beat as a safety net). At most once, as ``announce``; idempotent: an empty queue is a no-op."""
+    if not announce_queue.enabled():
+        return 0
+    return announce_queue.drain(schedule_drain=jobs.schedule_drain)
 
 
 @shared_task(name="conversations.tasks.maintain_partitions")

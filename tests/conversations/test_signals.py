@@ -360,19 +360,18 @@ def test_a_number_change_announces_the_line_and_the_conversation(
 def test_a_webhook_hands_its_announcements_to_the_worker(
     client, webhook_channel, heard, committed, settings, monkeypatch
 ):
-    """With ANNOUNCE_WEBHOOKS_IN_WORKER the request runs no receiver: the announcement goes to
+    """With ANNOUNCE_WEBHOOKS_IN_WORKER the request runs no receiver: the announcements go to
     the worker's task as JSON, and the task delivers exactly what the request would have."""
     handed: list[tuple[str, dict]] = []
-    monkeypatch.setattr(jobs, "announce_in_worker", lambda name, kw: handed.append((name, kw)))
+    monkeypatch.setattr(jobs, "announce_in_worker", handed.extend)
     settings.ANNOUNCE_WEBHOOKS_IN_WORKER = True
     with committed():
         deliver(client, "d21_original_text")
     assert heard == []
     message = Message.objects.get()
-    [(name, kwargs)] = [(n, k) for n, k in handed if n == "message_received"]
+    [kwargs] = [k for n, k in handed if n == "message_received"]
     assert kwargs["message_ids"] == [message.pk]
-    for name, kwargs in handed:
-        tasks.announce.apply(args=(name, json.loads(json.dumps(kwargs))))
+    tasks.announce_batch.apply(args=(json.loads(json.dumps(handed)),))
     assert only(heard, "received") == [
         {
             "message_ids": [message.pk],
@@ -385,7 +384,7 @@ def test_a_webhook_hands_its_announcements_to_the_worker(
 def test_a_webhook_whose_handover_fails_runs_the_receivers_itself(
     client, webhook_channel, heard, committed, settings, monkeypatch
 ):
-    def broker_down(name, kwargs):
+    def broker_down(batch):
         raise ConnectionRefusedError("broker unreachable")
 
     monkeypatch.setattr(jobs, "announce_in_worker", broker_down)

@@ -238,7 +238,14 @@ def inbox_for(user, filters: InboxFilters, *, channels: list[Channel]) -> QueryS
     channel_ids = [c.pk for c in channels]
     if filters.channel is not None:
         channel_ids = [pk for pk in channel_ids if pk == filters.channel.pk]
-    qs = Conversation.objects.filter(_in_ids("channel_id", channel_ids))
+    qs = _filtered(Conversation.objects.filter(_in_ids("channel_id", channel_ids)), user, filters)
+    if filters.q:
+        qs = _search(qs, filters.q, channel_ids)
+    return qs
+
+
+def _filtered(qs: QuerySet, user, filters: InboxFilters) -> QuerySet:
+    """``qs`` with the assignee, tag and topic filters."""
     if filters.assignee == ASSIGNEE_ME:
         qs = qs.filter(assignee=user)
     elif filters.assignee == ASSIGNEE_NONE:
@@ -247,9 +254,25 @@ def inbox_for(user, filters: InboxFilters, *, channels: list[Channel]) -> QueryS
         qs = qs.filter(tags=filters.tag)
     if filters.topic is not None:
         qs = qs.filter(topics=filters.topic)
-    if filters.q:
-        qs = _search(qs, filters.q, channel_ids)
     return qs
+
+
+@dataclass(frozen=True)
+class PerChannel:
+    """A page to read per channel: the channel ids, and the filters without the channels
+    (each channel's read names its own; the list of all of them again made PostgreSQL read
+    the partial open-rows index and sort, ~4x the index-only range)."""
+
+    ids: list[int]
+    qs: QuerySet
+
+
+def per_channel(user, filters: InboxFilters, channels: list[ChannelOption]) -> PerChannel | None:
+    """What ``inbox_page`` reads per channel (``per_channel_ids``), or None for one walk."""
+    ids = per_channel_ids(filters, channels)
+    if ids is None:
+        return None
+    return PerChannel(ids, _filtered(Conversation.objects.all(), user, filters))
 
 
 def per_channel_ids(filters: InboxFilters, channels: list[ChannelOption]) -> list[int] | None:
@@ -315,7 +338,7 @@ def inbox_page(
     cursor: Cursor | None,
     size: int,
     channels: list[ChannelOption] | None = None,
-    per_channel: list[int] | None = None,
+    per_channel: PerChannel | None = None,
     sort: str = SORT_ACTIVITY,
 ) -> InboxPage:
     """One page of a queue with keyset pagination (two queries: rows, then their tags).
@@ -324,7 +347,7 @@ def inbox_page(
     ``conv_inbox`` index order, so deep pages cost the same as the first. Each row gets
     ``channel_name``, from ``channels`` when given (no join), else from its channel.
 
-    ``per_channel``: the channel ids to read separately (``per_channel_ids``). On PostgreSQL
+    ``per_channel``: the channels to read separately (``per_channel``). On PostgreSQL
     the page's ids are then the first rows of each channel's own index range (a LATERAL join,
     in the same statement), so the page costs channels x (size + 1) index entries at most,
     whatever the rows of other channels.
@@ -334,23 +357,33 @@ def inbox_page(
     """
     waiting = sort == SORT_WAITING
     key = "waiting_since" if waiting else "last_activity_at"
-    qs = qs.filter(status=status)
-    if waiting and cursor is not None:
-        qs = qs.filter(_waiting_after(cursor))
-    elif cursor is not None:
-        qs = qs.filter(
-            Q(last_activity_at__lt=cursor.last_activity_at)
-            | Q(last_activity_at=cursor.last_activity_at, id__lt=cursor.id)
-        )
+
+    def narrowed(qs: QuerySet) -> QuerySet:
+        qs = qs.filter(status=status)
+        if waiting and cursor is not None:
+            return qs.filter(_waiting_after(cursor))
+        if cursor is not None:
+            return qs.filter(
+                Q(last_activity_at__lt=cursor.last_activity_at)
+                | Q(last_activity_at=cursor.last_activity_at, id__lt=cursor.id)
+            )
+        return qs
+
+    qs = narrowed(qs)
     related = (
         ("contact", "assignee") if channels is not None else ("channel", "contact", "assignee")
     )
     # PostgreSQL sorts NULL last in ascending order (as the index stores it); SQLite is told.
     order = ("waiting_since", "id") if waiting else ("-last_activity_at", "-id")
     full_order = (F("waiting_since").asc(nulls_last=True), "id") if waiting else order
-    if per_channel is not None and len(per_channel) > 1:
+    if per_channel is not None and len(per_channel.ids) > 1:
         qs = db_features.dialect(connections[qs.db]).newest_per_group(
-            qs, field="channel_id", values=per_channel, key=key, order=order, limit=size + 1
+            narrowed(per_channel.qs),
+            field="channel_id",
+            values=per_channel.ids,
+            key=key,
+            order=order,
+            limit=size + 1,
         )
     rows = list(
         qs.select_related(*related)

@@ -158,4 +158,4 @@ def test_a_page_read_per_channel_is_the_same_walk_as_the_plain_query(
 
     plain = walk()
     assert len(plain) == len(set(plain)) == (15 if tagged else 21)
-    assert walk(per_channel=[c.pk for c in channels]) == plain
+    assert walk(per_channel=queries.per_channel(cast.viewer, filters, channels)) == plain

@@ -27,7 +27,7 @@ from django.utils import timezone
 from channels_app.models import Channel
 from config import db_features
 from conversations.models import Conversation, Message
-from reports import conversation_tallies
+from reports import conversation_tallies, costs
 from reports.models import MessageTally, TallyWatermark
 
 # A message's created_at is taken when its transaction starts; the hour it falls in is rolled
@@ -105,7 +105,10 @@ def _recompute(*, start: datetime | None, end: datetime, channel_ids: Sequence[i
             f"INSERT INTO {table} ({into}) SELECT {picked} FROM ({select_sql}) g",  # noqa: S608
             params,
         )
-        return max(cursor.rowcount, 0)
+        written = max(cursor.rowcount, 0)
+    # The messaging costs of the same hours (their priced outbound messages).
+    costs.recount(start=start, end=end, channel_ids=channel_ids)
+    return written
 
 
 @transaction.atomic

@@ -17,10 +17,16 @@ from hypothesis import strategies as st
 from channels_app.transports import InboundMessage
 from conversations import services
 from conversations.models import Conversation, Event
-from reports import build, conversation_figures, conversation_tallies, figures, tallies
+from reports import build, conversation_figures, conversation_tallies, costs, figures, tallies
 from reports import service_levels as levels
 from reports.models import ConversationTally, TallyWatermark
-from tests.factories import ConversationFactory, EventFactory, TagFactory, TopicFactory
+from tests.factories import (
+    ConversationFactory,
+    EventFactory,
+    MessageFactory,
+    TagFactory,
+    TopicFactory,
+)
 from tests.reports.test_reports_tallies import T0, late, live_history
 from tests.service_levels.conftest import WEEKDAYS_9_TO_5, ServiceSettingsFactory, hours_of
 
@@ -304,3 +310,52 @@ def test_the_rebuild_command_writes_the_conversation_tallies(db, cast, no_dispat
         measure=ConversationTally.Measure.FIRST_RESPONSE, dim=ConversationTally.Dim.ALL, day=False
     )
     assert sum(opened.values_list("n", flat=True)) == Conversation.objects.count() == 2
+
+
+# --- messaging costs ------------------------------------------------------------------------------
+
+PRICINGS = [
+    {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"},
+    {"pricing_model": "PMP", "type": "regular", "category": "utility"},
+    {"pricing_model": "PMP", "type": "free_customer_service", "category": "service"},
+    {"billable": False, "pricing_model": "CBP", "category": "Authentication"},
+]
+
+
+def cost_table(c):
+    rows = (c.by_category, c.by_channel, c.by_agent, c.by_template)
+    return (
+        c.billable,
+        c.free,
+        str(c.cost),
+        [[(r.name, r.billable, r.free) for r in t] for t in rows],
+    )
+
+
+@pytest.mark.parametrize("rolled_hours", [0, 20, 30, 60])
+def test_the_costs_from_the_roll_up_equal_those_counted_from_the_messages(
+    cast, monkeypatch, settings, rolled_hours
+):
+    settings.MESSAGING_RATES = {"marketing": "0.06", "utility": "0.02"}
+    conversation = ConversationFactory(channel=cast.channel)
+    other = ConversationFactory(channel=cast.other_channel)
+    agents = [None, cast.supervisor, cast.contributor]
+    for n in range(40):
+        MessageFactory(
+            conversation=other if n % 7 == 0 else conversation,
+            direction="out" if n % 5 else "in",
+            author=agents[n % 3],
+            created_at=BASE + timedelta(minutes=97 * n),
+            payload={"pricing": PRICINGS[n % 4]} if n % 6 else {},
+        )
+    upto = BASE + timedelta(hours=rolled_hours)
+    tallies.rebuild(now=upto + tallies.SETTLE)
+    assert tallies.watermark() == upto
+    start, end = BASE + timedelta(hours=3), BASE + timedelta(hours=50)
+    for ids in ([cast.channel.pk], [cast.channel.pk, cast.other_channel.pk]):
+        rolled = cost_table(costs.messaging_costs(channel_ids=ids, start=start, end=end))
+        monkeypatch.setattr(costs, "_whole_hours", lambda *_m: False)
+        direct = cost_table(costs.messaging_costs(channel_ids=ids, start=start, end=end))
+        monkeypatch.undo()
+        assert rolled == direct
+        assert rolled[0] > 0  # not vacuous

@@ -116,6 +116,15 @@ class ConversationTally(models.Model):
                 name="conversation_tally_key",
             )
         ]
+        # The report's reads: one figure's rows of a range of hours or days, index-only (the
+        # key above, whose order suits the roll-up's deletes, would read every breakdown).
+        indexes = [
+            models.Index(
+                fields=["channel", "measure", "dim", "day", "start"],
+                include=["key", "bucket", "n", "n_resolved", "low", "high"],
+                name="conversation_tally_read",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel_id} {self.start:%Y-%m-%d %H}h m{self.measure}: {self.n}"

@@ -139,6 +139,11 @@ class Dialect:
         stops in the latest months. SQLite keeps one table: ``[qs]``."""
         return [qs]
 
+    def rows_estimate(self, tables: Sequence[str]) -> tuple[str, tuple]:
+        """An SQL expression for the planner's row count of ``tables`` (those that exist), as
+        (sql, params). SQLite keeps no such statistics: 0."""
+        return "0", ()
+
     def per_group_sql(
         self,
         qs: QuerySet,
@@ -268,8 +273,8 @@ class PostgreSQL(Dialect):
         self, qs: QuerySet, *, field: str, now: datetime, months: int
     ) -> list[QuerySet]:
         """``qs`` as one slice per UTC month of ``field`` (the monthly partitions), newest
-        first: everything from next month on, this month and the ``months - 1`` before it one
-        by one, then everything older. The slices cover every row once.
+        first: this month (and any later), the ``months - 1`` before it one by one, then
+        everything older. The slices cover every row once.
 
         Read as a UNION ALL of capped slices under the same cap, each slice is planned alone
         for its own few rows: a word in one message in twelve is found by a short scan of the
@@ -280,14 +285,21 @@ class PostgreSQL(Dialect):
         """
         index = now.year * 12 + now.month - 1
         starts = [
-            datetime(i // 12, i % 12 + 1, 1, tzinfo=UTC)
-            for i in range(index + 1, index - months, -1)
+            datetime(i // 12, i % 12 + 1, 1, tzinfo=UTC) for i in range(index, index - months, -1)
         ]
         slices = [qs.filter(**{f"{field}__gte": starts[0]})]
         for later, earlier in itertools.pairwise(starts):
             slices.append(qs.filter(**{f"{field}__gte": earlier, f"{field}__lt": later}))
         slices.append(qs.filter(**{f"{field}__lt": starts[-1]}))
         return slices
+
+    def rows_estimate(self, tables: Sequence[str]) -> tuple[str, tuple]:
+        """``pg_class.reltuples`` summed (kept by ANALYZE and autovacuum), missing tables 0."""
+        return (
+            "(SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0) FROM pg_class c WHERE c.oid ="
+            " ANY(ARRAY(SELECT to_regclass(t) FROM unnest(%s::text[]) AS names (t))))",
+            (list(tables),),
+        )
 
     def per_group_sql(
         self,

@@ -6,10 +6,13 @@ What matches is defined in docs/conversation-lifecycle.md ("Search"): contact na
 at most ``CONTACT_CAP`` contacts and ``MESSAGE_CAP`` matching messages. How the capped message
 read stays bounded at 50M messages (docs/pages.md, "Search at 10M"):
 
-1. the *head*: ``HEAD_ROWS`` recent visible messages, tested in full (for a few channels the
-   newest of each channel, ``Dialect.per_group_sql``; for many, the first rows of the last two
-   months). A word in one message in twelve fills the cap there, after a few thousand rows,
-   without touching an index (its full-text bitmap alone is ~360k entries a month, ~25 ms);
+1. the *head*: ``HEAD_ROWS`` visible messages of the last two months, tested in full (for a
+   few channels the newest of each channel, ``Dialect.per_group_sql``; for many, the first
+   rows), when those months hold ``HEAD_MIN_ROWS`` messages or more (``Dialect.rows_estimate``)
+   and a probe of the head's first ``PROBE_ROWS`` finds the word common. Such a word (one
+   message in twelve) fills the cap after a few thousand rows, without the full-text index: at
+   10M conversations its bitmap alone is ~360k entries a month, ~25 ms. With less data the
+   index is cheaper than the head, and the head is skipped;
 2. then the months newest first (``Dialect.newest_months_first``: one slice per month on
    PostgreSQL, each planned alone for its few rows, so a rare word is found through each
    month's GIN index); the read stops at the slice that fills the cap.
@@ -28,17 +31,21 @@ from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
 from config import db_features
+from conversations import partitions
 from conversations.models import Contact, Conversation, Message
 
 MESSAGE_CAP = 500
 CONTACT_CAP = 500
 # The newest months are searched one by one, the rest together.
-MONTHS = 3
+MONTHS = 2
 # The head: this many recent visible messages, tested before any index, when the probe (the
 # first PROBE_ROWS of them) holds at least PROBE_MIN matches (a word in 1 message in 20 or more).
 HEAD_ROWS = 10_000
 PROBE_ROWS = 1_000
 PROBE_MIN = 50
+# ... and when the last two months hold this many messages (of every channel: the full-text
+# index's entries for a common word are ~5 % of them).
+HEAD_MIN_ROWS = 1_000_000
 # More channels than this: the visible channels are a filter, not a way in (see _visible).
 FILTER_CHANNELS_ABOVE = 20
 
@@ -74,16 +81,20 @@ def message_parts(q: str, channel_ids: list[int], *, now: datetime) -> list[tupl
     table = Message._meta.db_table
     head_sql, head_params = _head(messages, channel_ids, now=now, rows=HEAD_ROWS)
     probe_sql, probe_params = _head(messages, channel_ids, now=now, rows=PROBE_ROWS)
+    months = [partitions.month_start(now), partitions.add_months(partitions.month_start(now), -1)]
+    rows_sql, rows_params = db_features.dialect().rows_estimate(
+        [partitions.partition_name(table, month) for month in months]
+    )
     parts = [
         (
-            # Only for a common word: the probe (an InitPlan, run once) finds PROBE_MIN matches
-            # in the first PROBE_ROWS rows, else the head is skipped and a rare word costs
-            # those rows only.
+            # Only with much data and a common word: both tests are InitPlans, run once before
+            # the head; the probe (PROBE_ROWS rows) only when the data is large.
             f'SELECT "{table}"."conversation_id" FROM ({head_sql}) AS "{table}"'  # noqa: S608
-            f" WHERE {where_sql} AND (SELECT COUNT(*) FROM (SELECT 1 FROM ({probe_sql})"
+            f" WHERE {where_sql} AND {rows_sql} >= {HEAD_MIN_ROWS}"
+            f" AND (SELECT COUNT(*) FROM (SELECT 1 FROM ({probe_sql})"
             f' AS "{table}" WHERE {where_sql} LIMIT {PROBE_MIN}) AS probe) >= {PROBE_MIN}'
             f" LIMIT {MESSAGE_CAP}",
-            (*head_params, *where_params, *probe_params, *where_params),
+            (*head_params, *where_params, *rows_params, *probe_params, *where_params),
         )
     ]
     months = db_features.dialect().newest_months_first(
@@ -96,13 +107,13 @@ def message_parts(q: str, channel_ids: list[int], *, now: datetime) -> list[tupl
 def _head(messages: QuerySet, channel_ids: list[int], *, now: datetime, rows: int):
     """(sql, params) of ``rows`` recent messages of ``messages`` (conversation id and text)."""
     columns = ("conversation_id", "body")
+    recent = messages.filter(created_at__gte=_head_start(now))  # the last two months' partitions
     if len(channel_ids) > FILTER_CHANNELS_ABOVE:
-        # The first rows of the last two months: nearly every one is visible.
-        head = messages.filter(created_at__gte=_head_start(now)).values(*columns)[:rows]
-        return head.query.sql_with_params()
+        # Their first rows: nearly every one is visible.
+        return recent.values(*columns)[:rows].query.sql_with_params()
     # The newest messages of each channel (its own index range, newest first).
     return db_features.dialect().per_group_sql(
-        messages,
+        recent,
         field="channel_id",
         values=channel_ids,
         columns=columns,

@@ -71,7 +71,9 @@ def push(batch: signals.Batch, *, schedule_drain: Callable[[], bool]) -> None:
     """Queue one request's announcements; ``schedule_drain()`` publishes the drain task when no
     drain is queued (it returns False when the broker refused it). Raises when Redis does."""
     client = _client()
-    with client.pipeline(transaction=True) as pipe:
+    # One round trip, no MULTI: the entry is in the list before the flag is looked at, and a
+    # drain deletes the flag before it pops, so whatever runs in between, a drain gets the entry.
+    with client.pipeline(transaction=False) as pipe:
         pipe.rpush(key(), json.dumps(batch))
         pipe.set(flag(), 1, nx=True, ex=FLAG_TTL_S)
         _length, flag_set = pipe.execute()

@@ -16,8 +16,10 @@ takes the full stack. The view authenticates every POST by the signature as befo
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
-from django.urls import Resolver404, resolve, reverse
+from django.urls import Resolver404, ResolverMatch, resolve, reverse
 from django.utils import timezone, translation
 
 from channels_app import transports
@@ -38,13 +40,8 @@ class WebhookLaneMiddleware:
     def __call__(self, request):
         if not request.path_info.startswith(self.prefix()):
             return self.get_response(request)
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return self.get_response(request)
-        if match.func is not whatsapp_webhook and not (
-            match.func is inbound_webhook and match.kwargs.get("kind") in transports.kinds()
-        ):
+        match = _lane_match(request.path_info)
+        if match is None:
             return self.get_response(request)
         request.resolver_match = match
         # What the skipped LocaleMiddleware and UserTimezoneMiddleware would leave active for a
@@ -57,3 +54,18 @@ class WebhookLaneMiddleware:
             response.headers["Content-Length"] = str(len(response.content))
         response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         return response
+
+
+@functools.lru_cache(maxsize=64)
+def _lane_match(path: str) -> ResolverMatch | None:
+    """The URL match of a webhook path of a registered medium, else None (resolving through the
+    whole URLconf cost more than the rest of the lane; the paths a provider posts to are few)."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    if match.func is whatsapp_webhook or (
+        match.func is inbound_webhook and match.kwargs.get("kind") in transports.kinds()
+    ):
+        return match
+    return None

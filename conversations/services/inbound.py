@@ -184,11 +184,26 @@ def receive_inbound_at_number(
     return _store(channel=None, kind=kind, inbound=message, now=now)
 
 
+def store_inbound_at_number(
+    *, message: InboundMessage, kind: str = Channel.Kind.WHATSAPP, now: datetime | None = None
+) -> tuple[int, bool] | None:
+    """receive_inbound_at_number() for a caller that needs only the message's id (the
+    webhook): ``(message id, created)``. On PostgreSQL no Message is built from the statement's
+    result, nor read back for a redelivery."""
+    return _store(channel=None, kind=kind, inbound=message, now=now, load=False)
+
+
 def _store(
-    *, channel: Channel | None, kind: str, inbound: InboundMessage, now: datetime | None
-) -> tuple[Message, bool] | None:
+    *,
+    channel: Channel | None,
+    kind: str,
+    inbound: InboundMessage,
+    now: datetime | None,
+    load: bool = True,
+) -> tuple[Message, bool] | tuple[int, bool] | None:
     """The one place the path is chosen: PostgreSQL's one statement, or the ORM (the reference,
-    SQLite). Without ``channel`` the message's ``phone_number_id`` names it (None: unknown)."""
+    SQLite). Without ``channel`` the message's ``phone_number_id`` names it (None: unknown).
+    ``load``: the message as a Message, else its id."""
     if not inbound.wa_id and not inbound.bsuid:
         raise DomainError(str(_("An inbound message names no sender.")))
     now = now or timezone.now()
@@ -199,6 +214,7 @@ def _store(
                 kind=kind,
                 message=inbound,
                 now=now,
+                load=load,
             )
         except inbound_sql.UnknownChannel:
             return None
@@ -207,7 +223,8 @@ def _store(
         channel = Channel.objects.active_at(kind, {number}).get(number)
         if channel is None:
             return None
-    return _receive_through_orm(channel=channel, message=inbound, now=now)
+    stored, created = _receive_through_orm(channel=channel, message=inbound, now=now)
+    return (stored, created) if load else (stored.pk, created)
 
 
 # Each attempt either stores the message, finds it stored, or (a concurrent writer won a race)
@@ -216,10 +233,17 @@ INBOUND_ATTEMPTS = 3
 
 
 def _receive_in_one_statement(
-    *, channel_id: int | None = None, kind: str, message: InboundMessage, now: datetime
-) -> tuple[Message, bool]:
+    *,
+    channel_id: int | None = None,
+    kind: str,
+    message: InboundMessage,
+    now: datetime,
+    load: bool = True,
+) -> tuple[Message, bool] | tuple[int, bool]:
     """The statement for the channel ``channel_id``, or (None) for the active channel of
-    ``kind`` at the message's ``phone_number_id`` (``inbound_sql.UnknownChannel`` if none)."""
+    ``kind`` at the message's ``phone_number_id`` (``inbound_sql.UnknownChannel`` if none).
+    ``load``: the message as a Message (built from what the statement returned, as the ORM
+    would have loaded it), else only its id."""
     identity = _identity(kind, **_sender(message))
     preview = _preview(message.body, message.type)
     for _attempt in range(INBOUND_ATTEMPTS):
@@ -229,7 +253,16 @@ def _receive_in_one_statement(
         if stored is None:
             continue
         if not stored.created:
+            if not load:
+                return stored.message_id, False
             return Message.objects.get(pk=stored.message_id), False
+        announcements.received(
+            [stored.message_id],
+            created=[stored.conversation_id] if stored.opened else [],
+            reopened=[stored.conversation_id] if stored.reopened else [],
+        )
+        if not (load or stored.parked):
+            return stored.message_id, True
         # The row the statement inserted, as the ORM would have loaded it.
         row = Message(
             id=stored.message_id,
@@ -237,14 +270,9 @@ def _receive_in_one_statement(
             **_inbound_fields(message, channel_id=stored.channel_id, now=now),
         )
         row._state.adding = False
-        announcements.received(
-            [row.pk],
-            created=[stored.conversation_id] if stored.opened else [],
-            reopened=[stored.conversation_id] if stored.reopened else [],
-        )
         if stored.parked:
             message_changes.apply_parked(row, now=now)
-        return row, True
+        return (row, True) if load else (row.pk, True)
     raise IntegrityError(
         f"inbound message {message.provider_message_id} lost a race {INBOUND_ATTEMPTS} times"
         " in a row"

@@ -50,7 +50,7 @@ def process_events(
     """Apply the parsed events of a webhook for channels of ``kind``; returns counts by outcome.
 
     A single inbound message is stored on its own (on PostgreSQL one statement that also finds
-    its channel: ``inbound.receive_inbound_at_number``); anything else goes in chunks of
+    its channel: ``inbound.store_inbound_at_number``); anything else goes in chunks of
     ``WEBHOOK_CHUNK_EVENTS``, each one transaction (``apply_chunk``).
     """
     now = now or timezone.now()
@@ -271,7 +271,7 @@ def _receive_one(event: InboundMessage, *, now: datetime, kind: str) -> Counter:
     atomic by itself, that finds the channel and stores the message (conversations/inbound_sql.py),
     with no BEGIN/COMMIT and no channel read around it."""
     try:
-        stored = inbound.receive_inbound_at_number(
+        stored = inbound.store_inbound_at_number(
             message=as_received(event, now=now), kind=kind, now=now
         )
     except STORE_ERRORS:
@@ -280,13 +280,13 @@ def _receive_one(event: InboundMessage, *, now: datetime, kind: str) -> Counter:
     if stored is None:
         logger.warning("webhook for unknown phone_number_id %s", event.phone_number_id)
         return Counter(unknown_number=1)
-    message, created = stored
+    message_id, created = stored
     if created and event.type == "unreadable":
         _log_unreadable(event)
     if created and event.media_id:
         # Runs at once in autocommit (the statement has committed), after the caller's
         # transaction when there is one.
-        jobs.download_media(message.pk)
+        jobs.download_media(message_id)
     return Counter(messages=1) if created else Counter(duplicates=1)
 
 

@@ -19,12 +19,15 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from celery import current_app
+from celery.contrib.testing.worker import start_worker
 from django.conf import settings as django_settings
 
+from config.celery import app
 from conversations import announce_queue, jobs, signals, tasks
 from conversations.models import Message
 from tests.factories import ChannelFactory
-from tests.whatsapp.conftest import APP_SECRET, fixture_json, post_signed
+from tests.whatsapp.conftest import APP_SECRET, fixture_json, post_signed, wait_for
+from tests.whatsapp.test_broker_outage import use_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,3 +188,26 @@ def test_without_a_redis_broker_a_request_publishes_one_task_for_all_its_message
     tasks.announce_batch.apply(args=(json.loads(json.dumps(batch)),))
     stored = sorted(Message.objects.values_list("pk", flat=True))
     assert [sorted(k["message_ids"]) for k in heard] == [stored]
+
+
+def test_a_real_worker_drains_the_queue_and_each_message_is_announced_once(
+    client, channel, queue, heard
+):
+    """The production path end to end: the requests queue their announcements and the drain
+    task on the real Redis broker; a real Celery worker runs it."""
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    use_broker(REDIS_URL)
+    try:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("celery")
+        for n in range(5):
+            deliver(client, f"155500001{n:02d}")
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            assert wait_for(lambda: sum(len(k["message_ids"]) for k in heard) >= 5, timeout=20)
+    finally:
+        use_broker(saved[0])
+        app.conf.broker_transport_options = saved[1]
+    announced = [pk for k in heard for pk in k["message_ids"]]
+    assert sorted(announced) == sorted(Message.objects.values_list("pk", flat=True))
+    assert len(announced) == 5
+    assert queue.llen(announce_queue.key()) == 0

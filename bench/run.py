@@ -348,7 +348,7 @@ def webhook_rows(result: dict | None) -> list[list[str]]:
             f"{result.get('throughput_rps', 0):,.0f} req/s",
             f"raw SQL {result.get('floor_rps', 0):,.0f} msg/s",
             f"{result.get('ratio', 0):.0%}",
-            "≥ 30 % of floor",
+            "≥ 40 % of floor",
             _met(result.get("ratio_met")),
         ],
         [

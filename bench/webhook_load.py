@@ -34,8 +34,10 @@ Steps:
    ``status_changed`` event for a Pending one, conversation update, one transaction per message)
    by ``concurrency`` processes, each with its own connection, for the same duration.
 
-Targets (issue #8): p50 <= 50 ms and p99 <= 250 ms at 200 requests/s, saturation throughput at
-least 30 % of the floor's.
+Targets (issues #8 and #20): p50 <= 50 ms and p99 <= 250 ms at 200 requests/s, saturation
+throughput at least 40 % of the floor's. Also reported: the CPU per request of gunicorn, of
+PostgreSQL and of this database's backends alone, the floor's CPU per message (its clients and
+their backends), and the 1-minute load average before each phase (the machine is shared).
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ SHARE_NEW = 0.10
 
 TARGET_P50_MS = 50.0
 TARGET_P99_MS = 250.0
-TARGET_RATIO = 0.30
+TARGET_RATIO = 0.40  # issue 20 item 3 (issue 8 asked 30 %)
 # The saturation generator can never need more bodies than this many per second.
 MAX_SATURATION_RPS = 1500
 

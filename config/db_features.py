@@ -310,9 +310,12 @@ class PostgreSQL(Dialect):
         columns: Sequence[str],
         order: Sequence,
         limit: int,
+        joined: tuple[str, tuple] = ("", ()),
     ) -> tuple[str, tuple]:
         """``SELECT per_group.* FROM unnest(values) CROSS JOIN LATERAL (qs's first ``limit``
-        rows in ``order`` where ``field`` is the value)``: one index range per value."""
+        rows in ``order`` where ``field`` is the value)``: one index range per value.
+        ``joined``: FROM items (with their params) placed before the LATERAL, for ``qs`` to
+        name; evaluated once, not per value."""
         connection = connections[qs.db]
         cast = qs.model._meta.get_field(field).cast_db_type(connection)
         rows = (
@@ -321,25 +324,60 @@ class PostgreSQL(Dialect):
             .values(*columns)[:limit]
         )
         sql, params = rows.query.sql_with_params()
+        joined_sql, joined_params = joined
         return (
             f"SELECT per_group.* FROM unnest(%s::{cast}[]) AS per_group_value (value)"  # noqa: S608
-            f" CROSS JOIN LATERAL ({sql}) AS per_group",
-            (list(values), *params),
+            f"{joined_sql} CROSS JOIN LATERAL ({sql}) AS per_group",
+            (list(values), *joined_params, *params),
         )
 
     def newest_per_group(
         self, qs: QuerySet, *, field: str, values: Sequence, key: str, order: Sequence, limit: int
     ) -> QuerySet:
-        """The first ``limit`` ids of each value of ``field`` read separately (``per_group_sql``:
-        one index range each, ``limit`` rows at most), the first ``limit`` of them all in
-        ``order``, and the rows by those ids, in one statement.
+        """The first ``limit`` rows of ``qs`` in ``order`` over the ``values`` of ``field``, read
+        per value (``per_group_sql``: one index range each), as ``qs``'s rows by id: one
+        statement.
 
         One walk of the whole order (``conv_inbox_all``) skips every newer row of a group the
-        user does not see, and those can be millions (bench/RESULTS.md, "Inbox at 10M"); read
-        per group, the cost is bounded by groups x ``limit`` index entries whatever the data.
+        user does not see, and those can be millions (bench/RESULTS.md, "Inbox at 10M"). Read
+        per group, a group's range is walked only as far as the page can reach: first each
+        group's newest ``ceil(limit / groups)`` rows (the heads); the ``limit``-th newest head
+        is no newer than the page's last row, so each group is then read down to that head's
+        key only (``limit`` rows at most). Both are index ranges; with a filter that passes
+        few rows (a tag) each row walked costs a probe, and this walks ~ limit / share rows
+        in all instead of groups x limit / share. In ascending order (longest waiting first,
+        the unanswered NULLs last) the groups are read to ``limit`` rows each.
         """
+        joined = ("", ())
+        if order[0].startswith("-"):
+            heads_sql, heads_params = self.per_group_sql(
+                qs,
+                field=field,
+                values=values,
+                columns=(key, "id"),
+                order=order,
+                limit=-(-limit // len(values)),
+            )
+            cast = qs.model._meta.get_field(key).cast_db_type(connections[qs.db])
+            # The bound is a FROM item read once (OFFSET 0 keeps it one): as a subquery in each
+            # group's range PostgreSQL counted its cost once per group, and the estimate (1.5M
+            # at 201 groups) switched on JIT compilation, 400 ms. No limit-th head: no bound.
+            joined = (
+                f' CROSS JOIN (SELECT COALESCE((SELECT heads."{key}" FROM ({heads_sql})'  # noqa: S608
+                f' AS heads ORDER BY heads."{key}" DESC, heads."id" DESC'
+                f" OFFSET {int(limit) - 1} LIMIT 1), '-infinity'::{cast}) AS bound OFFSET 0)"
+                " AS page_bound",
+                heads_params,
+            )
+            qs = qs.filter(**{f"{key}__gte": RawSQL("page_bound.bound", ())})
         sql, params = self.per_group_sql(
-            qs, field=field, values=values, columns=(key, "id"), order=order, limit=limit
+            qs,
+            field=field,
+            values=values,
+            columns=(key, "id"),
+            order=order,
+            limit=limit,
+            joined=joined,
         )
         ordering = ", ".join(
             f'per_group."{name.lstrip("-")}" {"DESC" if name.startswith("-") else "ASC"}'

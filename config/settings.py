@@ -123,6 +123,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not (
     # is the one statement psycopg prepares (once per connection); Django's own
     # cursors bind client-side and are never prepared. A transaction pooler gets none.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1)
+    # No JIT compilation: the app's statements are short, and a row estimate past
+    # jit_above_cost compiled for 25-470 ms a statement that ran in 10-40 ms (the inbox at 10M,
+    # docs/pages.md; the reports turned it off for their transaction before). Behind a
+    # transaction pooler the startup option is not passed: ALTER ROLE ... SET jit = off there.
+    DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web process, the worker and beat share the file.
     DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -86,7 +86,8 @@ SEARCH_CONTACT_CAP = search.CONTACT_CAP
 # Queue counts stop here (shown as "1,000+"); see queue_counts. At 1M conversations every queue
 # of a Supervisor passes 10,000, and counting 10,000 index entries three times cost ~30 ms a page.
 COUNT_CAP = 1_000
-# Up to this many channels, a sparse filter's page is read per channel (per_channel_ids).
+# Longest waiting first: up to this many channels, a sparse filter's page is read per channel
+# (per_channel_ids).
 SPLIT_CHANNELS_MAX = 20
 # With a tag or topic filter each counted row costs a probe into the link table, so the queues
 # are counted to a lower cap ("100+"): at a million conversations an uncapped tag count is a
@@ -267,26 +268,30 @@ class PerChannel:
     qs: QuerySet
 
 
-def per_channel(user, filters: InboxFilters, channels: list[ChannelOption]) -> PerChannel | None:
+def per_channel(
+    user, filters: InboxFilters, channels: list[ChannelOption], *, sort: str = SORT_ACTIVITY
+) -> PerChannel | None:
     """What ``inbox_page`` reads per channel (``per_channel_ids``), or None for one walk."""
-    ids = per_channel_ids(filters, channels)
+    ids = per_channel_ids(filters, channels, sort=sort)
     if ids is None:
         return None
     return PerChannel(ids, _filtered(Conversation.objects.all(), user, filters))
 
 
-def per_channel_ids(filters: InboxFilters, channels: list[ChannelOption]) -> list[int] | None:
+def per_channel_ids(
+    filters: InboxFilters, channels: list[ChannelOption], *, sort: str = SORT_ACTIVITY
+) -> list[int] | None:
     """The channel ids whose rows ``inbox_page`` reads per channel, or None for one walk.
 
-    A queue's page over several channels is read per channel (one bounded index range each):
-    one walk of every channel's rows in activity order first skips the newer rows of the
-    channels the user does not see, and at 10M conversations a busy invisible channel put two
-    million of them in front of a Supervisor's Resolved page (bench/RESULTS.md, "Inbox at
-    10M"). Not with a search (its rows come from a short id list), a channel filter (one range
-    already) or "assigned to me" (its own index, ``conv_inbox_mine``). A tag, a topic or
-    "unassigned" in an open queue passes part of the rows only, so each channel's range is
-    walked further (a probe or a heap visit per row) to fill its share: per channel only up to
-    ``SPLIT_CHANNELS_MAX`` channels.
+    A queue's page over several channels is read per channel (bounded index ranges, see
+    ``Dialect.newest_per_group``): one walk of every channel's rows in activity order first
+    skips the newer rows of the channels the user does not see, and at 10M conversations a
+    busy invisible channel put two million of them in front of a Supervisor's Resolved page
+    (bench/RESULTS.md, "Inbox at 10M"). Not with a search (its rows come from a short id list),
+    a channel filter (one range already) or "assigned to me" (its own index,
+    ``conv_inbox_mine``). Longest waiting first reads each channel to a full page, so there a
+    tag, a topic or "unassigned" in an open queue (which pass part of the rows only: a probe
+    or a heap visit per row walked) go per channel only up to ``SPLIT_CHANNELS_MAX`` channels.
     """
     if filters.q or filters.channel is not None or filters.assignee == ASSIGNEE_ME:
         return None
@@ -296,7 +301,7 @@ def per_channel_ids(filters: InboxFilters, channels: list[ChannelOption]) -> lis
         filters.assignee == ASSIGNEE_NONE and filters.status != Conversation.Status.RESOLVED
     )
     sparse = filters.tag is not None or filters.topic is not None or unassigned
-    if len(ids) < 2 or (sparse and len(ids) > SPLIT_CHANNELS_MAX):
+    if len(ids) < 2 or (sort == SORT_WAITING and sparse and len(ids) > SPLIT_CHANNELS_MAX):
         return None
     return ids
 

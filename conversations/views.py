@@ -90,7 +90,7 @@ def inbox(request):
         cursor=cursor,
         size=settings.INBOX_PAGE_SIZE,
         channels=channels,
-        per_channel=queries.per_channel(request.user, filters, channels),
+        per_channel=queries.per_channel(request.user, filters, channels, sort=sort),
         sort=sort,
     )
 

@@ -33,15 +33,19 @@ def test_which_pages_are_read_per_channel():
     assert queries.per_channel_ids(_filters(channel=many[3]), many) is None
     assert queries.per_channel_ids(_filters(q="refund"), many) is None
     assert queries.per_channel_ids(_filters(assignee=queries.ASSIGNEE_ME), many) is None
-    # Filters that pass part of the rows: per channel only for a few channels.
+    # Filters that pass part of the rows: per channel however many channels (each read only
+    # down to the page's bound), but longest waiting first only for a few channels.
     tag = TagFactory.build(pk=1)
-    assert queries.per_channel_ids(_filters(tag=tag), few) == [c.pk for c in few]
-    assert queries.per_channel_ids(_filters(tag=tag), many) is None
-    unassigned = queries.ASSIGNEE_NONE
-    assert queries.per_channel_ids(_filters(status="new", assignee=unassigned), many) is None
-    assert queries.per_channel_ids(_filters(status="new", assignee=unassigned), few) is not None
+    waiting = queries.SORT_WAITING
+    assert queries.per_channel_ids(_filters(tag=tag), many) == every
+    assert queries.per_channel_ids(_filters(tag=tag), few, sort=waiting) == [c.pk for c in few]
+    assert queries.per_channel_ids(_filters(tag=tag), many, sort=waiting) is None
+    unassigned = _filters(status="new", assignee=queries.ASSIGNEE_NONE)
+    assert queries.per_channel_ids(unassigned, many, sort=waiting) is None
+    assert queries.per_channel_ids(unassigned, few, sort=waiting) is not None
     # Every resolved conversation is unassigned: the filter changes nothing there.
-    assert queries.per_channel_ids(_filters(assignee=unassigned), many) == every
+    resolved = _filters(assignee=queries.ASSIGNEE_NONE)
+    assert queries.per_channel_ids(resolved, many, sort=waiting) == every
 
 
 def _message(conversation, body, at):
@@ -136,3 +140,52 @@ def test_the_rows_estimate_reads_the_planner_statistics_and_skips_missing_tables
         cursor.execute(f"SELECT {sql}", params)
         assert cursor.fetchone()[0] >= 1
     assert db_features.DIALECTS["sqlite"].rows_estimate(["conversations_tag"]) == ("0", ())
+
+
+@pytest.mark.parametrize("tagged", [False, True])
+def test_a_page_read_per_channel_with_one_busy_channel_is_the_plain_walk(cast, on_postgres, tagged):
+    """Twelve channels, one of them holding most of the newest rows: each channel is read
+    only down to the page's bound (the heads), and the pages are still exactly the plain
+    query's, across every page."""
+    from channels_app.access import Role
+    from tests.factories import GrantFactory
+
+    extra = [ChannelFactory() for _ in range(11)]
+    for channel in extra:
+        GrantFactory(channel=channel, user=cast.viewer, role=Role.VIEWER)
+    refund = TagFactory(name="refund")
+    at = timezone.now() - timedelta(days=1)
+    busy, quiet = cast.channel, extra
+    for i in range(40):
+        channel = busy if i < 25 else quiet[i % len(quiet)]
+        same = at - timedelta(minutes=i // 2)  # pairs share a timestamp
+        conversation = ConversationFactory(
+            channel=channel, status="resolved", opened_at=same, last_activity_at=same
+        )
+        if i % 3 == 0:
+            conversation.tags.add(refund)
+    channels = queries.inbox_channels(cast.viewer)
+    filters = queries.InboxFilters(status="resolved", tag=refund if tagged else None)
+    base = queries.inbox_for(cast.viewer, filters, channels=channels)
+    split = queries.per_channel(cast.viewer, filters, channels)
+    assert split is not None and len(split.ids) == 12
+
+    def walk(per_channel=None):
+        seen, cursor = [], None
+        while True:
+            page = queries.inbox_page(
+                base,
+                status="resolved",
+                cursor=cursor,
+                size=4,
+                channels=channels,
+                per_channel=per_channel,
+            )
+            seen += [row.pk for row in page.rows]
+            if page.next_cursor is None:
+                return seen
+            cursor = page.next_cursor
+
+    plain = walk()
+    assert len(plain) == len(set(plain)) == (14 if tagged else 40)
+    assert walk(split) == plain

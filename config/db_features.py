@@ -341,7 +341,7 @@ class PostgreSQL(Dialect):
         One walk of the whole order (``conv_inbox_all``) skips every newer row of a group the
         user does not see, and those can be millions (bench/RESULTS.md, "Inbox at 10M"). Read
         per group, a group's range is walked only as far as the page can reach: first each
-        group's newest ``ceil(limit / groups)`` rows (the heads); the ``limit``-th newest head
+        group's newest ``ceil(2 x limit / groups)`` rows (the heads); the ``limit``-th newest head
         is no newer than the page's last row, so each group is then read down to that head's
         key only (``limit`` rows at most). Both are index ranges; with a filter that passes
         few rows (a tag) each row walked costs a probe, and this walks ~ limit / share rows
@@ -356,7 +356,8 @@ class PostgreSQL(Dialect):
                 values=values,
                 columns=(key, "id"),
                 order=order,
-                limit=-(-limit // len(values)),
+                # Twice a fair share: a group with fewer rows leaves the others' heads enough.
+                limit=-(-2 * limit // len(values)),
             )
             cast = qs.model._meta.get_field(key).cast_db_type(connections[qs.db])
             # The bound is a FROM item read once (OFFSET 0 keeps it one): as a subquery in each

@@ -11,6 +11,7 @@ import heapq
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
@@ -27,7 +28,7 @@ from channels_app.access import (
 )
 from channels_app.models import Channel, MessageTemplate
 from conversations import partitions
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Event, Message
 from conversations.services import template_placeholder_count
 
 HISTORY_LIMIT = 20
@@ -304,19 +305,33 @@ def message_position(conversation: Conversation, message_id: int) -> ThreadCurso
     return None if at is None else ThreadCursor(at, "message", message_id)
 
 
-# What the history panel shows of an actor (desk.actor_name).
-_ACTOR_FIELDS = tuple(f"actor__{name}" for name in _USER_NAME_FIELDS)
+# The history panel's rows with their actors' names (desk.actor_name), newest first. Written as
+# SQL through Event.objects.raw (the ORM's converters, no query compilation): the same read
+# composed with select_related and only() cost twice the Python work, on every page.
+@cache
+def _events_sql() -> str:
+    # Only table names from model Meta are formatted in; the values are bound.
+    return (
+        "SELECT e.id, e.conversation_id, e.kind, e.actor_id, e.data, e.created_at,"  # noqa: S608
+        " u.first_name AS actor_first, u.last_name AS actor_last, u.username AS actor_username"
+        f" FROM {Event._meta.db_table} e"
+        f" LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = e.actor_id"
+        " WHERE e.conversation_id = %s AND e.created_at >= %s"
+        " ORDER BY e.created_at DESC, e.id DESC LIMIT %s"
+    )
 
 
 def events(conversation: Conversation, *, limit: int = EVENT_LIMIT) -> tuple[list, bool]:
     """The latest ``limit`` history rows, oldest first, with their actors, and whether older
-    ones exist (one query)."""
-    latest = list(
-        conversation.events.filter(partitions.in_thread(conversation))
-        .select_related("actor")
-        .only("conversation", "kind", "data", "created_at", *_ACTOR_FIELDS)
-        .order_by("-created_at", "-id")[: limit + 1]
-    )
+    ones exist (one query, pruned to the thread's partitions: partitions.thread_floor)."""
+    floor = partitions.thread_floor(conversation.opened_at)
+    latest = list(Event.objects.raw(_events_sql(), [conversation.pk, floor, limit + 1]))
+    db, user_model = Event.objects.db, get_user_model()
+    for event in latest:
+        if event.actor_id is not None:
+            names = (event.actor_first, event.actor_last, event.actor_username)
+            fields = dict(zip(_USER_NAME_FIELDS, names, strict=True))
+            event.actor = _loaded(user_model, db, id=event.actor_id, **fields)
     more = len(latest) > limit
     latest = latest[:limit]
     latest.reverse()

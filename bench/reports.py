@@ -160,6 +160,8 @@ LABEL_SQL = [
 TABLES = (
     "conversations_messagetally",
     "conversations_tallywatermark",
+    "reports_conversationtally",
+    "reports_costtally",
     "conversations_conversation_tags",
     "conversations_conversation_topics",
     "conversations_event",
@@ -233,6 +235,8 @@ def ensure_dataset(*, regenerate: bool, conversations: int = CONVERSATIONS) -> i
                 have == want
                 and tallied == want
                 and _scalar(cursor, "SELECT count(*) FROM conversations_tallywatermark")
+                # The conversation roll-up (session 7) is there too.
+                and _scalar(cursor, "SELECT EXISTS (SELECT 1 FROM reports_conversationtally)")
             ):
                 print(f"dataset: reusing {have:,} messages")
                 return channel_id
@@ -346,9 +350,11 @@ def _rebuild_preaggregates() -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) conversations_messagetally")
         cursor.execute("VACUUM (ANALYZE) conversations_conversation")
+        cursor.execute("VACUUM (ANALYZE) reports_conversationtally")
     print(
         f"pre-aggregates: {result['tallies']:,} tally rows, {result['conversations']:,} first "
-        f"responders rebuilt in {time.perf_counter() - started:.1f} s"
+        f"responders, {result['conversation_tallies']:,} conversation tally rows rebuilt in "
+        f"{time.perf_counter() - started:.1f} s"
     )
 
 

@@ -109,14 +109,10 @@ class ConversationFigures:
         return {k: h for (m, d, k), h in self.totals.items() if m == measure and d == dim}
 
 
-# The rows of the per-day figures: the first responses (all), the resolved (per kind of
-# resolution: a few rows an hour, adding up to all) and the reopens.
-PER_DAY_KEYS = {M.FIRST_RESPONSE: D.ALL, M.RESOLUTION: D.RESOLUTION_KIND, M.REOPENED: D.ALL}
-PER_DAY = (
-    Q(measure=M.FIRST_RESPONSE, dim=D.ALL)
-    | Q(measure=M.RESOLUTION, dim=D.RESOLUTION_KIND)
-    | Q(measure=M.REOPENED)
-)
+# The rows of the per-day figures: the first responses (all) and the resolved (per kind of
+# resolution: a few rows an hour, adding up to all).
+PER_DAY_KEYS = {M.FIRST_RESPONSE: D.ALL, M.RESOLUTION: D.RESOLUTION_KIND}
+PER_DAY = Q(measure=M.FIRST_RESPONSE, dim=D.ALL) | Q(measure=M.RESOLUTION, dim=D.RESOLUTION_KIND)
 
 
 def _day_start(at: datetime) -> datetime:
@@ -142,7 +138,7 @@ def read(channel_ids: list[int], period: Period, *, business: bool) -> Conversat
         if not business:
             # Per day of the user's zone, from the hour rows: the first responses (buckets, for
             # the day's median) and the counts of the resolved and reopened.
-            # (The resolved per day: the resolution kinds' rows, a few per hour, add up to all.)
+            # (The resolved per day: the resolution kinds' rows, a few an hour, add up to all.)
             per_day = (
                 tallies.filter(PER_DAY, day=False, start__gte=start, start__lt=stored_end)
                 .annotate(g=TruncDate("start", tzinfo=period.tz))

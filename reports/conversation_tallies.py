@@ -16,7 +16,7 @@ before: the hours of its status events) of every conversation with such an event
 since its previous run. A rebuild recomputes everything (``manage.py rebuild_report_tallies``).
 
 Durations are bucketed logarithmically (``BUCKETS_PER_OCTAVE`` per doubling, so a bucket is
-2.2 % wide) and each bucket keeps its smallest and largest exact value: a percentile read from
+4.4 % wide) and each bucket keeps its smallest and largest exact value: a percentile read from
 the buckets is exact when no bucket holds more than two of the values around it, and within one
 bucket's width otherwise (``percentiles``). Business-hours durations use the channel's schedule
 when the hour is rolled up (service_levels.hours).
@@ -42,7 +42,7 @@ M = ConversationTally.Measure
 D = ConversationTally.Dim
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-BUCKETS_PER_OCTAVE = 32
+BUCKETS_PER_OCTAVE = 16
 NO_VALUE = -1
 OPENED_MEASURES = (M.FIRST_RESPONSE, M.FIRST_RESPONSE_BUSINESS)
 RESOLVED_MEASURES = (M.RESOLUTION, M.RESOLUTION_BUSINESS)
@@ -66,7 +66,7 @@ STATUS_EVENTS = (Event.Kind.STATUS_CHANGED, Event.Kind.AUTO_RESOLVED)
 
 
 def bucket(seconds: float | None) -> int:
-    """The duration's bucket: -1 for none, 0 below a second, then 32 per doubling."""
+    """The duration's bucket: -1 for none, 0 below a second, then 16 per doubling."""
     if seconds is None:
         return NO_VALUE
     if seconds < 1:

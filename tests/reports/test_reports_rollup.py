@@ -33,7 +33,7 @@ from tests.service_levels.conftest import WEEKDAYS_9_TO_5, ServiceSettingsFactor
 # Around Berlin's spring-forward night (2025-03-30): a 23-hour day in the range.
 BASE = datetime(2025, 3, 27, tzinfo=UTC)
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Pacific/Auckland"]
-# A bucket is 2^(1/32) wide: a percentile read from buckets is within that of the exact one.
+# A bucket is 2^(1/16) wide: a percentile read from buckets is within that of the exact one.
 WIDTH = 2 ** (1 / conversation_tallies.BUCKETS_PER_OCTAVE) - 1
 RESOLUTIONS = ["agent", "auto_new", "auto_pending", "survey_answer"]
 

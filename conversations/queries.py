@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import (
-    CharField,
     Count,
     F,
     Prefetch,
     Q,
     QuerySet,
-    Value,
 )
 from django.utils.dateparse import parse_datetime
 
@@ -422,22 +421,13 @@ def labels_for(conversation: Conversation) -> tuple[list[Tag], list[Topic]]:
     """Every tag and every topic by name, each with ``on`` set when ``conversation`` carries it.
 
     One query, a UNION ALL of four plain reads: the tags, the topics, and the conversation's
-    own tag and topic ids (a topic comes without its description). An EXISTS per label gives
-    the same answer, but its correlated subqueries cost a fifth more Python work to compile.
+    own tag and topic ids (a topic comes without its description). Written as SQL (table names
+    from the models): the same UNION composed with the ORM cost 1.1 ms of Python to compile on
+    every conversation page, fifteen times the read itself.
     """
-    columns = ("kind", "pk", "name", "color")
-    none = Value(None, output_field=CharField())
-    parts = [
-        Tag.objects.order_by().annotate(kind=Value(0)).values_list(*columns),
-        Topic.objects.order_by().annotate(kind=Value(1), color=Value("")).values_list(*columns),
-        Conversation.tags.through.objects.filter(conversation_id=conversation.pk)
-        .annotate(kind=Value(2), name=none, color=none)
-        .values_list("kind", "tag_id", "name", "color"),
-        Conversation.topics.through.objects.filter(conversation_id=conversation.pk)
-        .annotate(kind=Value(3), name=none, color=none)
-        .values_list("kind", "topic_id", "name", "color"),
-    ]
-    rows = list(parts[0].union(*parts[1:], all=True).order_by("kind", "name"))
+    with connections[Tag.objects.db].cursor() as cursor:
+        cursor.execute(_labels_sql(), [conversation.pk, conversation.pk])
+        rows = cursor.fetchall()
     carried = {(kind - 2, pk) for kind, pk, _name, _color in rows if kind >= 2}
     db = Tag.objects.db
     found: tuple[list[Tag], list[Topic]] = ([], [])
@@ -451,3 +441,15 @@ def labels_for(conversation: Conversation) -> tuple[list[Tag], list[Topic]]:
         label.on = (kind, pk) in carried
         found[kind].append(label)
     return found
+
+
+@cache
+def _labels_sql() -> str:
+    tags, topics = Conversation.tags.through._meta, Conversation.topics.through._meta
+    return (
+        f"SELECT 0, id, name, color FROM {Tag._meta.db_table}"  # noqa: S608 - table names only
+        f" UNION ALL SELECT 1, id, name, '' FROM {Topic._meta.db_table}"
+        f" UNION ALL SELECT 2, tag_id, NULL, NULL FROM {tags.db_table} WHERE conversation_id = %s"
+        f" UNION ALL SELECT 3, topic_id, NULL, NULL FROM {topics.db_table}"
+        " WHERE conversation_id = %s ORDER BY 1, 3"
+    )

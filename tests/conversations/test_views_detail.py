@@ -482,3 +482,28 @@ def test_history_panel_shows_the_latest_entries_and_links_to_all(client, cast, c
     assert "Show the whole history" in html
     html = client.get(url("detail", conv), {"history": "all"}).content.decode()
     assert "label00" in html and "Show the whole history" not in html
+
+
+# --- labels ------------------------------------------------------------------------------------
+
+
+def test_the_page_shows_its_labels_as_chips_and_the_others_in_the_pickers(client, cast):
+    conv = ConversationFactory(channel=cast.channel)
+    carried_tag, carried_topic = TagFactory(name="refund"), TopicFactory(name="Delivery")
+    for name in ("vip", "billing"):
+        TagFactory(name=name)
+    TopicFactory(name="Account")
+    conv.tags.add(carried_tag)
+    conv.topics.add(carried_topic)
+    other = ConversationFactory(channel=cast.channel)
+    other.tags.add(TagFactory(name="urgent"))  # another conversation's tag is no chip here
+    client.force_login(cast.contributor)
+
+    html = client.get(url("detail", conv)).content.decode()
+
+    chips = re.findall(r'<span class="(?:tag|topic)"[^>]*>([^<]+)</span>', html)
+    assert chips == ["refund", "Delivery"]
+    tag_picker = re.search(r'<select name="id" id="id_add_tag">(.*?)</select>', html).group(1)
+    topic_picker = re.search(r'<select name="id" id="id_add_topic">(.*?)</select>', html).group(1)
+    assert re.findall(r">([^<]+)</option>", tag_picker) == ["billing", "urgent", "vip"]
+    assert re.findall(r">([^<]+)</option>", topic_picker) == ["Account"]

@@ -43,6 +43,7 @@ class WebhookLaneMiddleware:
         match = _lane_match(request.path_info)
         if match is None:
             return self.get_response(request)
+        request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it: a 400 otherwise
         request.resolver_match = match
         # What the skipped LocaleMiddleware and UserTimezoneMiddleware would leave active for a
         # request without a language or a user (an earlier request of this thread may have

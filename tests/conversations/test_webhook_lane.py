@@ -4,11 +4,14 @@ that statement instead of a ``SELECT 1`` first (conversations/services/inbound_s
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from channels_app.whatsapp.webhooks import sign
 from conversations.models import Message
 from tests.factories import ChannelFactory
 from tests.whatsapp.conftest import APP_SECRET, fixture_json, post_signed
@@ -47,6 +50,16 @@ def test_a_bad_signature_is_still_refused_in_the_lane(client, channel):
     response = post_signed(client, text_message("wamid.lane.2"), secret="not-the-app-secret")
     assert response.status_code == 403
     assert not hasattr(response.wsgi_request, "session")
+    assert not Message.objects.exists()
+
+
+def test_a_host_outside_allowed_hosts_is_refused_in_the_lane_too(client, channel):
+    body = json.dumps(text_message("wamid.lane.host")).encode()
+    response = client.post(
+        "/webhooks/whatsapp/", data=body, content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=sign(body, APP_SECRET), HTTP_HOST="evil.example",
+    )  # fmt: skip
+    assert response.status_code == 400
     assert not Message.objects.exists()
 
 

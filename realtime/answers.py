@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from conversations import partitions
 from conversations.models import Conversation, Message
 from realtime.models import ReadMarker
 
@@ -45,6 +46,13 @@ def states(rows, user=None) -> dict[int, State]:
         .exclude(type=Message.Type.SYSTEM)
         .order_by("-created_at", "-id")
     )
+    opened = [getattr(row, "opened_at", None) for row in rows]
+    if None not in opened:
+        # No message is older than its conversation's opening (partitions.thread_floor): a
+        # constant bound prunes the monthly partitions when the statement is planned. Each
+        # row's newest message was otherwise looked for in every partition (23 at 10M
+        # conversations, two subqueries, 50 rows: ~6 ms a page).
+        latest = latest.filter(created_at__gte=partitions.thread_floor(min(opened)))
     qs = Conversation.objects.filter(pk__in=ids).annotate(
         last_direction=Subquery(latest.values("direction")[:1]),
         last_at=Subquery(latest.values("created_at")[:1]),

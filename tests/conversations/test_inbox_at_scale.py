@@ -189,3 +189,23 @@ def test_a_page_read_per_channel_with_one_busy_channel_is_the_plain_walk(cast, o
     plain = walk()
     assert len(plain) == len(set(plain)) == (14 if tagged else 40)
     assert walk(split) == plain
+
+
+def test_the_answer_state_finds_old_messages_with_the_pruning_bound(cast):
+    """realtime.answers bounds the rows' newest-message lookup by the oldest opening among
+    them: a conversation opened and last written long ago still shows who wrote last."""
+    from realtime import answers
+
+    now = timezone.now()
+    old = ConversationFactory(channel=cast.channel, opened_at=now - timedelta(days=400))
+    MessageFactory(
+        conversation=old,
+        direction=Message.Direction.OUTBOUND,
+        created_at=now - timedelta(days=399),
+        sent_at=now - timedelta(days=399),
+    )
+    new = ConversationFactory(channel=cast.channel, opened_at=now)
+    silent = ConversationFactory(channel=cast.channel, opened_at=now - timedelta(days=2))
+    found = answers.states([new, old, silent])
+    assert found[old.pk].last_from == answers.DESK
+    assert found[new.pk].last_from is None and found[silent.pk].last_from is None

@@ -426,7 +426,9 @@ def explain(channel_id: int) -> None:
         build.build_report(channel_ids=[channel_id], period=period, now=NOW)
     total = 0.0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(build.SESSION_SETTINGS)
+        # The settings build_report itself takes for this period.
+        whole = build._whole_hours(period)
+        cursor.execute(build.ROLLUP_SETTINGS if whole else build.SESSION_SETTINGS)
         for q in queries.captured_queries:
             if not q["sql"].startswith("SELECT"):
                 continue

@@ -77,7 +77,7 @@ def inbox(request):
     # A search is bounded by its matches: one exact pass beats three capped ones there.
     if filters.q:
         cap = None
-    elif filters.tag is not None or filters.topic is not None:
+    elif queries.sparse_filter(filters):
         cap = queries.FILTERED_COUNT_CAP
     else:
         cap = queries.COUNT_CAP

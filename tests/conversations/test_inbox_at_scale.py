@@ -209,3 +209,23 @@ def test_the_answer_state_finds_old_messages_with_the_pruning_bound(cast):
     found = answers.states([new, old, silent])
     assert found[old.pk].last_from == answers.DESK
     assert found[new.pk].last_from is None and found[silent.pk].last_from is None
+
+
+def test_unassigned_counts_stop_at_the_lower_cap_and_say_so(client, cast, monkeypatch):
+    """Under "unassigned" (a heap visit per row counted) the tabs count to the filters' cap
+    and show "+", as under a tag; without the filter the same queue counts exactly."""
+    monkeypatch.setattr(queries, "FILTERED_COUNT_CAP", 3)
+    monkeypatch.setattr(queries, "COUNT_CAP", 10)
+    for _ in range(4):
+        ConversationFactory(channel=cast.channel, status="new", assignee=None)
+    ConversationFactory(channel=cast.channel, status="new", assignee=cast.contributor)
+    client.force_login(cast.supervisor)
+
+    response = client.get("/inbox/", {"assignee": queries.ASSIGNEE_NONE})
+    tabs = {q["value"]: q for q in response.context["queues"]}
+    assert (tabs["new"]["count"], tabs["new"]["capped"]) == (3, True)
+    assert b"3+" in response.content
+    plain = {q["value"]: q for q in client.get("/inbox/").context["queues"]}
+    assert (plain["new"]["count"], plain["new"]["capped"]) == (5, False)
+    mine = {q["value"]: q for q in client.get("/inbox/", {"assignee": "me"}).context["queues"]}
+    assert mine["new"]["capped"] is False

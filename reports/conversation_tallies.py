@@ -209,17 +209,25 @@ def _reopen_q(windows: Iterable[Window]) -> Q:
 
 
 def _write(rows: Rows) -> int:
-    ConversationTally.objects.bulk_create(
-        (
-            ConversationTally(
-                channel_id=channel, day=False, start=start, measure=measure, dim=dim, key=key,
-                bucket=b, n=n, n_resolved=n_resolved, low=low, high=high,
-            )
-            for (channel, start, measure, dim, key, b), (n, n_resolved, low, high) in rows.items()
-        ),
-        batch_size=5000,
-    )  # fmt: skip
-    return len(rows)
+    """Insert the hour rows: one parameterised INSERT run over batches (executemany), not the
+    ORM's bulk_create, whose per-value preparation was half of a roll-up's time at 10M."""
+    q = connection.ops.quote_name
+    columns = ("channel_id", "day", "start", "measure", "dim", "key", "bucket", "n",
+               "n_resolved", "low", "high")  # fmt: skip
+    sql = (
+        f"INSERT INTO {q(ConversationTally._meta.db_table)} "  # noqa: S608 (our names)
+        f"({', '.join(q(c) for c in columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    # Each hour adapted once, as the ORM stores it (naive UTC text on SQLite).
+    hours = {start: connection.ops.adapt_datetimefield_value(start) for _c, start, *_k in rows}
+    values = [
+        (channel, False, hours[start], measure, dim, key, b, n, n_resolved, low, high)
+        for (channel, start, measure, dim, key, b), (n, n_resolved, low, high) in rows.items()
+    ]
+    with connection.cursor() as cursor:
+        for i in range(0, len(values), 5000):
+            cursor.executemany(sql, values[i : i + 5000])
+    return len(values)
 
 
 def _delete_hours(windows: Iterable[Window], measures) -> None:

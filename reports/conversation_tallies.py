@@ -61,6 +61,10 @@ CHANGES = (
     Event.Kind.TOPIC_REMOVED,
     Event.Kind.REPLY_FAILED,
     Event.Kind.REPLY_RETRIED,
+    # A number change can merge a customer's two open conversations into one (their events
+    # move along, the other is deleted): see the OPENED events in roll_up.
+    Event.Kind.NUMBER_CHANGED,
+    Event.Kind.IDENTITY_CHANGED,
 )
 STATUS_EVENTS = (Event.Kind.STATUS_CHANGED, Event.Kind.AUTO_RESOLVED)
 
@@ -359,11 +363,17 @@ def roll_up(*, since: datetime | None, start: datetime | None, upto: datetime) -
             "channel_id", "opened_at", "resolved_at"
         )
     )
-    statuses = Event.objects.filter(conversation_id__in=ids, kind__in=STATUS_EVENTS).values_list(
-        "conversation__channel_id", "created_at"
-    )
-    opened = _hour_windows(((c, o) for c, o, _r in convs), start)
-    resolved = _hour_windows([*((c, r) for c, _o, r in convs), *statuses], start)
+    # Every hour such a conversation was counted in: its opening and its resolve now, and
+    # those of its status events and OPENED events (a resolve that a reopen cleared, or a
+    # conversation merged into it and deleted), whose instants are those of the changes.
+    events = Event.objects.filter(
+        conversation_id__in=ids, kind__in=(*STATUS_EVENTS, Event.Kind.OPENED)
+    ).values_list("conversation__channel_id", "created_at", "kind")
+    was_opened, was_resolved = [], []
+    for channel, at, kind in events:
+        (was_opened if kind == Event.Kind.OPENED else was_resolved).append((channel, at))
+    opened = _hour_windows([*((c, o) for c, o, _r in convs), *was_opened], start)
+    resolved = _hour_windows([*((c, r) for c, _o, r in convs), *was_resolved], start)
     return written + recompute(opened=opened, resolved=resolved, upto=upto)
 
 

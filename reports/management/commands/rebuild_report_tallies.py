@@ -10,9 +10,10 @@ from reports import tallies
 
 class Command(DeskCommand):
     help = _(
-        "Recompute the reports' message tallies and first responders from the stored messages "
-        "(after a bulk load that bypassed the services, or to repair them). Safe to run at any "
-        "time; one transaction."
+        "Recompute the reports' message, conversation and cost tallies and the first responders "
+        "from the stored messages and conversations (after a bulk load that bypassed the "
+        "services, after an upgrade, or to repair them). Safe to run at any time; one "
+        "transaction."
     )
 
     def add_arguments(self, parser):

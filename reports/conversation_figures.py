@@ -93,8 +93,8 @@ class Histogram:
 
 @dataclass
 class ConversationFigures:
-    """Per day: opened (with the first responses), resolved, reopened; per (measure, dim, key)
-    over the period: the histogram."""
+    """Per day: opened (with the first responses) and resolved; per (measure, dim, key) over
+    the period: the histogram."""
 
     days: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(Histogram)))
     totals: dict = field(default_factory=lambda: defaultdict(Histogram))
@@ -137,8 +137,7 @@ def read(channel_ids: list[int], period: Period, *, business: bool) -> Conversat
     if stored_end > start:
         if not business:
             # Per day of the user's zone, from the hour rows: the first responses (buckets, for
-            # the day's median) and the counts of the resolved and reopened.
-            # (The resolved per day: the resolution kinds' rows, a few an hour, add up to all.)
+            # the day's median) and the resolved (the resolution kinds' rows, a few an hour).
             per_day = (
                 tallies.filter(PER_DAY, day=False, start__gte=start, start__lt=stored_end)
                 .annotate(g=TruncDate("start", tzinfo=period.tz))

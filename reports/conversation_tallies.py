@@ -86,11 +86,10 @@ class Rows(dict):
     """(channel, hour, measure, dim, key, bucket) -> [n, n_resolved, low, high]."""
 
     def add(self, channel, at, measure, dim, key, seconds=None, *, resolved=False) -> None:
-        slot = self.get((channel, hour_of(at), measure, dim, key, bucket(seconds)))
+        row = (channel, hour_of(at), measure, dim, key, bucket(seconds))
+        slot = self.get(row)
         if slot is None:
-            slot = self[(channel, hour_of(at), measure, dim, key, bucket(seconds))] = [
-                0, 0, None, None,
-            ]  # fmt: skip
+            slot = self[row] = [0, 0, None, None]
         slot[0] += 1
         slot[1] += resolved
         if seconds is not None:
@@ -121,9 +120,9 @@ def _spans(schedules, rows) -> dict:
 
 def compute(
     *,
-    opened: Iterable[Window] = (),
-    resolved: Iterable[Window] = (),
-    reopened: Iterable[Window] = (),
+    opened: Sequence[Window] = (),
+    resolved: Sequence[Window] = (),
+    reopened: Sequence[Window] = (),
     business: bool = True,
     calendar: bool = True,
 ) -> Rows:
@@ -133,7 +132,7 @@ def compute(
     opened_q, resolved_q, reopened_q = (
         _where("opened_at", opened),
         _where("resolved_at", resolved),
-        _where("created_at", reopened),
+        _reopen_q(reopened),
     )
     schedules = None
     if business and (opened_q is not None or resolved_q is not None):
@@ -194,14 +193,14 @@ def compute(
                 rows.add(channel, done, M.RESOLUTION_BUSINESS, D.ALL, 0, b)
     if reopened_q is not None and calendar:
         events = Event.objects.filter(
-            _reopen_q(reopened), kind=Event.Kind.STATUS_CHANGED, data__reopened=True
+            reopened_q, kind=Event.Kind.STATUS_CHANGED, data__reopened=True
         ).values_list("conversation__channel_id", "created_at")
         for channel, at in events:
             rows.add(channel, at, M.REOPENED, D.ALL, 0)
     return rows
 
 
-def _reopen_q(windows: Iterable[Window]) -> Q:
+def _reopen_q(windows: Iterable[Window]) -> Q | None:
     q = None
     for ids, start, end in windows:
         part = Q(conversation__channel_id__in=list(ids), created_at__gte=start, created_at__lt=end)

@@ -67,6 +67,7 @@ CHANGES = (
     Event.Kind.IDENTITY_CHANGED,
 )
 STATUS_EVENTS = (Event.Kind.STATUS_CHANGED, Event.Kind.AUTO_RESOLVED)
+CHUNK = 5000
 
 
 def bucket(seconds: float | None) -> int:
@@ -354,23 +355,22 @@ def roll_up(*, since: datetime | None, start: datetime | None, upto: datetime) -
             ).values("conversation_id")
         )
     )
-    ids = [row["conversation_id"] for row in changed]
-    if not ids:
-        return written
-    convs = list(
-        Conversation.objects.filter(pk__in=ids).values_list(
-            "channel_id", "opened_at", "resolved_at"
-        )
-    )
+    ids = sorted({row["conversation_id"] for row in changed})
     # Every hour such a conversation was counted in: its opening and its resolve now, and
     # those of its status events and OPENED events (a resolve that a reopen cleared, or a
-    # conversation merged into it and deleted), whose instants are those of the changes.
-    events = Event.objects.filter(
-        conversation_id__in=ids, kind__in=(*STATUS_EVENTS, Event.Kind.OPENED)
-    ).values_list("conversation__channel_id", "created_at", "kind")
-    was_opened, was_resolved = [], []
-    for channel, at, kind in events:
-        (was_opened if kind == Event.Kind.OPENED else was_resolved).append((channel, at))
+    # conversation merged into it and deleted), whose instants are those of the changes. In
+    # chunks: after a long outage the list can be long (SQLite's limit of bound variables).
+    convs, was_opened, was_resolved = [], [], []
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i : i + CHUNK]
+        convs += Conversation.objects.filter(pk__in=chunk).values_list(
+            "channel_id", "opened_at", "resolved_at"
+        )
+        events = Event.objects.filter(
+            conversation_id__in=chunk, kind__in=(*STATUS_EVENTS, Event.Kind.OPENED)
+        ).values_list("conversation__channel_id", "created_at", "kind")
+        for channel, at, kind in events:
+            (was_opened if kind == Event.Kind.OPENED else was_resolved).append((channel, at))
     opened = _hour_windows([*((c, o) for c, o, _r in convs), *was_opened], start)
     resolved = _hour_windows([*((c, r) for c, _o, r in convs), *was_resolved], start)
     return written + recompute(opened=opened, resolved=resolved, upto=upto)

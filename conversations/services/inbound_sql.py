@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 from channels_app.transports import ContactIdentity, InboundMessage
 from conversations import rules
@@ -291,27 +291,24 @@ def _run(sql: str, params: tuple) -> tuple | None:
     one. That is safe because the statement is atomic and idempotent on the message's provider
     id: had the lost run committed, the second finds the message stored. Inside a transaction,
     or on a connection opened for this request, an error is raised as it comes."""
-    reused = (
-        connection.connection is not None
-        and not connection.health_check_done
-        and not connection.in_atomic_block
-    )
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection, looked up once
+    reused = db.connection is not None and not db.health_check_done and not db.in_atomic_block
     if reused:
-        connection.health_check_done = True  # checked by the statement, below
+        db.health_check_done = True  # checked by the statement, below
     try:
-        with _prepared_cursor() as cursor:
+        with _prepared_cursor(db) as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
     except (OperationalError, InterfaceError):
-        if not reused or connection.is_usable():
+        if not reused or db.is_usable():
             raise  # the statement failed, not the connection
-        connection.close()
-    with _prepared_cursor() as cursor:
+        db.close()
+    with _prepared_cursor(db) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
 
-def _prepared_cursor():
+def _prepared_cursor(db):
     """A Django cursor (error translation, query logging) over a server-side binding cursor.
 
     Django's own cursors bind parameters client-side, which psycopg never prepares, so the
@@ -321,9 +318,9 @@ def _prepared_cursor():
     transaction-mode pooler the threshold stays unset and nothing is prepared. The cursor is a
     ``RawCursor``: the statement comes with ``$n`` placeholders (``_positional``).
     """
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = psycopg.RawCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    raw = psycopg.RawCursor(db.connection)
+    if db.queries_logged:
+        return db.make_debug_cursor(raw)
+    return db.make_cursor(raw)

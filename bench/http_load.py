@@ -334,6 +334,12 @@ def run(
             [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=direct_env,
             check=True,
         )  # fmt: skip
+        # As a deployment does (README, step 3): production settings serve the hashed names of
+        # the manifest, so a static file added since the last collectstatic would fail a page.
+        subprocess.run(
+            [python, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT,
+            env=direct_env, check=True,
+        )  # fmt: skip
         spec_setup = {"channels": CHANNELS, "agents": agents, "open": OPEN_PER_CHANNEL,
                       "resolved": RESOLVED_PER_CHANNEL, "token": TOKEN, "password": PASSWORD,
                       "wa_base": 496000000000}  # fmt: skip

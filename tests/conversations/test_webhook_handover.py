@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -27,22 +25,13 @@ from conversations import announce_queue, jobs, signals, tasks
 from conversations.models import Message
 from tests.factories import ChannelFactory
 from tests.whatsapp.conftest import APP_SECRET, fixture_json, post_signed, wait_for
-from tests.whatsapp.test_broker_outage import use_broker
+from tests.whatsapp.test_broker_outage import _reachable, use_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIS_URL = django_settings.REDIS_URL or "redis://127.0.0.1:6379/8"
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 PNID = "109876543210987"  # the fixture's phone_number_id
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port or 6379), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture

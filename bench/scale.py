@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.scale [--sizes 100k,1m,10m] [--only pages,webhook,autoresolve,reports]
         [--quick] [--table]
 
-Outside CI (the 10M dataset takes about half an hour to build and ~30 GB). For each size N:
+Outside CI (the 10M dataset takes 17 minutes to build and ~35 GB). For each size N:
 
 * **pages**: bench.dataset with N conversations over 200 channels (~5 N messages, partitioned
   by month), in its own database (``desk_pages_bench`` for 1M, as `make bench`; a suffix for the

@@ -16,6 +16,9 @@ Outside CI (the 10M dataset takes 17 minutes to build and ~35 GB). For each size
   (``desk_bench`` / ``desk_bench_100k`` / ``desk_bench_10m``), beside a single hand-written UPDATE.
 * **reports**: bench.reports with N / 5 conversations of one channel in the 30-day range, five
   messages each (N messages in range: 10,000,000 at 10M), ``desk_rbench[_suffix]``.
+* **peer**: django-helpdesk (bench.peer) with N tickets in its own database (``peer_helpdesk``
+  for 1M, as `make bench`; ``peer_helpdesk_100k``, ``peer_helpdesk_10m``): its queue page and
+  ticket page beside our inbox (the Supervisor's slowest queue) and conversation page.
 
 Each size's results are kept in bench/scale.json (so sizes can be measured in separate runs: the
 10M one when the machine is idle) and the growth table is rendered from all of them into
@@ -38,9 +41,14 @@ from bench import run as bench_run
 BENCH_DIR = Path(__file__).resolve().parent
 STORE = BENCH_DIR / "scale.json"
 BEGIN, END = "<!-- bench.scale: growth table -->", "<!-- /bench.scale -->"
-WORKLOADS = ["pages", "webhook", "autoresolve", "reports"]
+WORKLOADS = ["pages", "webhook", "autoresolve", "reports", "peer"]
 LABELS = {100_000: "100k", 1_000_000: "1M", 10_000_000: "10M"}
-BASES = {"pages": "desk_pages_bench", "autoresolve": "desk_bench", "reports": "desk_rbench"}
+BASES = {
+    "pages": "desk_pages_bench",
+    "autoresolve": "desk_bench",
+    "reports": "desk_rbench",
+    "peer": "peer_helpdesk",
+}
 # The targets at 10M (issue 20).
 INBOX_MS, INBOX_Q, PAGE_MS = 100.0, 12, 50.0
 WEBHOOK_P99_MS, WEBHOOK_SHARE = 250.0, 0.40
@@ -105,6 +113,8 @@ def measure(size: int, workloads: list[str], *, quick: bool) -> dict:
             result.pop("server_log_tail", None)
         elif workload == "autoresolve":
             result = bench_run.run_autoresolve(urls["autoresolve"], conversations=size)
+        elif workload == "peer":
+            result = _run_peer(urls["peer"], size, quick=quick)
         else:
             result = bench_run.run_reports(
                 urls["reports"], runs=5 if quick else 10, conversations=max(1, size // 5)
@@ -113,6 +123,24 @@ def measure(size: int, workloads: list[str], *, quick: bool) -> dict:
         result["wall_s"] = round(time.perf_counter() - started, 1)
         out[workload] = result
     return out
+
+
+def _run_peer(url: str, tickets: int, *, quick: bool) -> dict:
+    """django-helpdesk with as many tickets as we have conversations, in its own database per
+    size (peer_helpdesk at 1M, as `make bench`). Its queue page takes ~10 s at 1M, so 10M gets
+    the quick run's count of timed requests."""
+    from bench import peer
+
+    previous = os.environ.get("PEER_DATABASE_URL")
+    os.environ["PEER_DATABASE_URL"] = url
+    try:
+        few = quick or tickets >= 10_000_000
+        return peer.measure_peer(tickets, warmups=1, runs=5 if few else 15)
+    finally:
+        if previous is None:
+            os.environ.pop("PEER_DATABASE_URL", None)
+        else:
+            os.environ["PEER_DATABASE_URL"] = previous
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -199,6 +227,7 @@ def growth_rows(store: dict) -> tuple[list[str], list[list[str]]]:
                     bench_run._met(met),
                 ]
             )
+    rows += _peer_rows(sizes, at)
     if any(at(s, "webhook") for s in sizes):
         w = {s: at(s, "webhook") or {} for s in sizes}
         last = w[sizes[-1]]
@@ -305,6 +334,42 @@ def growth_rows(store: dict) -> tuple[list[str], list[list[str]]]:
             ]
         )
     return header, rows
+
+
+def _peer_rows(sizes: list[int], at) -> list[list[str]]:
+    """Our page beside django-helpdesk's at each size where both ran: the inbox's slowest queue
+    (Supervisor) against the queue page, the conversation page against the ticket page."""
+    if not any(at(s, "peer") for s in sizes):
+        return []
+    rows = []
+    for ours_page, persona, theirs, name in (
+        ("inbox", "Supervisor", "queue_page", "inbox vs django-helpdesk's queue page"),
+        ("conversation", "Supervisor", "ticket_page", "conversation page vs its ticket page"),
+    ):
+        cells, ratios = [], []
+        for s in sizes:
+            pages, peer = at(s, "pages"), at(s, "peer")
+            if not (pages and peer):
+                cells.append("–")
+                continue
+            ours = bench_run._worst(pages, ours_page, persona)["p95_ms"]
+            their = peer[theirs]["p95_ms"]
+            ratios.append(their / ours)
+            cells.append(f"{_ms(ours)} vs {_ms(their)}: {their / ours:,.0f}×")
+        inbox = ours_page == "inbox"
+        last_ok = bool(at(sizes[-1], "peer")) and bool(at(sizes[-1], "pages"))
+        met = (ratios[-1] >= bench_run.PEER_TARGET_RATIO) if (inbox and last_ok) else None
+        rows.append(
+            [
+                name,
+                "p95: ours vs the peer's, same count of tickets",
+                *cells,
+                "",
+                f"≥ {bench_run.PEER_TARGET_RATIO:.0f}× faster" if inbox else "",
+                bench_run._met(met),
+            ]
+        )
+    return rows
 
 
 def _met_build(store: dict, big: str | None) -> str:

@@ -103,4 +103,8 @@ def test_quote_react_attach_and_record(browser, live_server, cast, conversation,
         page.wait_for_timeout(100)
     assert voice is not None and voice.payload["voice"] is True
     assert voice.payload["mime_type"] == "audio/ogg"
+    # The page reloads once the voice note is posted: close only after that reload shows it.
+    # (Once, on a loaded machine, context.close() in the middle of the reload never returned.)
+    page.wait_for_selector(f"#message-{voice.pk}")
+    page.wait_for_load_state()
     context.close()

@@ -95,10 +95,13 @@ def _load() -> float:
 
 def measure(size: int, workloads: list[str], *, quick: bool) -> dict:
     urls = _urls(size, workloads)
-    out: dict = {"commit": bench_run.git_commit(), "at": dt.datetime.now(dt.UTC).isoformat()}
+    commit = bench_run.git_commit()
+    out: dict = {"commit": commit, "at": dt.datetime.now(dt.UTC).isoformat()}
     warmups, runs = (1, 8) if quick else (3, 30)
     for workload in workloads:
-        _log(f"--- {workload} at {label(size)} (load {_load():.1f})")
+        load = _load()
+        _log(f"--- {workload} at {label(size)} (load {load:.1f})")
+        at = dt.datetime.now(dt.UTC).isoformat()
         started = time.perf_counter()
         if workload == "pages":
             result = bench_run.run_pages(
@@ -119,8 +122,11 @@ def measure(size: int, workloads: list[str], *, quick: bool) -> dict:
             result = bench_run.run_reports(
                 urls["reports"], runs=5 if quick else 10, conversations=max(1, size // 5)
             )
-        result["load_before"] = round(_load(), 2)
+        result["load_before"] = round(load, 2)
         result["wall_s"] = round(time.perf_counter() - started, 1)
+        # A column's workloads may come from different runs (sizes and workloads can be run
+        # apart): each keeps its own commit and time.
+        result["commit"], result["at"] = commit, at
         out[workload] = result
     return out
 
@@ -355,7 +361,8 @@ def _peer_rows(sizes: list[int], at) -> list[list[str]]:
             ours = bench_run._worst(pages, ours_page, persona)["p95_ms"]
             their = peer[theirs]["p95_ms"]
             ratios.append(their / ours)
-            cells.append(f"{_ms(ours)} vs {_ms(their)}: {their / ours:,.0f}×")
+            ratio = their / ours
+            cells.append(f"{_ms(ours)} vs {_ms(their)}: {ratio:,.{0 if ratio >= 10 else 1}f}×")
         inbox = ours_page == "inbox"
         last_ok = bool(at(sizes[-1], "peer")) and bool(at(sizes[-1], "pages"))
         met = (ratios[-1] >= bench_run.PEER_TARGET_RATIO) if (inbox and last_ok) else None
@@ -385,18 +392,22 @@ def render(store: dict) -> str:
         BEGIN,
         "## Growth: 100k → 1M → 10M conversations (`make bench-scale`)",
         "",
-        "Each column is one size's run of `python -m bench.scale` (bench/scale.json keeps them;"
+        "Each column is one size's runs of `python -m bench.scale` (bench/scale.json keeps them;"
         " a page cell is p95 and queries per page). The floor is the page's own main SELECT at"
-        " the largest size, or the hand-written SQL of the same work.",
+        " the largest size, or the hand-written SQL of the same work. Below, each workload's"
+        " time, commit and 1-minute load average as it started (read as it ended before"
+        " 2026-12-06 10:30 UTC).",
         "",
     ]
     for size in sorted(int(s) for s in store):
         entry = store[str(size)]
-        loads = [str(v.get("load_before")) for v in entry.values() if isinstance(v, dict)]
-        lines.append(
-            f"- {label(size)}: measured {entry['at'][:16].replace('T', ' ')} UTC at commit"
-            f" `{entry['commit']}`; 1-minute load before each workload: {', '.join(loads)}"
-        )
+        runs = [
+            f"{name} {str(result.get('at', entry['at']))[:16].replace('T', ' ')} UTC at"
+            f" `{result.get('commit', entry['commit'])}` (load {result.get('load_before')})"
+            for name, result in entry.items()
+            if isinstance(result, dict)
+        ]
+        lines.append(f"- {label(size)}: " + "; ".join(runs))
     lines += ["", bench_run.render_markdown(rows, header), END]
     return "\n".join(lines)
 

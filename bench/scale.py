@@ -360,8 +360,8 @@ def _peer_rows(sizes: list[int], at) -> list[list[str]]:
                 continue
             ours = bench_run._worst(pages, ours_page, persona)["p95_ms"]
             their = peer[theirs]["p95_ms"]
-            ratios.append(their / ours)
             ratio = their / ours
+            ratios.append(ratio)
             cells.append(f"{_ms(ours)} vs {_ms(their)}: {ratio:,.{0 if ratio >= 10 else 1}f}×")
         inbox = ours_page == "inbox"
         last_ok = bool(at(sizes[-1], "peer")) and bool(at(sizes[-1], "pages"))
